@@ -1,0 +1,1 @@
+"""Benchmarks: their definitions, prepare scripts and shipped task data."""

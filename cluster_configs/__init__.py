@@ -1,0 +1,1 @@
+"""Cluster configs shipped with assay (YAML, selected by name: `cluster="local"`)."""

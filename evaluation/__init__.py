@@ -1,0 +1,1 @@
+"""Evaluation: answer and code extraction, graders, metrics, failure taxonomy, summaries."""

@@ -1,0 +1,1 @@
+"""Generation: the generate stage, model clients, server launch commands, chunk merging."""

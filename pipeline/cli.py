@@ -1,0 +1,124 @@
+"""The `assay` command: one subcommand per pipeline function, generated from its signature.
+
+The Python API and the CLI are the same functions, so they cannot drift: `--x` options are the
+function's parameters (named as in Python, with underscores), their help is the docstring's `Args:`
+entry, and `++key=value` arguments are passed on to the stage's config as `ctx`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import sys
+import typing
+from typing import Any, Callable, Optional
+
+import typer
+
+from assay.core.config import ConfigError
+from assay.pipeline.cluster import ClusterConfigError
+from assay.pipeline.dispatch import DependencyError
+from assay.pipeline.experiment import UnknownUpstreamError
+from assay.pipeline.job import JobFailedError
+from assay.pipeline.run_cmd import run_cmd
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="assay: evaluate, generate, fine-tune and re-evaluate LLMs, locally or on Slurm.",
+    pretty_exceptions_enable=False,
+)
+
+
+
+@app.callback()
+def _root() -> None:
+    """assay: evaluate, generate, fine-tune and re-evaluate LLMs, locally or on Slurm.
+
+    `--x` options configure how jobs run; `++key=value` arguments go to the stage's config.
+    """
+
+
+USER_ERRORS = (ConfigError, ClusterConfigError, DependencyError, UnknownUpstreamError, JobFailedError)
+
+
+def _arg_docs(fn: Callable) -> dict[str, str]:
+    """`name: help` entries of a Google-style `Args:` section."""
+    doc = inspect.getdoc(fn) or ""
+    match = re.search(r"^Args:\n(.*?)(?:\n\S|\Z)", doc, flags=re.S | re.M)
+    docs: dict[str, str] = {}
+    current = None
+    for line in (match.group(1) if match else "").splitlines():
+        entry = re.match(r"^\s{4}(\w+):\s*(.*)$", line)
+        if entry:
+            current = entry.group(1)
+            docs[current] = entry.group(2)
+        elif current and line.strip():
+            docs[current] += " " + line.strip()
+    return docs
+
+
+def _cli_type(annotation: Any) -> Any:
+    """The type typer parses; lists and unions (e.g. run_after) arrive as a comma-separated string."""
+    origin = typing.get_origin(annotation)
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if origin is typing.Union and len(args) == 1:
+        annotation = args[0]
+    if annotation in (str, int, float, bool):
+        return Optional[annotation]
+    return Optional[str]
+
+
+def _cli_wrapper(fn: Callable, positional: tuple[str, ...]) -> Callable:
+    docs = _arg_docs(fn)
+    hints = typing.get_type_hints(fn)
+    params = []
+    takes_ctx = "ctx" in inspect.signature(fn).parameters
+    if takes_ctx:
+        params.append(inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context))
+    for name, param in inspect.signature(fn).parameters.items():
+        if name == "ctx":
+            continue
+        default = None if param.default is inspect.Parameter.empty else param.default
+        required = param.default is inspect.Parameter.empty
+        cli_type = _cli_type(hints.get(name, str))
+        help_text = docs.get(name, "")
+        if name in positional:
+            info = typer.Argument(... if required else default, help=help_text, show_default=False)
+        elif cli_type is Optional[bool]:
+            info = typer.Option(default, f"--{name}/--no_{name}", help=help_text)
+        else:
+            info = typer.Option(... if required else default, f"--{name}", help=help_text)
+        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=cli_type))
+    # the context must come first and be positional-or-keyword; everything else keyword-only
+    params = [p if p.name == "ctx" else p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
+
+    def wrapper(**kwargs):
+        try:
+            fn(**kwargs)
+        except USER_ERRORS as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(2 if isinstance(exc, (ConfigError, ClusterConfigError)) else 1) from None
+
+    wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    wrapper.__doc__ = (inspect.getdoc(fn) or "").split("\n\nArgs:")[0]
+    wrapper.__name__ = fn.__name__
+    return wrapper
+
+
+def add_pipeline_command(fn: Callable, name: Optional[str] = None, positional: tuple[str, ...] = ()) -> None:
+    """Expose a pipeline function as `assay <name>`."""
+    takes_ctx = "ctx" in inspect.signature(fn).parameters
+    settings = {"allow_extra_args": True, "ignore_unknown_options": True} if takes_ctx else {}
+    app.command(name=name or fn.__name__, context_settings=settings)(_cli_wrapper(fn, positional))
+
+
+add_pipeline_command(run_cmd, positional=("command",))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""One pipeline call = one experiment: its jobs, chained after earlier experiments, with follow-up copies.
+
+`run_after="sdg"` makes every job of this experiment depend on the jobs `sdg` stands for (afterok
+unless `dependency_type="afterany"`); an unknown expname is an error, never a silent no-op.
+`dependent_jobs=N` submits N copies of each job, each starting after the previous ends in any state
+(`afterany`), for clusters whose time limit is shorter than the work: every stage resumes where the
+previous copy stopped. Later experiments chain after the last copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Iterable, Optional, Union
+
+from assay.pipeline import registry
+from assay.pipeline.cluster import ClusterConfig
+from assay.pipeline.dispatch import submit_job
+from assay.pipeline.job import Dependency, Job, JobFailedError, JobHandle
+
+RunAfter = Union[str, Iterable[str], None]
+
+
+class UnknownUpstreamError(ValueError):
+    """`run_after` names an experiment that was never submitted."""
+
+
+def _names(run_after: RunAfter) -> list[str]:
+    if run_after is None:
+        return []
+    if isinstance(run_after, str):
+        return [n.strip() for n in run_after.split(",") if n.strip()]
+    return [n for item in run_after for n in _names(item)]
+
+
+def resolve_run_after(cluster: ClusterConfig, run_after: RunAfter, dependency_type: str = "afterok") -> list[Dependency]:
+    """Dependencies on every job each expname in `run_after` stands for."""
+    deps = []
+    for name in _names(run_after):
+        handles = registry.lookup(cluster.name, name)
+        if handles is None:
+            raise UnknownUpstreamError(
+                f"run_after='{name}': no experiment named '{name}' was submitted to cluster '{cluster.name}' "
+                f"by this launcher or recorded in {registry.state_dir() / cluster.name}. "
+                "Submit it first (in the same script or earlier), or drop run_after."
+            )
+        deps.extend(Dependency(h, dependency_type) for h in handles)
+    return deps
+
+
+@dataclass
+class Experiment:
+    """The jobs of one pipeline call; `final` holds the last copy of each job."""
+
+    name: str
+    cluster: ClusterConfig
+    handles: list[JobHandle] = field(default_factory=list)
+    final: list[JobHandle] = field(default_factory=list)
+    dry_run: bool = False
+
+    def wait(self, timeout_s: Optional[float] = None) -> list:
+        """Block until every job ends; raise JobFailedError when a final job failed."""
+        results = []
+        for handle in self.handles:
+            try:
+                results.append(handle.wait(timeout_s=timeout_s))
+            except JobFailedError as exc:
+                if handle in self.final:
+                    raise
+                print(f"[assay] {handle.name}: job {handle.job_id} ended early, a follow-up copy resumes it:\n{exc}")
+        return results
+
+    def describe(self) -> str:
+        return "\n".join(h.describe() for h in self.handles)
+
+
+def submit_experiment(
+    cluster: ClusterConfig,
+    expname: str,
+    jobs: list[Job],
+    run_after: RunAfter = None,
+    dependency_type: str = "afterok",
+    dependent_jobs: int = 0,
+    dry_run: bool = False,
+) -> Experiment:
+    """Submit independent `jobs` under one expname, after `run_after`, each with `dependent_jobs` copies."""
+    if dependent_jobs < 0:
+        raise ValueError("dependent_jobs must be >= 0")
+    upstream = resolve_run_after(cluster, run_after, dependency_type)
+    experiment = Experiment(expname, cluster, dry_run=dry_run)
+    for job in jobs:
+        previous: Optional[JobHandle] = None
+        for copy in range(dependent_jobs + 1):
+            deps = list(upstream) + list(job.dependencies) if previous is None else [Dependency(previous, "afterany")]
+            handle = submit_job(replace(job, dependencies=deps), cluster, dry_run=dry_run)
+            experiment.handles.append(handle)
+            if not dry_run:
+                suffix = f" (copy {copy} of {dependent_jobs}, afterany on the previous)" if copy else ""
+                print(f"Submitted {handle.describe()}{suffix}", flush=True)
+            previous = handle
+        experiment.final.append(previous)
+    registry.record(cluster.name, expname, experiment.final)
+    return experiment

@@ -1,0 +1,186 @@
+"""Jobs as the pipeline builds them, and handles to the jobs once submitted.
+
+A `Job` is what one submission runs: a command (an argument list, never a shell string built with
+f-strings), its resources, env and dependencies. A `JobHandle` is what the user gets back: the job id,
+where its logs are, and `wait()`, which raises `JobFailedError` with the tail of the failed job's log.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+DEPENDENCY_KINDS = ("afterok", "afterany")
+FINAL_SLURM_STATES = {
+    "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "OUT_OF_MEMORY",
+    "BOOT_FAIL", "DEADLINE", "REVOKED",
+}
+
+
+class JobFailedError(RuntimeError):
+    """A job ended without success; the message holds its state and the tail of its log."""
+
+
+@dataclass
+class Dependency:
+    """This job starts after `upstream` ends: with success (`afterok`) or in any state (`afterany`)."""
+
+    upstream: "JobHandle"
+    kind: str = "afterok"
+
+    def __post_init__(self) -> None:
+        if self.kind not in DEPENDENCY_KINDS:
+            raise ValueError(f"dependency kind must be one of {DEPENDENCY_KINDS}, got '{self.kind}'")
+
+
+@dataclass
+class Job:
+    """One submission: the command run on the node and what it needs."""
+
+    name: str
+    """The experiment name; the cluster's job name is the cluster's prefix plus this."""
+    command: list[str]
+    """The argument list run on the node."""
+    output_dir: Path
+    """Results go here; logs go to `<output_dir>/logs/<name>/`."""
+    nodes: int = 1
+    gpus_per_node: int = 0
+    cpus_per_task: Optional[int] = None
+    mem: Optional[str] = None
+    time: Optional[str] = None
+    """Time limit in Slurm's format; the cluster's default when None."""
+    env: dict[str, str] = field(default_factory=dict)
+    container: str = "assay"
+    """Which of the cluster's containers runs the command."""
+    dependencies: list[Dependency] = field(default_factory=list)
+
+    @property
+    def log_dir(self) -> Path:
+        return Path(self.output_dir) / "logs" / self.name
+
+    def command_line(self) -> str:
+        """The command as one shell-quoted line (what a user would paste to rerun it)."""
+        return shlex.join(self.command)
+
+
+@dataclass
+class JobHandle:
+    """A submitted job (or, in a dry run, one that would have been)."""
+
+    name: str
+    job_id: str
+    executor: str
+    """local, slurm, or dry_run."""
+    log_dir: Path
+    submitit_job: Any = None
+
+    @property
+    def stdout_path(self) -> Path:
+        return self.log_dir / f"{self.job_id}_0_log.out"
+
+    @property
+    def stderr_path(self) -> Path:
+        return self.log_dir / f"{self.job_id}_0_log.err"
+
+    @property
+    def result_pickle(self) -> Path:
+        return self.log_dir / f"{self.job_id}_0_result.pkl"
+
+    def state(self) -> str:
+        """Scheduler state: PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, ... (local jobs: RUNNING, COMPLETED, FAILED)."""
+        if self.executor == "dry_run":
+            return "DRY_RUN"
+        if self.executor == "local":
+            from assay.pipeline.job_runner import LocalUpstream, upstream_outcome
+
+            outcome = upstream_outcome(LocalUpstream(self.name, self.job_id, str(self.result_pickle)))
+            return {"success": "COMPLETED", "error": "FAILED", None: "RUNNING"}[outcome]
+        return slurm_states([self.job_id]).get(self.job_id, "UNKNOWN")
+
+    def done(self) -> bool:
+        return self.state() in FINAL_SLURM_STATES
+
+    def wait(self, timeout_s: Optional[float] = None, poll_s: float = 1.0) -> Any:
+        """Block until the job ends; return its result or raise JobFailedError with its log tail."""
+        if self.executor == "dry_run":
+            return None
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while not self.done():
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"{self.name} ({self.job_id}) still {self.state()} after {timeout_s}s")
+            time.sleep(poll_s)
+        state = self.state()
+        if state == "COMPLETED":
+            return self._result()
+        if self.result_pickle.exists():
+            self._result()  # raises with the job's own error message
+        raise JobFailedError(
+            f"{self.name} (job {self.job_id}) ended {state} without running to completion.\n"
+            f"log: {self.stdout_path}\n--- tail ---\n{_tail(self.stderr_path) or _tail(self.stdout_path)}"
+        )
+
+    def _result(self) -> Any:
+        import submitit
+
+        try:
+            if self.submitit_job is not None:
+                return self.submitit_job.result()
+            outcome, value = _load_pickle(self.result_pickle)
+            if outcome == "success":
+                return value
+            raise submitit.core.utils.FailedJobError(value)
+        except submitit.core.utils.FailedJobError as exc:
+            raise JobFailedError(f"{self.name} (job {self.job_id}) failed: {_own_message(str(exc))}") from None
+
+    def describe(self) -> str:
+        return f"{self.name}: job {self.job_id} ({self.executor}); log {self.stdout_path}"
+
+
+def _load_pickle(path: Path) -> Any:
+    import pickle
+
+    with path.open("rb") as f:
+        return pickle.load(f)
+
+
+def _own_message(submitit_message: str) -> str:
+    """The last exception of submitit's remote traceback (ours carries the command's log tail)."""
+    marker = "assay.pipeline.job_runner."
+    idx = submitit_message.rfind(marker)
+    message = submitit_message[idx + len(marker):] if idx >= 0 else submitit_message
+    return message.split("\n\n----------------------")[0].strip()
+
+
+def _tail(path: Path, chars: int = 3000) -> str:
+    from assay.pipeline.job_runner import _log_tail
+
+    return _log_tail(path, chars)
+
+
+def slurm_states(job_ids: list[str]) -> dict[str, str]:
+    """Current Slurm state of each job id, from sacct (squeue for jobs sacct does not know yet)."""
+    if not job_ids:
+        return {}
+    states: dict[str, str] = {}
+    out = subprocess.run(
+        ["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(job_ids)],
+        capture_output=True, text=True, check=False,
+    )
+    for line in out.stdout.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) >= 2:
+            states[parts[0]] = parts[1].split()[0]  # "CANCELLED by 0" -> CANCELLED
+    missing = [j for j in job_ids if j not in states]
+    if missing:
+        out = subprocess.run(
+            ["squeue", "-h", "-o", "%i|%T", "-j", ",".join(missing)], capture_output=True, text=True, check=False
+        )
+        for line in out.stdout.splitlines():
+            parts = line.strip().split("|")
+            if len(parts) == 2:
+                states[parts[0]] = parts[1]
+    return states

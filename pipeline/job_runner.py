@@ -1,0 +1,178 @@
+"""What runs on the node for every job: wait for local upstream jobs, run the command, report its failure.
+
+submitit pickles `run_job(spec)` and calls it inside the allocation (Slurm) or a child process (local).
+The command's stdout and stderr go straight to the job's log files; when it fails, the error raised
+here carries the tail of its log, so the user sees *why* from `job.wait()` or the CLI.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+TAIL_CHARS = 3000
+_PR_SET_PDEATHSIG = 1
+
+
+class CommandFailedError(RuntimeError):
+    """The job's command exited with a non-zero status."""
+
+
+class DependencyFailedError(RuntimeError):
+    """An upstream job of an afterok dependency failed, so this job did not run its command."""
+
+
+@dataclass
+class LocalUpstream:
+    """A local job this one waits for (local jobs have no scheduler to hold them back)."""
+
+    name: str
+    job_id: str
+    result_pickle: str
+    kind: str = "afterok"
+
+
+@dataclass
+class JobSpec:
+    """Everything `run_job` needs; pickled by submitit."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    workdir: Optional[str] = None
+    wait_for: list[LocalUpstream] = field(default_factory=list)
+    poll_interval_s: float = 0.5
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is as good as gone
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def upstream_outcome(upstream: LocalUpstream) -> Optional[str]:
+    """'success', 'error', or None while the upstream job still runs."""
+    import pickle
+
+    path = Path(upstream.result_pickle)
+    if path.exists():
+        try:
+            with path.open("rb") as f:
+                return "success" if pickle.load(f)[0] == "success" else "error"
+        except Exception:  # noqa: BLE001 - a result being written; read it on the next poll
+            return None
+    if upstream.job_id.isdigit() and not _pid_alive(int(upstream.job_id)):
+        time.sleep(0.5)  # the result file is written just before the process exits
+        return None if path.exists() else "error"
+    return None
+
+
+def _wait_for_upstream(spec: JobSpec) -> None:
+    for upstream in spec.wait_for:
+        print(f"[assay] waiting for {upstream.name} (local job {upstream.job_id}, {upstream.kind})", flush=True)
+        while (outcome := upstream_outcome(upstream)) is None:
+            time.sleep(spec.poll_interval_s)
+        if outcome != "success" and upstream.kind == "afterok":
+            raise DependencyFailedError(
+                f"{spec.name} did not run: upstream job {upstream.name} ({upstream.job_id}) failed "
+                "and this job depends on it with afterok"
+            )
+
+
+def _log_tail(path: Optional[Path], chars: int = TAIL_CHARS) -> str:
+    if path is None or not path.exists():
+        return ""
+    with path.open("rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - chars))
+        text = f.read().decode(errors="replace")
+    if size > chars:
+        text = "..." + text.split("\n", 1)[-1]
+    return text.strip()
+
+
+def _log_paths() -> tuple[Optional[Path], Optional[Path]]:
+    try:
+        import submitit
+
+        paths = submitit.JobEnvironment().paths
+        return Path(paths.stdout), Path(paths.stderr)
+    except Exception:  # noqa: BLE001 - run outside submitit (tests, direct calls): no log files to read
+        return None, None
+
+
+def _die_with_parent() -> None:
+    """Child setup: a session of its own (so we can kill its whole group), and SIGTERM if we die."""
+    os.setsid()
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+def _kill_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=grace_s)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
+def run_job(spec: JobSpec) -> dict:
+    """Run the job's command to completion; raise with the log tail when it fails."""
+    _wait_for_upstream(spec)
+    env = dict(os.environ)
+    env.update(spec.env)
+    stdout_path, stderr_path = _log_paths()
+    command_line = shlex.join(spec.command)
+    print(f"[assay] {spec.name}: running {command_line}", flush=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    start = time.monotonic()
+    proc = subprocess.Popen(spec.command, env=env, cwd=spec.workdir, preexec_fn=_die_with_parent)
+
+    def _forward(signum, _frame):
+        _kill_group(proc)
+        raise SystemExit(128 + signum)
+
+    previous = {s: signal.signal(s, _forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        returncode = proc.wait()
+    finally:
+        _kill_group(proc)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    duration = time.monotonic() - start
+    if returncode != 0:
+        sys.stderr.flush()
+        tail = _log_tail(stderr_path) or _log_tail(stdout_path)
+        where = f"\nlog: {stdout_path}\nerr: {stderr_path}" if stdout_path else ""
+        raise CommandFailedError(
+            f"{spec.name}: command exited with status {returncode} after {duration:.1f}s: "
+            f"{command_line}{where}\n--- tail of the job's log ---\n{tail}"
+        )
+    print(f"[assay] {spec.name}: done in {duration:.1f}s", flush=True)
+    return {"returncode": returncode, "duration_s": duration}

@@ -1,0 +1,1 @@
+"""Prompt templates (YAML) selected by name, e.g. `++prompt_config=generic/default`."""

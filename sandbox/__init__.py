@@ -1,0 +1,1 @@
+"""The sandbox: a stateful IPython code-execution service over HTTP, and its client."""

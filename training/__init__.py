@@ -1,0 +1,1 @@
+"""Training: SFT data cleaning, SFT and GRPO stages, rewards, checkpoint sweeps."""
