@@ -93,6 +93,8 @@ class GenerateConfig:
     """Replaces the prompt config's system message when set."""
     use_completions_api: bool = False
     """Send text completions rendered with the model's chat template instead of chat messages."""
+    tokenizer: Optional[str] = None
+    """Tokenizer (path or name) whose chat template renders completions; defaults to server.model."""
     chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
     """Passed to the chat template (e.g. ++chat_template_kwargs.reasoning_effort=high)."""
     code_execution: bool = False

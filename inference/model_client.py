@@ -1,0 +1,114 @@
+"""An async client for OpenAI-compatible servers (vLLM, SGLang, hosted APIs).
+
+Retries with exponential backoff on connection errors, timeouts and 5xx answers; never on 4xx,
+which mean the request itself is wrong and would fail again. One httpx connection pool per stage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import httpx
+
+from assay.inference.config import InferenceConfig, ServerConfig
+
+
+class RequestFailedError(RuntimeError):
+    """A request that failed for good (a 4xx, or every retry used up)."""
+
+
+@dataclass
+class Completion:
+    text: str
+    num_generated_tokens: Optional[int]
+    finish_reason: Optional[str]
+
+
+def base_url(server: ServerConfig) -> str:
+    if server.base_url:
+        return server.base_url.rstrip("/")
+    return f"http://{server.host}:{server.port}/v1"
+
+
+def sampling_body(inference: InferenceConfig, server_type: str) -> dict[str, Any]:
+    """Sampling fields of the request; non-OpenAI knobs only when set, so hosted APIs accept the body."""
+    body: dict[str, Any] = {
+        "temperature": inference.temperature,
+        "top_p": inference.top_p,
+        "max_tokens": inference.tokens_to_generate,
+        "seed": inference.random_seed,
+    }
+    if inference.stop_phrases:
+        body["stop"] = list(inference.stop_phrases)
+    extras = {"top_k": (inference.top_k, -1), "min_p": (inference.min_p, 0.0),
+              "repetition_penalty": (inference.repetition_penalty, 1.0)}
+    for key, (value, default) in extras.items():
+        if value != default or server_type in ("vllm", "sglang"):
+            body[key] = value
+    body.update(inference.extra_body)
+    return body
+
+
+class ModelClient:
+    """Sends chat or text-completion requests; use as an async context manager."""
+
+    def __init__(self, server: ServerConfig, max_connections: int = 64):
+        self.server = server
+        api_key = os.environ.get(server.api_key_env, "EMPTY")
+        self._client = httpx.AsyncClient(
+            base_url=base_url(server),
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=httpx.Timeout(server.request_timeout, connect=30.0),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        )
+
+    async def __aenter__(self) -> "ModelClient":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self._client.aclose()
+
+    async def chat(self, messages: list[dict], body: dict[str, Any], chat_template_kwargs: dict) -> Completion:
+        payload = {"model": self.server.model, "messages": messages, **body}
+        if chat_template_kwargs:
+            payload["chat_template_kwargs"] = dict(chat_template_kwargs)
+        data = await self._post("/chat/completions", payload)
+        choice = data["choices"][0]
+        return Completion(choice["message"].get("content") or "", _tokens(data), choice.get("finish_reason"))
+
+    async def complete(self, prompt: str, body: dict[str, Any]) -> Completion:
+        data = await self._post("/completions", {"model": self.server.model, "prompt": prompt, **body})
+        choice = data["choices"][0]
+        return Completion(choice.get("text") or "", _tokens(data), choice.get("finish_reason"))
+
+    async def _post(self, path: str, payload: dict) -> dict:
+        attempt = 0
+        while True:
+            try:
+                response = await self._client.post(path, json=payload)
+                if response.status_code < 400:
+                    try:
+                        return response.json()
+                    except ValueError:
+                        raise _Retryable(f"malformed JSON in the answer: {response.text[:200]!r}") from None
+                if response.status_code < 500:
+                    raise RequestFailedError(f"HTTP {response.status_code} from {path}: {response.text[:500]}")
+                raise _Retryable(f"HTTP {response.status_code} from {path}: {response.text[:300]}")
+            except (httpx.TransportError, _Retryable) as exc:
+                attempt += 1
+                if attempt > self.server.max_retries:
+                    raise RequestFailedError(f"gave up after {attempt} attempts: {type(exc).__name__}: {exc}") from None
+                await asyncio.sleep(min(30.0, 0.5 * 2 ** (attempt - 1)) * (0.5 + random.random()))
+
+
+class _Retryable(Exception):
+    pass
+
+
+def _tokens(data: dict) -> Optional[int]:
+    usage = data.get("usage") or {}
+    return usage.get("completion_tokens")

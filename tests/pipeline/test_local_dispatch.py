@@ -1,0 +1,110 @@
+"""run_cmd on the local cluster: real submitit LocalExecutor jobs, chains, copies and failures."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from assay.pipeline import JobFailedError, run_cmd, wrap_arguments
+from assay.pipeline import registry
+from assay.pipeline.experiment import UnknownUpstreamError
+
+ECHO_ARGV = Path(__file__).with_name("echo_argv.py")
+
+
+def log_text(experiment) -> str:
+    return "".join(h.stdout_path.read_text() for h in experiment.handles)
+
+
+def test_run_cmd_runs_the_command_and_logs_its_output(tmp_path):
+    exp = run_cmd("echo hi from $0", cluster="local", expname="hello", output_dir=str(tmp_path))
+    handle = exp.final[0]
+    assert handle.stdout_path.parent == tmp_path / "logs" / "hello"
+    assert "hi from bash" in handle.stdout_path.read_text()
+    assert handle.state() == "COMPLETED"
+
+
+def test_failing_command_raises_with_the_tail_of_its_stderr(tmp_path):
+    with pytest.raises(JobFailedError) as exc:
+        run_cmd("echo some output; echo the-real-reason >&2; exit 3", cluster="local", expname="bad",
+                output_dir=str(tmp_path))
+    message = str(exc.value)
+    assert "status 3" in message and "the-real-reason" in message
+
+
+def test_wrapped_arguments_reach_the_command_exactly(tmp_path):
+    out = tmp_path / "argv.json"
+    overrides = "++a='two words' ++chat_template_kwargs.builtin_tools=[python] ++b=\"k=v\" ++c='it'\"'\"'s'"
+    run_cmd(f"{sys.executable} {ECHO_ARGV} {out}", cluster="local", expname="argv", output_dir=str(tmp_path),
+            ctx=wrap_arguments(overrides))
+    assert json.loads(out.read_text()) == [
+        "++a=two words", "++chat_template_kwargs.builtin_tools=[python]", "++b=k=v", "++c=it's",
+    ]
+
+
+def test_chain_runs_in_order_and_stops_after_a_failure(tmp_path):
+    order = tmp_path / "order.txt"
+    a = run_cmd(f"sleep 1; echo A >> {order}", expname="A", output_dir=str(tmp_path), wait=False)
+    b = run_cmd(f"echo B >> {order}; exit 1", expname="B", output_dir=str(tmp_path), run_after="A", wait=False)
+    c = run_cmd(f"echo C >> {order}", expname="C", output_dir=str(tmp_path), run_after="B", wait=False)
+    a.wait()
+    with pytest.raises(JobFailedError):
+        b.wait()
+    with pytest.raises(JobFailedError, match="upstream job B .* failed"):
+        c.wait()
+    assert order.read_text().split() == ["A", "B"]
+
+
+def test_afterany_runs_even_when_the_upstream_failed(tmp_path):
+    order = tmp_path / "order.txt"
+    run_cmd(f"echo B >> {order}; exit 1", expname="B", output_dir=str(tmp_path), wait=False)
+    c = run_cmd(f"echo C >> {order}", expname="C", output_dir=str(tmp_path), run_after="B",
+                dependency_type="afterany", wait=False)
+    c.wait()
+    assert order.read_text().split() == ["B", "C"]
+
+
+def test_dependent_jobs_run_one_after_another(tmp_path):
+    counter = tmp_path / "runs.txt"
+    exp = run_cmd(f"echo run >> {counter}", expname="long", output_dir=str(tmp_path), dependent_jobs=2)
+    assert len(exp.handles) == 3 and exp.final == [exp.handles[-1]]
+    assert counter.read_text().split() == ["run"] * 3
+    # each copy waited for the previous one (afterany), which its log says
+    assert "waiting for long" in exp.handles[2].stdout_path.read_text()
+
+
+def test_run_after_an_unknown_expname_is_an_error(tmp_path):
+    with pytest.raises(UnknownUpstreamError, match="no experiment named 'nope'"):
+        run_cmd("echo x", expname="after-nothing", output_dir=str(tmp_path), run_after="nope")
+
+
+def test_run_after_finds_an_experiment_submitted_by_an_earlier_launcher(tmp_path):
+    order = tmp_path / "order.txt"
+    run_cmd(f"echo first >> {order}", expname="earlier", output_dir=str(tmp_path))
+    registry.forget_in_memory()  # as if a new launcher process started
+    run_cmd(f"echo second >> {order}", expname="later", output_dir=str(tmp_path), run_after="earlier")
+    assert order.read_text().split() == ["first", "second"]
+
+
+def test_cli_run_cmd_prints_the_log_path_and_the_log_holds_the_output(tmp_path):
+    proc = subprocess.run(
+        ["assay", "run_cmd", "--cluster=local", "--expname=hello", f"--output_dir={tmp_path}", "echo hi"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    log_lines = [line for line in proc.stdout.splitlines() if "COMPLETED; log " in line]
+    assert log_lines, proc.stdout
+    log_path = Path(log_lines[-1].split("log ", 1)[1])
+    assert "hi" in log_path.read_text().splitlines()
+
+
+def test_cli_reports_a_failed_job_with_its_stderr_and_exit_status_1(tmp_path):
+    proc = subprocess.run(
+        ["assay", "run_cmd", "--cluster=local", "--expname=oops", f"--output_dir={tmp_path}",
+         "python -c 'import nonexistent_module_xyz'"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 1
+    assert "ModuleNotFoundError" in proc.stderr and "nonexistent_module_xyz" in proc.stderr
