@@ -136,6 +136,13 @@ class JobHandle:
         except submitit.core.utils.FailedJobError as exc:
             raise JobFailedError(f"{self.name} (job {self.job_id}) failed: {_own_message(str(exc))}") from None
 
+    def cancel(self) -> None:
+        """Stop the job (scancel on Slurm, SIGINT to the local process, which stops its command)."""
+        if self.executor == "slurm":
+            subprocess.run(["scancel", self.job_id], check=True, capture_output=True)
+        elif self.executor == "local" and self.submitit_job is not None:
+            self.submitit_job.cancel()
+
     def describe(self) -> str:
         return f"{self.name}: job {self.job_id} ({self.executor}); log {self.stdout_path}"
 

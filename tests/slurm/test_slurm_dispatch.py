@@ -1,0 +1,155 @@
+"""run_cmd through sbatch on the real one-node test cluster: single jobs, chains, copies, cancels, failures."""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from assay.pipeline import JobFailedError, run_cmd
+from assay.pipeline import registry
+from assay.pipeline.job import slurm_states
+
+pytestmark = pytest.mark.slurm
+REPO = Path(__file__).resolve().parents[2]
+
+
+def sacct_times(job_id: str) -> tuple[str, str, str]:
+    """(state, start, end) of a job as accounting recorded them."""
+    for _ in range(30):  # accounting rows can lag a few seconds behind the job
+        out = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "State,Start,End", "-j", job_id],
+                             capture_output=True, text=True).stdout.strip()
+        if out and "Unknown" not in out.split("|")[2]:
+            state, start, end = out.splitlines()[0].split("|")
+            return state.split()[0], start, end
+        time.sleep(1)
+    raise AssertionError(f"no final accounting row for job {job_id}: {out!r}")
+
+
+def wait_final(handle, timeout_s=120):
+    deadline = time.monotonic() + timeout_s
+    while not handle.done():
+        assert time.monotonic() < deadline, f"{handle.describe()} still {handle.state()}"
+        time.sleep(0.5)
+    return handle.state()
+
+
+def test_single_job_runs_through_sbatch(slurm_cluster, tmp_path):
+    exp = run_cmd("echo hi from $SLURM_JOB_ID", cluster=slurm_cluster, expname="single", output_dir=str(tmp_path),
+                  wait=True)
+    handle = exp.final[0]
+    assert f"hi from {handle.job_id}" in handle.stdout_path.read_text()
+    assert sacct_times(handle.job_id)[0] == "COMPLETED"
+
+
+def test_gpus_are_requested_and_granted(slurm_cluster, tmp_path):
+    exp = run_cmd("echo gpus=$CUDA_VISIBLE_DEVICES", cluster=slurm_cluster, expname="gpu", output_dir=str(tmp_path),
+                  num_gpus=2, wait=True)
+    assert "gpus=0,1" in exp.final[0].stdout_path.read_text()
+
+
+def test_failed_job_error_carries_its_stderr_tail(slurm_cluster, tmp_path):
+    with pytest.raises(JobFailedError) as exc:
+        run_cmd("echo the-cause-is-here >&2; exit 4", cluster=slurm_cluster, expname="fails",
+                output_dir=str(tmp_path), wait=True)
+    assert "status 4" in str(exc.value) and "the-cause-is-here" in str(exc.value)
+
+
+def test_chain_stops_at_a_failed_middle_job(slurm_cluster, tmp_path):
+    order = tmp_path / "order.txt"
+    a = run_cmd(f"sleep 1; echo A >> {order}", cluster=slurm_cluster, expname="A", output_dir=str(tmp_path))
+    b = run_cmd(f"echo B >> {order}; exit 1", cluster=slurm_cluster, expname="B", output_dir=str(tmp_path),
+                run_after="A")
+    c = run_cmd(f"echo C >> {order}", cluster=slurm_cluster, expname="C", output_dir=str(tmp_path), run_after="B")
+    assert wait_final(c.final[0]) == "CANCELLED"  # kill_invalid_depend: afterok on a failed job
+    a_state, _, a_end = sacct_times(a.final[0].job_id)
+    b_state, b_start, _ = sacct_times(b.final[0].job_id)
+    assert (a_state, b_state) == ("COMPLETED", "FAILED")
+    assert a_end <= b_start
+    assert order.read_text().split() == ["A", "B"]
+    with pytest.raises(JobFailedError, match="CANCELLED"):
+        c.wait()
+
+
+def test_afterany_chain_continues_past_a_failure(slurm_cluster, tmp_path):
+    order = tmp_path / "order.txt"
+    run_cmd(f"echo B >> {order}; exit 1", cluster=slurm_cluster, expname="B", output_dir=str(tmp_path))
+    c = run_cmd(f"echo C >> {order}", cluster=slurm_cluster, expname="C", output_dir=str(tmp_path), run_after="B",
+                dependency_type="afterany")
+    c.wait()
+    assert order.read_text().split() == ["B", "C"]
+
+
+def test_chaining_after_a_finished_failed_job_is_refused_at_submit(slurm_cluster, tmp_path):
+    from assay.pipeline.dispatch import DependencyError
+
+    b = run_cmd("exit 1", cluster=slurm_cluster, expname="B", output_dir=str(tmp_path))
+    wait_final(b.final[0])
+    with pytest.raises(DependencyError, match="ended FAILED"):
+        run_cmd("echo C", cluster=slurm_cluster, expname="C", output_dir=str(tmp_path), run_after="B")
+
+
+def test_several_jobs_at_once_all_complete(slurm_cluster, tmp_path):
+    experiments = [
+        run_cmd(f"sleep 2; echo job{i}", cluster=slurm_cluster, expname=f"many{i}", output_dir=str(tmp_path))
+        for i in range(4)
+    ]
+    for i, exp in enumerate(experiments):
+        exp.wait()
+        assert f"job{i}" in exp.final[0].stdout_path.read_text()
+    ids = [exp.final[0].job_id for exp in experiments]
+    assert all(state == "COMPLETED" for state in slurm_states(ids).values())
+
+
+def test_cancel_ends_a_running_job(slurm_cluster, tmp_path):
+    exp = run_cmd("sleep 300", cluster=slurm_cluster, expname="cancel-me", output_dir=str(tmp_path))
+    handle = exp.final[0]
+    deadline = time.monotonic() + 60
+    while handle.state() != "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    handle.cancel()
+    assert wait_final(handle, timeout_s=60) == "CANCELLED"
+    with pytest.raises(JobFailedError, match="CANCELLED"):
+        exp.wait()
+
+
+def test_dependent_jobs_run_as_a_sequential_chain(slurm_cluster, tmp_path):
+    counter = tmp_path / "runs.txt"
+    exp = run_cmd(f"echo $SLURM_JOB_ID >> {counter}", cluster=slurm_cluster, expname="copies",
+                  output_dir=str(tmp_path), dependent_jobs=2)
+    exp.wait()
+    ids = [h.job_id for h in exp.handles]
+    assert counter.read_text().split() == ids
+    times = [sacct_times(i) for i in ids]
+    assert all(state == "COMPLETED" for state, _, _ in times)
+    assert times[0][2] <= times[1][1] and times[1][2] <= times[2][1]
+
+
+def test_launcher_script_chains_three_jobs_in_order(slurm_cluster, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "recipes" / "chain_three_jobs.py"), f"--cluster={slurm_cluster}",
+         f"--output_dir={tmp_path}"], capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    ids = [line.split("job ")[1].split()[0] for line in proc.stdout.splitlines() if line.startswith("Submitted")]
+    assert len(ids) == 3
+    registry.forget_in_memory()
+    c = registry.lookup(slurm_cluster, "chain-C")[0]  # recorded by the launcher process
+    assert c.job_id == ids[2]
+    assert wait_final(c) == "COMPLETED"
+    names = [line.split()[0] for line in (tmp_path / "order.txt").read_text().splitlines()]
+    assert names == ["A", "B", "C"]
+    times = [sacct_times(i) for i in ids]
+    assert times[0][2] <= times[1][1] and times[1][2] <= times[2][1]
+
+
+def test_cli_run_cmd_on_slurm(slurm_cluster, tmp_path):
+    proc = subprocess.run(
+        ["assay", "run_cmd", f"--cluster={slurm_cluster}", "--expname=hello", f"--output_dir={tmp_path}", "--wait",
+         "echo hi"], capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    log_path = Path(proc.stdout.strip().splitlines()[-1].split("log ", 1)[1])
+    assert "hi" in log_path.read_text().splitlines()
