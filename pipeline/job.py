@@ -57,6 +57,8 @@ class Job:
     container: str = "assay"
     """Which of the cluster's containers runs the command."""
     dependencies: list[Dependency] = field(default_factory=list)
+    services: list = field(default_factory=list)
+    """ServiceSpecs started beside the command on the node (model server, sandbox)."""
 
     @property
     def log_dir(self) -> Path:

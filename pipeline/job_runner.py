@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from assay.pipeline.services import RunningService, ServiceSpec, start_service, wait_healthy
+
 TAIL_CHARS = 3000
 _PR_SET_PDEATHSIG = 1
 
@@ -49,6 +51,10 @@ class JobSpec:
     env: dict[str, str] = field(default_factory=dict)
     workdir: Optional[str] = None
     wait_for: list[LocalUpstream] = field(default_factory=list)
+    services: list[ServiceSpec] = field(default_factory=list)
+    """Started (and healthy) before the command; `{<name>_port}` in the command or env is the service's port."""
+    log_dir: Optional[str] = None
+    """Where service logs go (`<job id>_<service>.log`); the job's log folder."""
     poll_interval_s: float = 0.5
 
 
@@ -141,18 +147,54 @@ def _kill_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
         proc.wait()
 
 
+def _stop(process: subprocess.Popen) -> None:
+    _kill_group(process)
+
+
+def _start_services(spec: JobSpec, stdout_path: Optional[Path]) -> list[RunningService]:
+    job_id = os.environ.get("SLURM_JOB_ID") or os.environ.get("SUBMITIT_LOCAL_JOB_ID") or str(os.getpid())
+    log_dir = Path(spec.log_dir) if spec.log_dir else (stdout_path.parent if stdout_path else Path.cwd())
+    running: list[RunningService] = []
+    try:
+        for service in spec.services:
+            running.append(start_service(service, log_dir / f"{job_id}_{service.name}.log", _die_with_parent))
+        for service in running:
+            wait_healthy(service, _log_tail)
+    except BaseException:
+        for service in running:
+            _stop(service.process)
+        raise
+    return running
+
+
+def _with_ports(text: str, running: list[RunningService]) -> str:
+    for service in running:
+        text = text.replace("{" + service.spec.name + "_port}", str(service.port))
+    return text
+
+
 def run_job(spec: JobSpec) -> dict:
-    """Run the job's command to completion; raise with the log tail when it fails."""
+    """Start the job's services, run its command to completion, stop the services; raise with log tails on failure."""
     _wait_for_upstream(spec)
-    env = dict(os.environ)
-    env.update(spec.env)
     stdout_path, stderr_path = _log_paths()
-    command_line = shlex.join(spec.command)
-    print(f"[assay] {spec.name}: running {command_line}", flush=True)
+    running = _start_services(spec, stdout_path)
+    try:
+        env = dict(os.environ)
+        env.update({k: _with_ports(v, running) for k, v in spec.env.items()})
+        command = [_with_ports(part, running) for part in spec.command]
+        return _run_command(spec.name, command, env, spec.workdir, stdout_path, stderr_path)
+    finally:
+        for service in running:
+            _stop(service.process)
+
+
+def _run_command(name, command, env, workdir, stdout_path, stderr_path) -> dict:
+    command_line = shlex.join(command)
+    print(f"[assay] {name}: running {command_line}", flush=True)
     sys.stdout.flush()
     sys.stderr.flush()
     start = time.monotonic()
-    proc = subprocess.Popen(spec.command, env=env, cwd=spec.workdir, preexec_fn=_die_with_parent)
+    proc = subprocess.Popen(command, env=env, cwd=workdir, preexec_fn=_die_with_parent)
 
     def _forward(signum, _frame):
         _kill_group(proc)
@@ -171,8 +213,8 @@ def run_job(spec: JobSpec) -> dict:
         tail = _log_tail(stderr_path) or _log_tail(stdout_path)
         where = f"\nlog: {stdout_path}\nerr: {stderr_path}" if stdout_path else ""
         raise CommandFailedError(
-            f"{spec.name}: command exited with status {returncode} after {duration:.1f}s: "
+            f"{name}: command exited with status {returncode} after {duration:.1f}s: "
             f"{command_line}{where}\n--- tail of the job's log ---\n{tail}"
         )
-    print(f"[assay] {spec.name}: done in {duration:.1f}s", flush=True)
+    print(f"[assay] {name}: done in {duration:.1f}s", flush=True)
     return {"returncode": returncode, "duration_s": duration}

@@ -18,7 +18,7 @@ set -euo pipefail
 T0=$(date +%s.%N)
 
 CLUSTER=assay-test
-PARTITION=batch
+PARTITION="batch"
 NCPUS=${ASSAY_SLURM_CPUS:-8}
 DEADLINE_S=${ASSAY_SLURM_TIMEOUT:-60}
 
@@ -40,6 +40,8 @@ die() { echo "[start_local_slurm] ERROR: $*" >&2; exit 1; }
 elapsed() { echo "$(date +%s.%N) $T0" | awk '{printf "%.1f", $1 - $2}'; }
 
 [[ $(id -u) -eq 0 ]] || die "must run as root (installs packages, starts daemons)"
+[[ $NCPUS =~ ^([1-9][0-9]*|auto)$ ]] || die "ASSAY_SLURM_CPUS must be a positive integer or 'auto', not '$NCPUS'"
+[[ $DEADLINE_S =~ ^[1-9][0-9]*$ ]] || die "ASSAY_SLURM_TIMEOUT must be a positive integer, not '$DEADLINE_S'"
 
 # ---------------------------------------------------------------------------
 # Process helpers (shared logic with stop_local_slurm.sh: a PID file counts only
@@ -86,21 +88,26 @@ start_daemon() {  # start_daemon NAME [--chuid USER] -- BINARY ARGS...
     log "started $name (pid $(cat "$RUN_DIR/$name.pid"))"
 }
 
-fail_with_logs() {  # fail_with_logs NAME MESSAGE
-    local name=$1 msg=$2 f
+fail_with_logs() {  # fail_with_logs NAME MESSAGE: the daemon's own log (or its stderr), last lines
+    local name=$1 msg=$2 f=$LOG_DIR/$1.log
     echo "[start_local_slurm] ERROR: $msg" >&2
-    for f in "$LOG_DIR/$name.log" "$LOG_DIR/$name.out"; do
-        if [[ -s $f ]]; then echo "---- tail of $f ----" >&2; tail -n 30 "$f" >&2; fi
-    done
+    [[ -s $f ]] || f=$LOG_DIR/$name.out
+    if [[ -s $f ]]; then echo "---- tail of $f ----" >&2; tail -n 20 "$f" >&2; fi
     exit 1
 }
 
 wait_for() {  # wait_for NAME WHAT CMD...: poll CMD until it succeeds; fail fast if NAME died
     local name=$1 what=$2; shift 2
-    local end=$(( $(date +%s) + DEADLINE_S ))
-    until "$@" >/dev/null 2>&1; do
-        daemon_alive "$name" "${EXE[$name]}" || fail_with_logs "$name" "$name died while waiting for $what"
-        (( $(date +%s) < end )) || fail_with_logs "$name" "timed out after ${DEADLINE_S}s waiting for $what"
+    local end=$(( $(date +%s) + DEADLINE_S )) out
+    until out=$("$@" 2>&1); do
+        if ! daemon_alive "$name" "${EXE[$name]}"; then
+            [[ -z $out ]] || echo "last output of '$*': $out" >&2
+            fail_with_logs "$name" "$name died while waiting for $what"
+        fi
+        if (( $(date +%s) >= end )); then
+            [[ -z $out ]] || echo "last output of '$*': $out" >&2
+            fail_with_logs "$name" "timed out after ${DEADLINE_S}s waiting for $what"
+        fi
         sleep 0.2
     done
 }

@@ -1,0 +1,105 @@
+"""Services a job starts beside its command (a model server, the sandbox), on the job's node.
+
+Each service gets a free port, writes its own log, and must answer its health URL before the command
+starts. Waiting is bounded and watches the process: a service that exits or never gets healthy fails
+the job at once with the tail of its log, instead of holding the allocation until the time limit.
+Services are stopped (their whole process group) when the command ends, whatever the outcome.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+
+class ServiceFailedError(RuntimeError):
+    """A service died or never became healthy; the message holds the tail of its log."""
+
+
+@dataclass
+class ServiceSpec:
+    """How to start one service. `{port}` in the command, env or health URL becomes the chosen port
+    (a plain text replacement, so braces elsewhere, e.g. JSON in server_args, are left alone)."""
+
+    name: str
+    command: list[str]
+    health_url: str
+    env: dict[str, str] = field(default_factory=dict)
+    port: Optional[int] = None
+    """Fixed port; a free one is chosen on the node when None."""
+    startup_timeout_s: float = 1800.0
+    poll_interval_s: float = 1.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return 200 <= response.status < 300
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+@dataclass
+class RunningService:
+    spec: ServiceSpec
+    port: int
+    process: subprocess.Popen
+    log_path: Path
+
+    @property
+    def health_url(self) -> str:
+        return _with_port(self.spec.health_url, self.port)
+
+
+def _with_port(text: str, port: int) -> str:
+    return text.replace("{port}", str(port))
+
+
+def start_service(spec: ServiceSpec, log_path: Path, preexec_fn=None) -> RunningService:
+    """Start the service in its own session (so it can be stopped as a group), its output in `log_path`."""
+    port = spec.port or free_port()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.update({k: _with_port(v, port) for k, v in spec.env.items()})
+    command = [_with_port(part, port) for part in spec.command]
+    with log_path.open("ab") as log:
+        log.write(f"[assay] starting {spec.name}: {subprocess.list2cmdline(command)}\n".encode())
+        log.flush()
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=preexec_fn)
+    print(f"[assay] started {spec.name} (pid {process.pid}, port {port}); log {log_path}", flush=True)
+    return RunningService(spec, port, process, log_path)
+
+
+def wait_healthy(service: RunningService, tail_fn) -> None:
+    """Return once the health URL answers; raise with the log tail if the process dies or time runs out."""
+    start = time.monotonic()
+    deadline = start + service.spec.startup_timeout_s
+    while True:
+        if _healthy(service.health_url):
+            print(f"[assay] {service.spec.name} healthy after {time.monotonic() - start:.1f}s", flush=True)
+            return
+        code = service.process.poll()
+        if code is not None:
+            raise ServiceFailedError(
+                f"{service.spec.name} exited with status {code} before it was healthy; "
+                f"log {service.log_path}:\n{tail_fn(service.log_path)}"
+            )
+        if time.monotonic() > deadline:
+            raise ServiceFailedError(
+                f"{service.spec.name} not healthy at {service.health_url} after {service.spec.startup_timeout_s:.0f}s; "
+                f"log {service.log_path}:\n{tail_fn(service.log_path)}"
+            )
+        time.sleep(service.spec.poll_interval_s)
