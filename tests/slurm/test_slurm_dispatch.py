@@ -153,3 +153,15 @@ def test_cli_run_cmd_on_slurm(slurm_cluster, tmp_path):
     assert proc.returncode == 0, proc.stderr
     log_path = Path(proc.stdout.strip().splitlines()[-1].split("log ", 1)[1])
     assert "hi" in log_path.read_text().splitlines()
+
+
+def test_wrapped_arguments_reach_a_slurm_job_exactly(slurm_cluster, tmp_path):
+    from assay.pipeline import wrap_arguments
+
+    out = tmp_path / "argv.json"
+    echo = REPO / "tests" / "pipeline" / "echo_argv.py"
+    run_cmd(f"{sys.executable} {echo} {out}", cluster=slurm_cluster, expname="argv", output_dir=str(tmp_path),
+            ctx=wrap_arguments("++a='two words' ++b=[python] ++c=\"k=v\""), wait=True)
+    import json
+
+    assert json.loads(out.read_text()) == ["++a=two words", "++b=[python]", "++c=k=v"]
