@@ -323,7 +323,8 @@ def format_help(cls: type, prog: str) -> str:
 def run_stage(cls: type[T], main: Callable[[T], Any], argv: Sequence[str] | None = None, prog: str | None = None) -> Any:
     """Entry point of `python -m assay.<part>.<stage> ++key=value ...`.
 
-    Exits with status 2 and a one-paragraph message on a config error, before the stage does any work.
+    Exits with status 2 and a one-paragraph message on a config error, before the stage does any work
+    (or when the stage itself raises ConfigError about its inputs).
     """
     args = list(sys.argv[1:] if argv is None else argv)
     prog = prog or f"python -m {main.__module__}"
@@ -344,4 +345,8 @@ def run_stage(cls: type[T], main: Callable[[T], Any], argv: Sequence[str] | None
     if print_cfg:
         print(OmegaConf.to_yaml(cfg if not dataclasses.is_dataclass(cfg) else OmegaConf.structured(cfg)))
         return None
-    return main(cfg)
+    try:
+        return main(cfg)
+    except ConfigError as exc:  # a stage's own check of its inputs (e.g. a prompt field the data lacks)
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -159,11 +159,7 @@ def generate(cfg: GenerateConfig) -> None:
 
 
 def main(argv=None) -> None:
-    try:
-        run_stage(GenerateConfig, generate, argv=argv, prog="python -m assay.inference.generate")
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+    run_stage(GenerateConfig, generate, argv=argv, prog="python -m assay.inference.generate")
 
 
 if __name__ == "__main__":

@@ -105,7 +105,7 @@ def _submit_slurm(job: Job, cluster: ClusterConfig, dry_run: bool) -> JobHandle:
     dependency = slurm_dependency(job)
     executor = _slurm_executor(job, cluster, dependency)
     spec = JobSpec(name=job.name, command=job.command, env=dict(job.env), services=list(job.services),
-                   log_dir=str(job.log_dir))
+                   log_dir=str(job.log_dir), next_commands=list(job.next_commands))
     if dry_run:
         job_id = f"dryrun-{next(_DRY_RUN_IDS)}"
         script = executor._make_submission_file_text(executor._submitit_command_str, uid="<uid>")
@@ -134,7 +134,7 @@ def _submit_local(job: Job, cluster: ClusterConfig, dry_run: bool) -> JobHandle:
     import submitit
 
     spec = JobSpec(name=job.name, command=job.command, env={**cluster.env(), **job.env}, wait_for=_local_upstreams(job),
-                   services=list(job.services), log_dir=str(job.log_dir))
+                   services=list(job.services), log_dir=str(job.log_dir), next_commands=list(job.next_commands))
     if dry_run:
         job_id = f"dryrun-{next(_DRY_RUN_IDS)}"
         after = ", ".join(f"{d.kind}:{d.upstream.job_id}" for d in job.dependencies) or "none"
@@ -153,7 +153,7 @@ def _submit_local(job: Job, cluster: ClusterConfig, dry_run: bool) -> JobHandle:
 def _print_dry_run(job: Job, job_id: str, executor: str, spec: JobSpec, script: str) -> None:
     lines = [
         f"### {job.name} [{job_id}] on {executor} (dry run: nothing submitted)",
-        f"# command run on the node:\n{job.command_line()}",
+        f"# command(s) run on the node:\n{job.command_line()}",
     ]
     for service in spec.services:
         lines.append(f"# service {service.name} started first, healthy at {service.health_url} ({{port}}: a free port):\n"

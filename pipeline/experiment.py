@@ -82,21 +82,40 @@ def submit_experiment(
     dependent_jobs: int = 0,
     dry_run: bool = False,
 ) -> Experiment:
-    """Submit independent `jobs` under one expname, after `run_after`, each with `dependent_jobs` copies."""
+    """Submit `jobs` under one expname, after `run_after`, each with `dependent_jobs` follow-up copies.
+
+    A job may depend on an earlier job of the same list (`Dependency(upstream=<that Job>)`, e.g. a merge
+    after its chunks); such a dependency points at the upstream's last copy. Jobs without one wait for
+    `run_after`. The experiment's final jobs, which later `run_after`s wait for, are those no other job
+    of the list depends on.
+    """
     if dependent_jobs < 0:
         raise ValueError("dependent_jobs must be >= 0")
     upstream = resolve_run_after(cluster, run_after, dependency_type)
     experiment = Experiment(expname, cluster, dry_run=dry_run)
+    last_copy: dict[int, JobHandle] = {}
+    depended_on: set[int] = set()
     for job in jobs:
+        internal = [d for d in job.dependencies if isinstance(d.upstream, Job)]
+        for dep in internal:
+            if id(dep.upstream) not in last_copy:
+                raise ValueError(f"{job.name} depends on {dep.upstream.name}, which must come earlier in the list")
+            depended_on.add(id(dep.upstream))
+        first_deps = [Dependency(last_copy[id(d.upstream)], d.kind) if isinstance(d.upstream, Job) else d
+                      for d in job.dependencies]
+        if not internal:
+            first_deps = list(upstream) + first_deps
         previous: Optional[JobHandle] = None
-        for copy in range(dependent_jobs + 1):
-            deps = list(upstream) + list(job.dependencies) if previous is None else [Dependency(previous, "afterany")]
+        copies = dependent_jobs if job.follow_up_copies else 0
+        for copy in range(copies + 1):
+            deps = first_deps if previous is None else [Dependency(previous, "afterany")]
             handle = submit_job(replace(job, dependencies=deps), cluster, dry_run=dry_run)
             experiment.handles.append(handle)
             if not dry_run:
-                suffix = f" (copy {copy} of {dependent_jobs}, afterany on the previous)" if copy else ""
+                suffix = f" (copy {copy} of {copies}, afterany on the previous)" if copy else ""
                 print(f"Submitted {handle.describe()}{suffix}", flush=True)
             previous = handle
-        experiment.final.append(previous)
+        last_copy[id(job)] = previous
+    experiment.final = [last_copy[id(job)] for job in jobs if id(job) not in depended_on]
     registry.record(cluster.name, expname, experiment.final)
     return experiment

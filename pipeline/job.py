@@ -29,7 +29,8 @@ class JobFailedError(RuntimeError):
 class Dependency:
     """This job starts after `upstream` ends: with success (`afterok`) or in any state (`afterany`)."""
 
-    upstream: "JobHandle"
+    upstream: "JobHandle | Job"
+    """A submitted job, or an earlier job of the same experiment (see submit_experiment)."""
     kind: str = "afterok"
 
     def __post_init__(self) -> None:
@@ -59,14 +60,18 @@ class Job:
     dependencies: list[Dependency] = field(default_factory=list)
     services: list = field(default_factory=list)
     """ServiceSpecs started beside the command on the node (model server, sandbox)."""
+    next_commands: list[list[str]] = field(default_factory=list)
+    """More commands run after `command`, in order, in the same job (with the same services)."""
+    follow_up_copies: bool = True
+    """Whether `dependent_jobs` copies apply (not for quick bookkeeping jobs such as merges)."""
 
     @property
     def log_dir(self) -> Path:
         return Path(self.output_dir) / "logs" / self.name
 
     def command_line(self) -> str:
-        """The command as one shell-quoted line (what a user would paste to rerun it)."""
-        return shlex.join(self.command)
+        """The commands as shell-quoted lines (what a user would paste to rerun them)."""
+        return "\n".join(shlex.join(c) for c in [self.command, *self.next_commands])
 
 
 @dataclass

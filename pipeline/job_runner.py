@@ -49,6 +49,8 @@ class JobSpec:
     name: str
     command: list[str]
     env: dict[str, str] = field(default_factory=dict)
+    next_commands: list[list[str]] = field(default_factory=list)
+    """Run after `command`, in order, while the services stay up; the job stops at the first failure."""
     workdir: Optional[str] = None
     wait_for: list[LocalUpstream] = field(default_factory=list)
     services: list[ServiceSpec] = field(default_factory=list)
@@ -181,8 +183,11 @@ def run_job(spec: JobSpec) -> dict:
     try:
         env = dict(os.environ)
         env.update({k: _with_ports(v, running) for k, v in spec.env.items()})
-        command = [_with_ports(part, running) for part in spec.command]
-        return _run_command(spec.name, command, env, spec.workdir, stdout_path, stderr_path)
+        results = []
+        for argv in [spec.command, *spec.next_commands]:
+            command = [_with_ports(part, running) for part in argv]
+            results.append(_run_command(spec.name, command, env, spec.workdir, stdout_path, stderr_path))
+        return {"returncode": 0, "duration_s": sum(r["duration_s"] for r in results)}
     finally:
         for service in running:
             _stop(service.process)

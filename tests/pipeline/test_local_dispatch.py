@@ -108,3 +108,36 @@ def test_cli_reports_a_failed_job_with_its_stderr_and_exit_status_1(tmp_path):
     )
     assert proc.returncode == 1
     assert "ModuleNotFoundError" in proc.stderr and "nonexistent_module_xyz" in proc.stderr
+
+
+def test_a_job_depending_on_earlier_jobs_of_its_experiment_runs_after_all_of_them(tmp_path):
+    from assay.pipeline.cluster import load_cluster_config
+    from assay.pipeline.experiment import submit_experiment
+    from assay.pipeline.job import Dependency, Job
+
+    order = tmp_path / "order.txt"
+    chunks = [Job(name="gen", command=["bash", "-c", f"sleep {s}; echo chunk{i} >> {order}"], output_dir=tmp_path)
+              for i, s in enumerate([1, 0])]
+    merge = Job(name="gen", command=["bash", "-c", f"echo merge >> {order}"], output_dir=tmp_path,
+                dependencies=[Dependency(c) for c in chunks], follow_up_copies=False)
+    exp = submit_experiment(load_cluster_config("local"), "gen", [*chunks, merge], dependent_jobs=1)
+    exp.wait()
+    assert len(exp.handles) == 5  # two chunks with one copy each, one merge without copies
+    assert exp.final == [exp.handles[-1]]
+    assert order.read_text().split()[-1] == "merge"
+    assert sorted(order.read_text().split()) == ["chunk0", "chunk0", "chunk1", "chunk1", "merge"]
+
+
+def test_next_commands_run_in_the_same_job_in_order(tmp_path):
+    from assay.pipeline.cluster import load_cluster_config
+    from assay.pipeline.experiment import submit_experiment
+    from assay.pipeline.job import Job
+
+    order = tmp_path / "order.txt"
+    job = Job(name="seq", command=["bash", "-c", f"echo one >> {order}"], output_dir=tmp_path,
+              next_commands=[["bash", "-c", f"echo two >> {order}"], ["bash", "-c", "exit 5"],
+                             ["bash", "-c", f"echo never >> {order}"]])
+    exp = submit_experiment(load_cluster_config("local"), "seq", [job])
+    with pytest.raises(JobFailedError, match="status 5"):
+        exp.wait()
+    assert order.read_text().split() == ["one", "two"]
