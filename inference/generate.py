@@ -107,12 +107,11 @@ async def _generate_one(client, renderer: _Renderer, cfg: GenerateConfig, body: 
     return out
 
 
-async def _run(cfg: GenerateConfig, todo: list[tuple[int, dict]], total: int, already: int) -> list[dict]:
+async def _run(cfg: GenerateConfig, renderer: _Renderer, todo: list[tuple[int, dict]], total: int, already: int) -> list[dict]:
     from tqdm import tqdm
 
     from assay.inference.model_client import ModelClient, sampling_body
 
-    renderer = _Renderer(cfg)
     body = sampling_body(cfg.inference, cfg.server.server_type)
     semaphore = asyncio.Semaphore(cfg.max_concurrent_requests)
     results = []
@@ -149,7 +148,10 @@ def generate(cfg: GenerateConfig) -> None:
     todo = [(i, s) for i, s in enumerate(samples) if i not in done]
     print(f"generate: {len(samples)} samples, {len(done)} done before, {len(todo)} to go -> {cfg.output_file}", flush=True)
     if todo:
-        for line in asyncio.run(_run(cfg, todo, total=len(samples), already=len(done))):
+        renderer = _Renderer(cfg)
+        for _, sample in todo:  # a field the prompt needs but the data lacks fails now, not midway
+            renderer.messages(sample)
+        for line in asyncio.run(_run(cfg, renderer, todo, total=len(samples), already=len(done))):
             done[line[INDEX_KEY]] = line
     ordered = [{k: v for k, v in done[i].items() if k != INDEX_KEY} for i in range(len(samples))]
     write_jsonl_atomic(cfg.output_file, ordered)

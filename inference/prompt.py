@@ -14,8 +14,10 @@ from typing import Optional
 
 import yaml
 
+from assay.core.config import ConfigError
 
-class PromptError(ValueError):
+
+class PromptError(ConfigError):
     """A prompt config that cannot be found or filled; the message names the field."""
 
 
