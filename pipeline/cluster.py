@@ -70,22 +70,26 @@ class ClusterConfig:
             if ":" not in mount:
                 raise ClusterConfigError(f"mount '{mount}' is not host_path:container_path")
 
+    def missing_env(self) -> list[str]:
+        """Bare `KEY` entries of env_vars that are not set in this process's environment."""
+        return [item for item in self.env_vars if "=" not in item and item not in os.environ]
+
     def env(self) -> dict[str, str]:
         """The `KEY=VALUE` env vars set in every job.
 
         A bare `KEY` is checked to be set here and reaches the job through the environment the job
         inherits (Slurm exports the submitting environment), so its value is never written to disk.
         """
-        out = {}
-        for item in self.env_vars:
-            key, sep, value = item.partition("=")
-            if sep:
-                out[key] = value
-            elif key not in os.environ:
-                raise ClusterConfigError(
-                    f"cluster config '{self.name}' passes env var {key} from your environment, but it is not set"
-                )
-        return out
+        missing = self.missing_env()
+        if missing:
+            raise ClusterConfigError(
+                f"cluster config '{self.name}' passes env var(s) {', '.join(missing)} from your environment, "
+                "but they are not set"
+            )
+        return self.explicit_env()
+
+    def explicit_env(self) -> dict[str, str]:
+        return dict(item.split("=", 1) for item in self.env_vars if "=" in item)
 
     def container_args(self, component: str) -> list[str]:
         """srun options that run `component` inside its container (empty when none is configured)."""

@@ -24,6 +24,9 @@ class DependencyError(RuntimeError):
 
 def submit_job(job: Job, cluster: ClusterConfig, dry_run: bool = False) -> JobHandle:
     """Submit one job; return its handle (printing what would run instead, in a dry run)."""
+    if dry_run and cluster.missing_env():
+        print(f"# warning: env var(s) {', '.join(cluster.missing_env())} named in cluster config '{cluster.name}' "
+              "are not set here; a real submission would stop with an error", flush=True)
     if cluster.executor == "slurm":
         return _submit_slurm(job, cluster, dry_run)
     return _submit_local(job, cluster, dry_run)
@@ -64,7 +67,7 @@ def slurm_dependency(job: Job) -> Optional[str]:
     return ",".join(parts) or None
 
 
-def _slurm_executor(job: Job, cluster: ClusterConfig, dependency: Optional[str]):
+def _slurm_executor(job: Job, cluster: ClusterConfig, dependency: Optional[str], dry_run: bool = False):
     import submitit
 
     container = cluster.container_args(job.container)
@@ -90,7 +93,7 @@ def _slurm_executor(job: Job, cluster: ClusterConfig, dependency: Optional[str])
         params["additional_parameters"] = dict(cluster.sbatch_args)
     if container:
         params["srun_args"] = container
-    env = cluster.env()
+    env = cluster.explicit_env() if dry_run else cluster.env()
     if env:
         params["setup"] = [f"export {k}={shlex.quote(v)}" for k, v in env.items()]
     if job.gpus_per_node > cluster.gpus_per_node:
@@ -103,7 +106,7 @@ def _slurm_executor(job: Job, cluster: ClusterConfig, dependency: Optional[str])
 
 def _submit_slurm(job: Job, cluster: ClusterConfig, dry_run: bool) -> JobHandle:
     dependency = slurm_dependency(job)
-    executor = _slurm_executor(job, cluster, dependency)
+    executor = _slurm_executor(job, cluster, dependency, dry_run)
     spec = JobSpec(name=job.name, command=job.command, env=dict(job.env), services=list(job.services),
                    log_dir=str(job.log_dir), next_commands=list(job.next_commands))
     if dry_run:
@@ -133,7 +136,8 @@ def _local_upstreams(job: Job) -> list[LocalUpstream]:
 def _submit_local(job: Job, cluster: ClusterConfig, dry_run: bool) -> JobHandle:
     import submitit
 
-    spec = JobSpec(name=job.name, command=job.command, env={**cluster.env(), **job.env}, wait_for=_local_upstreams(job),
+    cluster_env = cluster.explicit_env() if dry_run else cluster.env()
+    spec = JobSpec(name=job.name, command=job.command, env={**cluster_env, **job.env}, wait_for=_local_upstreams(job),
                    services=list(job.services), log_dir=str(job.log_dir), next_commands=list(job.next_commands))
     if dry_run:
         job_id = f"dryrun-{next(_DRY_RUN_IDS)}"

@@ -60,3 +60,18 @@ def test_local_dry_run_prints_the_command(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "bash -c 'echo hi'" in text and "dry run: nothing submitted" in text
     assert not (tmp_path / "o").exists()
+
+
+def test_dry_run_warns_about_an_unset_passed_env_var_and_a_real_submission_refuses(tmp_path, capsys, monkeypatch):
+    import pytest
+
+    from assay.pipeline.cluster import ClusterConfigError
+
+    monkeypatch.delenv("MY_SECRET_FOR_TEST", raising=False)
+    cluster = slurm_config(tmp_path, extra="")
+    text = open(cluster).read().replace("env_vars: [HF_HOME=/workspace/hf]", "env_vars: [HF_HOME=/workspace/hf, MY_SECRET_FOR_TEST]")
+    open(cluster, "w").write(text)
+    run_cmd("x", cluster=cluster, expname="w", output_dir=str(tmp_path), dry_run=True)
+    assert "MY_SECRET_FOR_TEST" in capsys.readouterr().out
+    with pytest.raises(ClusterConfigError, match="MY_SECRET_FOR_TEST"):
+        run_cmd("x", cluster=cluster, expname="w", output_dir=str(tmp_path))
