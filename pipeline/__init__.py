@@ -6,6 +6,7 @@
 
 from assay.pipeline.cluster import ClusterConfig, load_cluster_config
 from assay.pipeline.experiment import Experiment
+from assay.pipeline.generate import generate
 from assay.pipeline.job import Job, JobFailedError, JobHandle
 from assay.pipeline.run_cmd import run_cmd
 from assay.pipeline.wrap import wrap_arguments
@@ -13,6 +14,7 @@ from assay.pipeline.wrap import wrap_arguments
 __all__ = [
     "ClusterConfig",
     "Experiment",
+    "generate",
     "Job",
     "JobFailedError",
     "JobHandle",

@@ -20,6 +20,7 @@ from assay.pipeline.cluster import ClusterConfigError
 from assay.pipeline.dispatch import DependencyError
 from assay.pipeline.experiment import UnknownUpstreamError
 from assay.pipeline.job import JobFailedError
+from assay.pipeline.generate import generate
 from assay.pipeline.run_cmd import run_cmd
 
 app = typer.Typer(
@@ -114,6 +115,25 @@ def add_pipeline_command(fn: Callable, name: Optional[str] = None, positional: t
 
 
 add_pipeline_command(run_cmd, positional=("command",))
+add_pipeline_command(generate)
+
+model_app = typer.Typer(no_args_is_help=True, help="The embedded default models.")
+app.add_typer(model_app, name="model")
+
+
+@model_app.command("prepare")
+def _model_prepare(
+    name: str = typer.Argument("smollm2", help="Alias of the embedded model."),
+    cache_dir: Optional[str] = typer.Option(None, "--cache_dir", help="Defaults to $ASSAY_CACHE_DIR/models or ~/.cache/assay/models."),
+) -> None:
+    """Convert an embedded model (from its pip package) into a Hugging Face folder, once; print the folder."""
+    from assay.inference.embedded_model import EmbeddedModelError, prepare_model
+
+    try:
+        print(prepare_model(name, cache_dir))
+    except (EmbeddedModelError, KeyError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from None
 
 
 def main() -> None:

@@ -1,0 +1,56 @@
+"""Start a model server on this node: resolve the model alias, build the launch, and become the server.
+
+    python -m assay.inference.serve --server_type=vllm --model=smollm2 --port=5000 [--num_gpus=8]
+        [--num_nodes=2] [--server_args="--async-scheduling"]
+
+The job wrapper starts this as a service and waits for `/v1/models`. The process replaces itself
+with the server (exec), so stopping the service's process group stops the server and its workers.
+The model is served under the name it was given (`smollm2`, or the path), which is what the stage sends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+
+from assay.inference.embedded_model import resolve_model
+from assay.inference.server_commands import server_command, slurm_node_placement
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m assay.inference.serve", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--server_type", required=True, choices=["vllm", "sglang"])
+    parser.add_argument("--model", required=True, help="path, hub name, or alias (smollm2)")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--num_gpus", type=int, default=0, help="GPUs per node; 0 runs vLLM's CPU build")
+    parser.add_argument("--num_nodes", type=int, default=1)
+    parser.add_argument("--server_args", default="", help="passed verbatim to the server (split by shell rules)")
+    parser.add_argument("--dry_run", action="store_true", help="print the launch and exit")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    rank, head = 0, None
+    if args.num_nodes > 1:
+        rank, head = slurm_node_placement()
+    model_path = resolve_model(args.model)
+    launch = server_command(args.server_type, model_path, port=args.port, host=args.host,
+                            served_model_name=args.model, server_gpus=args.num_gpus, server_nodes=args.num_nodes,
+                            node_rank=rank, master_addr=head, server_args=args.server_args)
+    print(f"[assay] serving {args.model} ({model_path}): {launch.shell_line()}", flush=True)
+    if args.dry_run:
+        return
+    executable = launch.argv[0] if os.path.sep in launch.argv[0] else shutil.which(launch.argv[0])
+    if not executable:
+        print(f"error: {launch.argv[0]} not found", file=sys.stderr)
+        raise SystemExit(1)
+    os.execve(executable, launch.argv, launch.environ())
+
+
+if __name__ == "__main__":
+    main()

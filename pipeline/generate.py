@@ -1,0 +1,191 @@
+"""`generate`: run the generation stage over a JSONL, with its own model server, seeds, chunks and copies.
+
+Every `++key=value` in `ctx` is checked against the stage's config before anything is submitted.
+One generation task is one (seed, chunk) pair; each task is a job with its own server, unless
+`num_jobs` groups the tasks into that many jobs (one server each, tasks run in turn). Chunked
+outputs get a merge job per seed that waits for all of that seed's chunks.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from assay.core.config import ConfigError, validate_overrides
+from assay.inference.config import SERVER_TYPES, GenerateConfig
+from assay.pipeline.cluster import ClusterConfig, load_cluster_config
+from assay.pipeline.experiment import Experiment, RunAfter, submit_experiment
+from assay.pipeline.job import Dependency, Job
+from assay.pipeline.server_spec import sandbox_service, server_service
+from assay.pipeline.wrap import extra_args
+
+PIPELINE_KEYS = ("input_file", "output_file", "chunk_id", "num_chunks")
+"""Stage keys the pipeline sets itself; the user sets them through the function's own parameters."""
+
+
+@dataclass
+class GenerationTask:
+    seed: Optional[int]
+    chunk: Optional[int]
+    output_file: Path
+
+
+def node_python(cluster: ClusterConfig) -> str:
+    """The interpreter that runs stages on the node: the launcher's, unless a container brings its own."""
+    return "python" if cluster.containers.get("assay") else sys.executable
+
+
+def output_name(seed: Optional[int]) -> str:
+    return "output.jsonl" if seed is None else f"output-rs{seed}.jsonl"
+
+
+def plan_tasks(output_dir: Path, seeds: list[Optional[int]], num_chunks: Optional[int]) -> list[GenerationTask]:
+    from assay.inference.merge_chunks import chunk_file
+
+    tasks = []
+    for seed in seeds:
+        whole = output_dir / output_name(seed)
+        if num_chunks:
+            tasks.extend(GenerationTask(seed, c, chunk_file(whole, c)) for c in range(num_chunks))
+        else:
+            tasks.append(GenerationTask(seed, None, whole))
+    return tasks
+
+
+def check_overrides(overrides: list[str]) -> None:
+    """Fail now, on the user's machine, for any key or value the stage would reject on the node."""
+    for text in overrides:
+        key = text.lstrip("+~").split("=", 1)[0]
+        if key in PIPELINE_KEYS:
+            raise ConfigError(f"'{text}': {key} is set by the pipeline; use the --{key} option of generate instead")
+    validate_overrides(GenerateConfig, overrides)
+
+
+def generate(
+    input_file: str,
+    output_dir: str,
+    cluster: str = "local",
+    expname: str = "generate",
+    model: Optional[str] = None,
+    server_type: str = "vllm",
+    server_address: Optional[str] = None,
+    server_gpus: int = 0,
+    server_nodes: int = 1,
+    server_args: str = "",
+    server_port: Optional[int] = None,
+    num_random_seeds: Optional[int] = None,
+    starting_seed: int = 0,
+    num_chunks: Optional[int] = None,
+    num_jobs: Optional[int] = None,
+    with_sandbox: bool = False,
+    time: Optional[str] = None,
+    run_after: RunAfter = None,
+    dependency_type: str = "afterok",
+    dependent_jobs: int = 0,
+    dry_run: bool = False,
+    wait: Optional[bool] = None,
+    ctx=None,
+) -> Experiment:
+    """Generate an answer for every line of a JSONL with a model, on a cluster.
+
+    Args:
+        input_file: JSONL to generate for (one sample per line).
+        output_dir: Outputs go to `<output_dir>/output.jsonl` (or `output-rs<seed>.jsonl` per seed); logs to `<output_dir>/logs/`.
+        cluster: Cluster config name (a YAML in cluster_configs/) or path.
+        expname: Experiment name: the jobs' name, and what `run_after` refers to.
+        model: Model path, name, or alias (`smollm2`, the embedded default).
+        server_type: vllm, sglang (a server is started in each job) or openai (an existing endpoint, see server_address).
+        server_address: Base URL of an existing OpenAI-compatible server (e.g. https://host/v1); no server is started.
+        server_gpus: GPUs per node for the server.
+        server_nodes: Nodes for the server.
+        server_args: Extra arguments passed verbatim to the server (e.g. "--async-scheduling").
+        server_port: Port of the started server; a free one when unset.
+        num_random_seeds: Generate this many samples per line, one file per seed (output-rs<seed>.jsonl).
+        starting_seed: The first seed when num_random_seeds is set.
+        num_chunks: Split the input into this many chunks, each its own job, merged at the end.
+        num_jobs: Run the tasks (seeds x chunks) in this many jobs, one server each; default one job per task.
+        with_sandbox: Start the code-execution sandbox beside each job (its URL in ASSAY_SANDBOX_URL).
+        time: Time limit per job (Slurm format); the cluster's default when unset.
+        run_after: Expname(s) to wait for (comma-separated or a list).
+        dependency_type: afterok (start only if every upstream job succeeded) or afterany.
+        dependent_jobs: Follow-up copies of each job for short time limits; each resumes where the previous stopped.
+        dry_run: Print what would be submitted and submit nothing.
+        wait: Wait for the jobs and raise on failure; default: yes on local clusters, no on Slurm.
+        ctx: `++key=value` overrides for the generation stage (wrap_arguments in Python).
+    """
+    overrides = extra_args(ctx)
+    check_overrides(overrides)
+    if server_type not in SERVER_TYPES:
+        raise ConfigError(f"server_type must be one of {', '.join(SERVER_TYPES)}, got '{server_type}'")
+    if server_type == "openai" and not server_address:
+        raise ConfigError("server_type=openai needs --server_address (the endpoint's base URL)")
+    if not model:
+        raise ConfigError("--model is required (a path, a served model name, or the alias smollm2)")
+    if not Path(input_file).exists() and not dry_run:
+        raise ConfigError(f"input_file {input_file} does not exist")
+    if num_chunks is not None and num_chunks < 1 or num_jobs is not None and num_jobs < 1:
+        raise ConfigError("num_chunks and num_jobs must be at least 1")
+    cluster_cfg = load_cluster_config(cluster)
+    out_dir = Path(output_dir).absolute()
+    seeds = [None] if num_random_seeds is None else list(range(starting_seed, starting_seed + num_random_seeds))
+    tasks = plan_tasks(out_dir, seeds, num_chunks)
+
+    python = node_python(cluster_cfg)
+    services, server_overrides, env = [], [f"++server.server_type={server_type}"], {}
+    if server_address:
+        server_overrides += [f"++server.base_url={server_address}", f"++server.model={model}"]
+    else:
+        services.append(server_service(server_type, model, python, server_gpus, server_nodes, server_args, server_port))
+        server_overrides += ["++server.host=127.0.0.1", "++server.port={server_port}", f"++server.model={model}"]
+    if with_sandbox:
+        services.append(sandbox_service(python))
+        env["ASSAY_SANDBOX_URL"] = "http://127.0.0.1:{sandbox_port}"
+
+    def task_argv(task: GenerationTask) -> list[str]:
+        argv = [python, "-m", "assay.inference.generate", f"++input_file={Path(input_file).absolute()}",
+                f"++output_file={task.output_file}", *server_overrides, *overrides]
+        if task.seed is not None:
+            argv.append(f"++inference.random_seed={task.seed}")
+        if task.chunk is not None:
+            argv += [f"++chunk_id={task.chunk}", f"++num_chunks={num_chunks}"]
+        return argv
+
+    groups = _group(tasks, num_jobs)
+    jobs: list[Job] = []
+    jobs_of_seed: dict[Optional[int], list[Job]] = {}
+    for group in groups:
+        argvs = [task_argv(t) for t in group]
+        job = Job(name=expname, command=argvs[0], next_commands=argvs[1:], output_dir=out_dir,
+                  nodes=server_nodes, gpus_per_node=server_gpus, time=time, env=dict(env), services=list(services),
+                  container="assay")
+        jobs.append(job)
+        for task in group:
+            jobs_of_seed.setdefault(task.seed, [])
+            if job not in jobs_of_seed[task.seed]:
+                jobs_of_seed[task.seed].append(job)
+    if num_chunks:
+        for seed in seeds:
+            merge = [python, "-m", "assay.inference.merge_chunks", f"++input_file={Path(input_file).absolute()}",
+                     f"++output_file={out_dir / output_name(seed)}", f"++num_chunks={num_chunks}"]
+            merge += [o for o in overrides if o.lstrip("+").startswith("num_samples=")]
+            jobs.append(Job(name=expname, command=merge, output_dir=out_dir, time=time, follow_up_copies=False,
+                            dependencies=[Dependency(j) for j in jobs_of_seed[seed]]))
+
+    experiment = submit_experiment(cluster_cfg, expname, jobs, run_after=run_after, dependency_type=dependency_type,
+                                   dependent_jobs=dependent_jobs, dry_run=dry_run)
+    if wait is None:
+        wait = cluster_cfg.executor == "local"
+    if wait and not dry_run:
+        experiment.wait()
+        for seed in seeds:
+            print(f"{expname}: wrote {out_dir / output_name(seed)}", flush=True)
+    return experiment
+
+
+def _group(tasks: list[GenerationTask], num_jobs: Optional[int]) -> list[list[GenerationTask]]:
+    if not num_jobs:
+        return [[t] for t in tasks]
+    num_jobs = min(num_jobs, len(tasks))
+    return [tasks[i::num_jobs] for i in range(num_jobs)]

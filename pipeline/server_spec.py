@@ -1,0 +1,39 @@
+"""The services a generation or evaluation job starts beside its stage: the model server and the sandbox.
+
+Both run through assay's own entry points (`python -m assay.inference.serve`, `python -m
+assay.sandbox.server`), so the node resolves model aliases and server quirks itself, and the job's
+command line stays short and readable in a dry run.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from assay.pipeline.services import ServiceSpec
+
+SERVER_STARTUP_TIMEOUT_S = 3600.0  # large models on slow file systems take long; a dead server still fails at once
+
+
+def server_service(
+    server_type: str,
+    model: str,
+    python: str,
+    gpus: int = 0,
+    nodes: int = 1,
+    server_args: str = "",
+    port: Optional[int] = None,
+) -> ServiceSpec:
+    """The model server, serving `model` under the same name, healthy when /v1/models answers."""
+    command = [python, "-m", "assay.inference.serve", f"--server_type={server_type}", f"--model={model}",
+               "--port={port}", f"--num_gpus={gpus}", f"--num_nodes={nodes}"]
+    if server_args:
+        command.append(f"--server_args={server_args}")
+    return ServiceSpec(name="server", command=command, health_url="http://127.0.0.1:{port}/v1/models", port=port,
+                       startup_timeout_s=SERVER_STARTUP_TIMEOUT_S)
+
+
+def sandbox_service(python: str) -> ServiceSpec:
+    """The code-execution sandbox on this node's loopback."""
+    return ServiceSpec(name="sandbox",
+                       command=[python, "-m", "assay.sandbox.server", "--host=127.0.0.1", "--port={port}"],
+                       health_url="http://127.0.0.1:{port}/health", startup_timeout_s=300.0)

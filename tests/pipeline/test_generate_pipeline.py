@@ -1,0 +1,99 @@
+"""generate(): overrides checked at submit, seeds x chunks planned into jobs, merges after their chunks."""
+
+import json
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from assay.core.config import ConfigError
+from assay.pipeline import generate, wrap_arguments
+from assay.pipeline.services import free_port
+
+STANDIN = Path(__file__).parents[1] / "inference" / "openai_standin.py"
+
+
+def write_input(tmp_path, n=5):
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps({"id": i, "question": f"q{i}"}) + "\n" for i in range(n)))
+    return str(path)
+
+
+def test_a_misspelt_override_fails_before_anything_is_submitted(tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(ConfigError, match="Did you mean 'inference.temperature'"):
+        generate(input_file=write_input(tmp_path), output_dir=str(out), model="m",
+                 ctx=wrap_arguments("++inference.temprature=0.7"))
+    assert not out.exists()
+
+
+def test_keys_the_pipeline_sets_are_refused_in_overrides(tmp_path):
+    with pytest.raises(ConfigError, match="output_file is set by the pipeline"):
+        generate(input_file=write_input(tmp_path), output_dir=str(tmp_path), model="m",
+                 ctx=wrap_arguments("++output_file=x.jsonl"))
+
+
+def test_cli_reports_a_bad_override_with_exit_2(tmp_path):
+    proc = subprocess.run(["assay", "generate", f"--input_file={write_input(tmp_path)}", f"--output_dir={tmp_path}",
+                           "--model=m", "++inference.temperature=hot"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "'inference.temperature' expects float, got 'hot'" in proc.stderr
+
+
+def test_dry_run_plans_seeds_times_chunks_and_a_merge_per_seed(tmp_path, capsys):
+    generate(input_file=write_input(tmp_path), output_dir=str(tmp_path), model="smollm2", cluster="test-slurm",
+             num_random_seeds=2, num_chunks=2, server_gpus=1, server_args="--async-scheduling", dry_run=True,
+             ctx=wrap_arguments("++inference.temperature=0.7"))
+    text = capsys.readouterr().out
+    blocks = re.split(r"(?=^### )", text, flags=re.M)[1:]
+    assert len(blocks) == 6
+    ids = [re.match(r"### \S+ \[(\S+)\]", b)[1] for b in blocks]
+    gen, merges = blocks[:4], blocks[4:]
+    for block in gen:
+        assert "assay.inference.serve --server_type=vllm --model=smollm2 '--port={port}'" in block
+        assert "--server_args=--async-scheduling" in block
+        assert "'++server.port={server_port}'" in block and "++inference.temperature=0.7" in block
+        assert "#SBATCH --gpus-per-node=1" in block
+    assert "output-rs0_chunk_0.jsonl" in gen[0] and "++chunk_id=0" in gen[0] and "++inference.random_seed=0" in gen[0]
+    assert "output-rs1_chunk_1.jsonl" in gen[3] and "++inference.random_seed=1" in gen[3]
+    assert f"--dependency=afterok:{ids[0]}:{ids[1]}" in merges[0] and "output-rs0.jsonl" in merges[0]
+    assert f"--dependency=afterok:{ids[2]}:{ids[3]}" in merges[1] and "assay.inference.merge_chunks" in merges[1]
+
+
+def test_num_jobs_groups_tasks_into_that_many_jobs(tmp_path, capsys):
+    generate(input_file=write_input(tmp_path), output_dir=str(tmp_path), model="m", num_random_seeds=4, num_jobs=2,
+             dry_run=True)
+    blocks = re.split(r"(?=^### )", capsys.readouterr().out, flags=re.M)[1:]
+    assert len(blocks) == 2
+    assert "output-rs0.jsonl" in blocks[0] and "output-rs2.jsonl" in blocks[0]
+    assert "output-rs1.jsonl" in blocks[1] and "output-rs3.jsonl" in blocks[1]
+
+
+@pytest.fixture
+def standin():
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(STANDIN), str(port)])
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}/v1"
+    proc.kill()
+    proc.wait()
+
+
+def test_local_run_with_seeds_and_chunks_writes_whole_files(standin, tmp_path):
+    out = tmp_path / "gen"
+    generate(input_file=write_input(tmp_path, n=5), output_dir=str(out), model="standin", server_type="openai",
+             server_address=standin, num_random_seeds=2, num_chunks=2)
+    for seed in (0, 1):
+        lines = [json.loads(x) for x in (out / f"output-rs{seed}.jsonl").read_text().splitlines()]
+        assert [x["id"] for x in lines] == list(range(5))
+        assert all(x["generation"] == x["question"][::-1] for x in lines)
+    assert not list(out.glob("*_chunk_*"))
