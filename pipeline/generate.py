@@ -8,6 +8,7 @@ outputs get a merge job per seed that waits for all of that seed's chunks.
 
 from __future__ import annotations
 
+import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +81,7 @@ def generate(
     num_chunks: Optional[int] = None,
     num_jobs: Optional[int] = None,
     with_sandbox: bool = False,
+    postprocess_cmd: Optional[str] = None,
     time: Optional[str] = None,
     run_after: RunAfter = None,
     dependency_type: str = "afterok",
@@ -107,6 +109,7 @@ def generate(
         num_chunks: Split the input into this many chunks, each its own job, merged at the end.
         num_jobs: Run the tasks (seeds x chunks) in this many jobs, one server each; default one job per task.
         with_sandbox: Start the code-execution sandbox beside each job (its URL in ASSAY_SANDBOX_URL).
+        postprocess_cmd: Shell command run in the job once an output file is complete; `{output_file}` is replaced by its path (e.g. "python -m assay.inference.filter_output ++input_file={output_file} ++output_file={output_file} ++keep_if_matches=boxed").
         time: Time limit per job (Slurm format); the cluster's default when unset.
         run_after: Expname(s) to wait for (comma-separated or a list).
         dependency_type: afterok (start only if every upstream job succeeded) or afterany.
@@ -152,11 +155,20 @@ def generate(
             argv += [f"++chunk_id={task.chunk}", f"++num_chunks={num_chunks}"]
         return argv
 
+    def postprocess(path: Path) -> list[list[str]]:
+        if not postprocess_cmd:
+            return []
+        return [["bash", "-c", postprocess_cmd.replace("{output_file}", shlex.quote(str(path)))]]
+
     groups = _group(tasks, num_jobs)
     jobs: list[Job] = []
     jobs_of_seed: dict[Optional[int], list[Job]] = {}
     for group in groups:
-        argvs = [task_argv(t) for t in group]
+        argvs = []
+        for task in group:
+            argvs.append(task_argv(task))
+            if task.chunk is None:
+                argvs += postprocess(task.output_file)
         job = Job(name=expname, command=argvs[0], next_commands=argvs[1:], output_dir=out_dir,
                   nodes=server_nodes, gpus_per_node=server_gpus, time=time, env=dict(env), services=list(services),
                   container="assay")
@@ -170,7 +182,8 @@ def generate(
             merge = [python, "-m", "assay.inference.merge_chunks", f"++input_file={Path(input_file).absolute()}",
                      f"++output_file={out_dir / output_name(seed)}", f"++num_chunks={num_chunks}"]
             merge += [o for o in overrides if o.lstrip("+").startswith("num_samples=")]
-            jobs.append(Job(name=expname, command=merge, output_dir=out_dir, time=time, follow_up_copies=False,
+            jobs.append(Job(name=expname, command=merge, next_commands=postprocess(out_dir / output_name(seed)),
+                            output_dir=out_dir, time=time, follow_up_copies=False,
                             dependencies=[Dependency(j) for j in jobs_of_seed[seed]]))
 
     experiment = submit_experiment(cluster_cfg, expname, jobs, run_after=run_after, dependency_type=dependency_type,

@@ -97,3 +97,15 @@ def test_local_run_with_seeds_and_chunks_writes_whole_files(standin, tmp_path):
         assert [x["id"] for x in lines] == list(range(5))
         assert all(x["generation"] == x["question"][::-1] for x in lines)
     assert not list(out.glob("*_chunk_*"))
+
+
+def test_postprocess_filter_keeps_only_matching_samples(standin, tmp_path):
+    out = tmp_path / "sdg"
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("".join(json.dumps({"question": q}) + "\n" for q in ["}1{dexob\\ si rewsna", "no answer here", "}2{dexob\\"]))
+    cmd = ("python -m assay.inference.filter_output ++input_file={output_file} ++output_file={output_file} "
+           "++keep_if_matches=boxed")
+    generate(input_file=str(inp), output_dir=str(out), model="standin", server_type="openai", server_address=standin,
+             num_chunks=2, postprocess_cmd=cmd)
+    lines = [json.loads(x) for x in (out / "output.jsonl").read_text().splitlines()]
+    assert [x["generation"] for x in lines] == ["answer is \\boxed{1}", "\\boxed{2}"]
