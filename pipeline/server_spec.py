@@ -29,7 +29,7 @@ def server_service(
     if server_args:
         command.append(f"--server_args={server_args}")
     return ServiceSpec(name="server", command=command, health_url="http://127.0.0.1:{port}/v1/models", port=port,
-                       startup_timeout_s=SERVER_STARTUP_TIMEOUT_S)
+                       startup_timeout_s=SERVER_STARTUP_TIMEOUT_S, all_nodes=nodes > 1)
 
 
 def sandbox_service(python: str) -> ServiceSpec:

@@ -36,6 +36,8 @@ class ServiceSpec:
     """Fixed port; a free one is chosen on the node when None."""
     startup_timeout_s: float = 1800.0
     poll_interval_s: float = 1.0
+    all_nodes: bool = False
+    """Start it on every node of a multi-node job (a model server spanning nodes), not only the head."""
 
 
 def free_port() -> int:

@@ -57,3 +57,64 @@ def test_a_service_that_never_gets_healthy_times_out(tmp_path):
     _, wait = run(tmp_path, ["echo", "x"], [silent], name="slow")
     with pytest.raises(JobFailedError, match=r"not healthy .* after 3s"):
         wait()
+
+
+def test_a_worker_node_keeps_its_services_up_until_the_head_is_done(tmp_path):
+    import threading
+    import time
+
+    from assay.pipeline.job_runner import wait_for_head
+    from assay.pipeline.services import start_service
+
+    service = start_service(http_service(all_nodes=True), tmp_path / "web_node1.log")
+    head_result = tmp_path / "123_0_result.pkl"
+    threading.Timer(1.0, head_result.write_bytes, args=(b"done",)).start()
+    start = time.monotonic()
+    try:
+        assert wait_for_head(head_result, [service], poll_s=0.1)["worker"] is True
+        assert time.monotonic() - start >= 0.9 and service.process.poll() is None
+    finally:
+        service.process.kill()
+        service.process.wait()
+
+
+def test_a_worker_node_whose_service_dies_fails_with_its_log(tmp_path):
+    from assay.pipeline.job_runner import CommandFailedError, wait_for_head
+    from assay.pipeline.services import start_service
+
+    dying = ServiceSpec(name="server", command=[sys.executable, "-c", "print('worker lost the head'); raise SystemExit(3)"],
+                        health_url="http://127.0.0.1:{port}/", all_nodes=True)
+    service = start_service(dying, tmp_path / "server_node1.log")
+    with pytest.raises(CommandFailedError, match="(?s)status 3.*worker lost the head"):
+        wait_for_head(tmp_path / "never.pkl", [service], poll_s=0.1)
+
+
+def test_multi_node_server_dry_run(tmp_path, capsys):
+    import json
+
+    from assay.pipeline import generate
+
+    inp = tmp_path / "in.jsonl"
+    inp.write_text(json.dumps({"question": "q"}) + "\n")
+    generate(input_file=str(inp), output_dir=str(tmp_path), model="/models/big", cluster="test-slurm", server_gpus=2,
+             server_nodes=2, dry_run=True)
+    text = capsys.readouterr().out
+    assert "#SBATCH --nodes=2" in text and "#SBATCH --gpus-per-node=2" in text
+    assert "--num_gpus=2 --num_nodes=2" in text
+
+
+def test_serve_builds_each_nodes_part_of_a_multi_node_vllm(monkeypatch, capsys):
+    import shutil
+
+    if not shutil.which("scontrol"):
+        pytest.skip("needs scontrol to expand the node list")
+    from assay.inference import serve
+
+    monkeypatch.setenv("SLURM_JOB_NODELIST", "nodea,nodeb")
+    for rank, headless in [("0", False), ("1", True)]:
+        monkeypatch.setenv("SLURM_NODEID", rank)
+        serve.main(["--server_type=vllm", "--model=/models/big", "--port=5000", "--num_gpus=8", "--num_nodes=2",
+                    "--dry_run"])
+        line = capsys.readouterr().out
+        assert "--nnodes 2" in line and f"--node-rank {rank}" in line and "--master-addr nodea" in line
+        assert ("--headless" in line) == headless
