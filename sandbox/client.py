@@ -1,0 +1,187 @@
+"""Clients of the sandbox service: `SandboxClient` (sync) and `AsyncSandboxClient` (asyncio).
+
+Both keep one HTTP connection pool for their lifetime (connection reuse matters at hundreds of
+calls per second) and share the same surface:
+
+    with SandboxClient() as sandbox:                 # ASSAY_SANDBOX_URL, ASSAY_SANDBOX_TOKEN
+        sandbox.wait_until_healthy(60)
+        sandbox.execute("x = 41", session_id="s1")
+        print(sandbox.execute("x + 1", session_id="s1").result)   # '42'
+        sandbox.delete_session("s1")
+
+`execute` returns an `ExecutionResult` for every outcome of the code (ok, error, timeout,
+killed); a rejected request (bad input, wrong token, session limit) raises `SandboxHTTPError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import time
+from dataclasses import dataclass
+
+import httpx
+
+DEFAULT_URL = "http://127.0.0.1:6000"
+# Seconds allowed beyond the cell's own timeout for the server to interrupt, kill and answer.
+RESPONSE_MARGIN = 60.0
+
+
+@dataclass
+class ExecutionResult:
+    status: str  # ok | error | timeout | killed
+    stdout: str
+    stderr: str
+    result: str | None
+    error: dict | None  # {"ename", "evalue", "traceback"}
+    session_id: str
+    duration: float
+    restarted: bool = False  # the session's earlier state is gone (its kernel was replaced)
+    restart_reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ExecutionResult":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+class SandboxHTTPError(RuntimeError):
+    """The service rejected the request (HTTP 4xx/5xx); `status_code` and `message` say why."""
+
+    def __init__(self, status_code: int, message: str):
+        super().__init__(f"sandbox answered HTTP {status_code}: {message}")
+        self.status_code = status_code
+        self.message = message
+
+
+def _settings(url: str | None, token: str | None) -> tuple[str, dict]:
+    url = (url or os.environ.get("ASSAY_SANDBOX_URL") or DEFAULT_URL).rstrip("/")
+    token = token if token is not None else os.environ.get("ASSAY_SANDBOX_TOKEN")
+    return url, ({"Authorization": f"Bearer {token}"} if token else {})
+
+
+def _payload(code, session_id, timeout, max_output_chars) -> dict:
+    return {"code": code, "session_id": session_id, "timeout": timeout,
+            "max_output_chars": max_output_chars, "language": "python"}
+
+
+def _checked(response: httpx.Response) -> dict:
+    try:
+        data = response.json()
+    except ValueError:
+        data = {"message": response.text}
+    if response.status_code >= 400:
+        raise SandboxHTTPError(response.status_code, data.get("message", response.text))
+    return data
+
+
+def _limits(max_connections: int) -> httpx.Limits:
+    return httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+
+
+class SandboxClient:
+    def __init__(self, url: str | None = None, token: str | None = None, max_connections: int = 64):
+        self.url, headers = _settings(url, token)
+        self._http = httpx.Client(base_url=self.url, headers=headers, limits=_limits(max_connections),
+                                  timeout=httpx.Timeout(30.0, connect=10.0))
+
+    def execute(self, code: str, session_id: str | None = None, timeout: float = 10.0,
+                max_output_chars: int = 10000) -> ExecutionResult:
+        response = self._http.post("/execute", json=_payload(code, session_id, timeout, max_output_chars),
+                                   timeout=httpx.Timeout(timeout + RESPONSE_MARGIN, connect=10.0))
+        return ExecutionResult.from_json(_checked(response))
+
+    def create_session(self) -> str:
+        """A new session with a service-made id (`w<worker>-<hex>`)."""
+        return _checked(self._http.post("/sessions"))["session_id"]
+
+    def delete_session(self, session_id: str) -> bool:
+        """Delete a session and its kernel; False if there was no such session."""
+        response = self._http.delete(f"/sessions/{session_id}")
+        if response.status_code == 404:
+            return False
+        _checked(response)
+        return True
+
+    def sessions(self) -> list[dict]:
+        return _checked(self._http.get("/sessions"))["sessions"]
+
+    def health(self) -> dict:
+        return _checked(self._http.get("/health"))
+
+    def wait_until_healthy(self, timeout: float = 60.0, interval: float = 0.1) -> dict:
+        end, last = time.monotonic() + timeout, None
+        while True:
+            try:
+                return self.health()
+            except (httpx.HTTPError, SandboxHTTPError) as exc:
+                last = exc
+            if time.monotonic() >= end:
+                raise TimeoutError(f"sandbox at {self.url} not healthy after {timeout:g} s: {last}")
+            time.sleep(interval)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> "SandboxClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class AsyncSandboxClient:
+    def __init__(self, url: str | None = None, token: str | None = None, max_connections: int = 256):
+        self.url, headers = _settings(url, token)
+        self._http = httpx.AsyncClient(base_url=self.url, headers=headers, limits=_limits(max_connections),
+                                       timeout=httpx.Timeout(30.0, connect=10.0))
+
+    async def execute(self, code: str, session_id: str | None = None, timeout: float = 10.0,
+                      max_output_chars: int = 10000) -> ExecutionResult:
+        response = await self._http.post("/execute", json=_payload(code, session_id, timeout, max_output_chars),
+                                         timeout=httpx.Timeout(timeout + RESPONSE_MARGIN, connect=10.0))
+        return ExecutionResult.from_json(_checked(response))
+
+    async def create_session(self) -> str:
+        return _checked(await self._http.post("/sessions"))["session_id"]
+
+    async def delete_session(self, session_id: str) -> bool:
+        response = await self._http.delete(f"/sessions/{session_id}")
+        if response.status_code == 404:
+            return False
+        _checked(response)
+        return True
+
+    async def sessions(self) -> list[dict]:
+        return _checked(await self._http.get("/sessions"))["sessions"]
+
+    async def health(self) -> dict:
+        return _checked(await self._http.get("/health"))
+
+    async def wait_until_healthy(self, timeout: float = 60.0, interval: float = 0.1) -> dict:
+        end, last = time.monotonic() + timeout, None
+        while True:
+            try:
+                return await self.health()
+            except (httpx.HTTPError, SandboxHTTPError) as exc:
+                last = exc
+            if time.monotonic() >= end:
+                raise TimeoutError(f"sandbox at {self.url} not healthy after {timeout:g} s: {last}")
+            await asyncio.sleep(interval)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> "AsyncSandboxClient":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()

@@ -1,0 +1,282 @@
+"""Sessions of one worker: which kernel serves which id, the cap, the idle TTL, and replacement.
+
+- A null session id runs in a kernel taken from the pool and killed after the call.
+- An unknown id creates a session with that id; a known id reuses its kernel, so its state.
+  Calls on one session run one at a time, in arrival order.
+- When a session's kernel is lost (killed by a limit, crashed, or a timeout that needed a kill),
+  the session keeps its id and gets a fresh kernel at its next call; the response that reports
+  the loss, or the next one if it happened between calls, carries `restarted: true`.
+- At most `max_sessions` kernels are in use (named sessions + throw-away calls in flight); a
+  request beyond that gets SessionLimitError (HTTP 503). Nothing is evicted to make room: a
+  caller's state never disappears because someone else created sessions.
+- Sessions idle for longer than `session_ttl` are deleted.
+
+Ids made here are `w<worker>-<hex>`, so a router in front of several workers (or, later,
+replicas) can send each request to the worker that owns its session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import zmq.asyncio
+
+from .cgroups import CgroupRoot
+from .config import SandboxConfig
+from .kernel import CellOutcome, Kernel
+from .monitor import LimitMonitor
+from .pool import KernelPool
+
+log = logging.getLogger(__name__)
+
+
+_FOLDER = re.compile(r"^assay-sbx-(\d+)-")
+
+
+def _remove_stale_folders(parent: str) -> None:
+    """Remove the folders of sandbox servers that were killed before they could clean up."""
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return
+    for name in names:
+        match = _FOLDER.match(name)
+        if match and not os.path.exists(f"/proc/{match.group(1)}"):
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+
+
+class SessionLimitError(RuntimeError):
+    pass
+
+
+@dataclass
+class Session:
+    id: str
+    created: float = field(default_factory=time.time)
+    last_used: float = field(default_factory=time.time)
+    executions: int = 0
+    kernel: Kernel | None = None
+    busy: int = 0  # calls running or queued on this session
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def describe(self) -> dict:
+        return {"session_id": self.id, "created": self.created, "last_used": self.last_used,
+                "executions": self.executions, "busy": self.busy > 0,
+                "kernel_alive": bool(self.kernel and self.kernel.alive)}
+
+
+class SessionManager:
+    def __init__(self, cfg: SandboxConfig, worker: int = 0):
+        self.cfg = cfg
+        self.worker = worker
+        self.sessions: dict[str, Session] = {}
+        self._throwaway: set[Kernel] = set()  # kernels of throw-away calls in flight
+        self._reserved = 0  # slots promised to throw-away calls still waiting for a kernel
+        self._tasks: list[asyncio.Task] = []
+        self._closing: set[asyncio.Task] = set()
+
+    # -- life of the worker ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        prefix = f"assay-sbx-{os.getpid()}-w{self.worker}-"
+        for parent in {tempfile.gettempdir(), self.cfg.work_dir or tempfile.gettempdir()}:
+            _remove_stale_folders(parent)
+        self.runtime_dir = tempfile.mkdtemp(prefix=prefix)
+        self.work_root = tempfile.mkdtemp(prefix=prefix + "work-", dir=self.cfg.work_dir)
+        self.cgroups = CgroupRoot.create() if self.cfg.cgroups else CgroupRoot({})
+        self.monitor = LimitMonitor(self.cfg, self.cgroups)
+        self.context = zmq.asyncio.Context()
+        self.pool = KernelPool(
+            lambda: Kernel(self.cfg, self.runtime_dir, self.work_root, self.cgroups, self.context),
+            self.cfg.pool_size,
+        )
+        self.pool.fill()
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self.monitor.run(self._active_kernels)),
+                       loop.create_task(self._reap_idle())]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        kernels = [s.kernel for s in self.sessions.values() if s.kernel] + list(self._throwaway)
+        self.sessions.clear()
+        await asyncio.gather(self.pool.close(), *(k.close("server stopped") for k in kernels),
+                             *self._closing, return_exceptions=True)
+        self.cgroups.remove()
+        self.context.destroy(linger=0)
+        shutil.rmtree(self.runtime_dir, ignore_errors=True)
+        shutil.rmtree(self.work_root, ignore_errors=True)
+
+    def _active_kernels(self) -> list[Kernel]:
+        return [s.kernel for s in self.sessions.values() if s.kernel] + list(self._throwaway)
+
+    def _retire(self, kernel: Kernel, reason: str) -> None:
+        """Close a kernel in the background: the caller's response need not wait for cleanup."""
+        task = asyncio.get_running_loop().create_task(kernel.close(reason))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    # -- sessions -----------------------------------------------------------------------------
+
+    def new_id(self) -> str:
+        return f"w{self.worker}-{uuid.uuid4().hex}"
+
+    @property
+    def in_use(self) -> int:
+        return len(self.sessions) + len(self._throwaway) + self._reserved
+
+    def _check_room(self) -> None:
+        if self.in_use >= self.cfg.max_sessions:
+            raise SessionLimitError(
+                f"session limit reached: {self.cfg.max_sessions} kernels in use on worker {self.worker}; "
+                f"delete sessions you no longer need (DELETE /sessions/<id>) or wait for idle ones to "
+                f"expire after {self.cfg.session_ttl:g} s"
+            )
+
+    def get_or_create(self, session_id: str) -> Session:
+        session = self.sessions.get(session_id)
+        if session is None:
+            self._check_room()
+            session = self.sessions[session_id] = Session(session_id)
+        return session
+
+    async def delete(self, session_id: str) -> bool:
+        session = self.sessions.pop(session_id, None)
+        if session is None:
+            return False
+        if session.kernel:
+            kernel, session.kernel = session.kernel, None
+            # A call running on it ends as `killed` with this reason.
+            kernel.kill("the session was deleted")
+            self._retire(kernel, "the session was deleted")
+        return True
+
+    def list(self) -> list[dict]:
+        return [s.describe() for s in self.sessions.values()]
+
+    def health(self) -> dict:
+        return {
+            "worker": self.worker,
+            "sessions": len(self.sessions),
+            "throwaway_running": len(self._throwaway),
+            "pool_ready": self.pool.ready,
+            "pool_size": self.cfg.pool_size,
+            "max_sessions": self.cfg.max_sessions,
+            "limits": {
+                "processes": f"cgroup pids.max={self.cfg.max_processes}" if self.cgroups.enforces_processes
+                else f"process-group watch, {self.cfg.max_processes} processes",
+                "memory": f"cgroup memory limit {self.cfg.memory_mb} MB" if self.cgroups.enforces_memory
+                else f"RSS watch, {self.cfg.memory_mb} MB",
+                "address_space_mb": self.cfg.address_space_mb or None,
+                "cpu_seconds": self.cfg.cpu_seconds or None,
+            },
+        }
+
+    async def _reap_idle(self) -> None:
+        interval = min(10.0, max(0.25, self.cfg.session_ttl / 4))
+        while True:
+            await asyncio.sleep(interval)
+            cutoff = time.time() - self.cfg.session_ttl
+            for session in [s for s in self.sessions.values() if not s.busy and s.last_used < cutoff]:
+                log.info("session %s idle for over %g s: deleted", session.id, self.cfg.session_ttl)
+                await self.delete(session.id)
+
+    # -- execution ----------------------------------------------------------------------------
+
+    async def execute(self, code: str, session_id: str | None, timeout: float, max_output_chars: int) -> dict:
+        start = time.perf_counter()
+        if session_id is None:
+            session_id = self.new_id()
+            outcome, restart_reason = await self._run_throwaway(code, timeout, max_output_chars), None
+        else:
+            outcome, restart_reason = await self._run_in_session(session_id, code, timeout, max_output_chars)
+        return {
+            "status": outcome.status,
+            "stdout": outcome.stdout,
+            "stderr": outcome.stderr,
+            "result": outcome.result,
+            "error": outcome.error,
+            "session_id": session_id,
+            "duration": round(time.perf_counter() - start, 6),
+            "restarted": restart_reason is not None,
+            "restart_reason": restart_reason,
+        }
+
+    async def _run_throwaway(self, code: str, timeout: float, max_output_chars: int) -> CellOutcome:
+        self._check_room()
+        self._reserved += 1
+        try:
+            kernel = await self.pool.take()
+        finally:
+            self._reserved -= 1
+        self._throwaway.add(kernel)
+        try:
+            return await self._run(kernel, code, timeout, max_output_chars)
+        finally:
+            self._throwaway.discard(kernel)
+            kernel.kill("throw-away session done")
+            self._retire(kernel, "throw-away session done")
+
+    async def _run_in_session(self, session_id: str, code: str, timeout: float,
+                              max_output_chars: int) -> tuple[CellOutcome, str | None]:
+        """Run in the named session; also return why its state was lost, if it was."""
+        session = self.get_or_create(session_id)
+        session.busy += 1
+        try:
+            async with session.lock:
+                lost_between_calls = None
+                if session.kernel is not None and not session.kernel.alive:
+                    lost_between_calls = session.kernel.exited.result()
+                    self._retire(session.kernel, lost_between_calls)
+                    session.kernel = None
+                if session.kernel is None:
+                    try:
+                        session.kernel = await self.pool.take()
+                    except Exception:
+                        if session.executions == 0 and self.sessions.get(session_id) is session:
+                            del self.sessions[session_id]  # a session that never ran holds no slot
+                        raise
+                if self.sessions.get(session_id) is not session:
+                    if session.kernel:
+                        self._retire(session.kernel, "the session was deleted")
+                    raise SessionGoneError(f"session {session_id} was deleted while this call waited")
+                kernel = session.kernel
+                outcome = await self._run(kernel, code, timeout, max_output_chars)
+                session.executions += 1
+                if outcome.kernel_lost:
+                    self._retire(kernel, outcome.reason or "kernel lost")
+                    if session.kernel is kernel:
+                        session.kernel = None
+                    return outcome, outcome.reason
+                if lost_between_calls:
+                    return outcome, "the kernel was lost after the previous call: " + lost_between_calls
+                return outcome, None
+        finally:
+            session.busy -= 1
+            session.last_used = time.time()
+
+    async def _run(self, kernel: Kernel, code: str, timeout: float, max_output_chars: int) -> CellOutcome:
+        outcome = await kernel.run(code, timeout, max_output_chars)
+        if not outcome.kernel_lost:
+            # A fork refused by the pids cgroup during the call: end the session now, so the
+            # caller hears about it in this response rather than from the next monitor tick.
+            reason = self.monitor.breach(kernel)
+            if reason:
+                kernel.kill(reason)
+                outcome = CellOutcome("killed", outcome.stdout, outcome.stderr, outcome.result,
+                                      {"ename": "SandboxKilled", "evalue": reason, "traceback": []},
+                                      kernel_lost=True, reason=reason)
+        return outcome
+
+
+class SessionGoneError(RuntimeError):
+    pass
