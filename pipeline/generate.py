@@ -98,8 +98,8 @@ def generate(
         cluster: Cluster config name (a YAML in cluster_configs/) or path.
         expname: Experiment name: the jobs' name, and what `run_after` refers to.
         model: Model path, name, or alias (`smollm2`, the embedded default).
-        server_type: vllm, sglang (a server is started in each job) or openai (an existing endpoint, see server_address).
-        server_address: Base URL of an existing OpenAI-compatible server (e.g. https://host/v1); no server is started.
+        server_type: vllm, sglang (a server is started in each job, unless server_address is given) or openai (an existing endpoint, see server_address).
+        server_address: Base URL of a running OpenAI-compatible server (e.g. http://host:5000/v1); no server is started.
         server_gpus: GPUs per node for the server.
         server_nodes: Nodes for the server.
         server_args: Extra arguments passed verbatim to the server (e.g. "--async-scheduling").
