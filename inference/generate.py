@@ -72,7 +72,9 @@ class _Renderer:
         if cfg.use_completions_api:
             from transformers import AutoTokenizer
 
-            self.tokenizer = AutoTokenizer.from_pretrained(cfg.tokenizer or cfg.server.model)
+            from assay.inference.embedded_model import resolve_model
+
+            self.tokenizer = AutoTokenizer.from_pretrained(resolve_model(cfg.tokenizer or cfg.server.model))
 
     def messages(self, sample: dict) -> list[dict]:
         return self.prompt.messages(sample, self.cfg.system_message)
