@@ -145,3 +145,18 @@ def test_a_prompt_field_missing_from_the_data_is_a_clear_error(standin, tmp_path
     proc = run_stage(*stage_argv(standin, inp, tmp_path / "o.jsonl"), check=False)
     assert proc.returncode == 2
     assert "needs field(s) question" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_completions_mode_renders_the_models_chat_template(standin, tmp_path, embedded_cache):
+    tokenizer = embedded_cache / "models" / "smollm2"
+    inp, out = write_input(tmp_path, ["template check"]), tmp_path / "out.jsonl"
+    run_stage(*stage_argv(standin, inp, out, "++use_completions_api=true", f"++tokenizer={tokenizer}",
+                          "++system_message=Be brief."))
+    prompts = [p for p in stats(standin)["bodies"] if "template check" in p]
+    assert len(prompts) == 1
+    prompt = prompts[0]
+    # SmolLM2's template: <|im_start|>role\ncontent<|im_end|>, ending with the assistant turn opened
+    assert "<|im_start|>system\nBe brief.<|im_end|>" in prompt
+    assert "<|im_start|>user\ntemplate check<|im_end|>" in prompt
+    assert prompt.endswith("<|im_start|>assistant\n")
+    assert read(out)[0]["generation"] == prompt[::-1]
