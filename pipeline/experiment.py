@@ -57,12 +57,15 @@ class Experiment:
     final: list[JobHandle] = field(default_factory=list)
     dry_run: bool = False
 
-    def wait(self, timeout_s: Optional[float] = None) -> list:
-        """Block until every job ends; raise JobFailedError when a final job failed."""
+    def wait(self, timeout_s: Optional[float] = None, follow: bool = False) -> list:
+        """Block until every job ends; raise JobFailedError when a final job failed.
+
+        `follow=True` shows each job's output on the terminal while waiting (local runs do).
+        """
         results = []
         for handle in self.handles:
             try:
-                results.append(handle.wait(timeout_s=timeout_s))
+                results.append(handle.wait(timeout_s=timeout_s, follow=follow, poll_s=0.5 if follow else 1.0))
             except JobFailedError as exc:
                 if handle in self.final:
                     raise

@@ -191,7 +191,7 @@ def generate(
     if wait is None:
         wait = cluster_cfg.executor == "local"
     if wait and not dry_run:
-        experiment.wait()
+        experiment.wait(follow=cluster_cfg.executor == "local")
         for seed in seeds:
             print(f"{expname}: wrote {out_dir / output_name(seed)}", flush=True)
     return experiment

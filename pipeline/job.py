@@ -111,15 +111,25 @@ class JobHandle:
     def done(self) -> bool:
         return self.state() in FINAL_SLURM_STATES
 
-    def wait(self, timeout_s: Optional[float] = None, poll_s: float = 1.0) -> Any:
-        """Block until the job ends; return its result or raise JobFailedError with its log tail."""
+    def wait(self, timeout_s: Optional[float] = None, poll_s: float = 1.0, follow: bool = False) -> Any:
+        """Block until the job ends; return its result or raise JobFailedError with its log tail.
+
+        With `follow=True` the job's output is copied to the terminal as it is written.
+        """
         if self.executor == "dry_run":
             return None
+        from assay.pipeline.log_follow import LogFollower
+
+        follower = LogFollower(self.stdout_path, self.stderr_path) if follow else None
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while not self.done():
+            if follower:
+                follower.poll()
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"{self.name} ({self.job_id}) still {self.state()} after {timeout_s}s")
             time.sleep(poll_s)
+        if follower:
+            follower.poll()
         state = self.state()
         if state == "COMPLETED":
             return self._result()

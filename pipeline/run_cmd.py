@@ -70,7 +70,7 @@ def run_cmd(
     if wait is None:
         wait = cluster_cfg.executor == "local"
     if wait and not dry_run:
-        experiment.wait()
+        experiment.wait(follow=cluster_cfg.executor == "local")
         for handle in experiment.final:
             print(f"{handle.name}: job {handle.job_id} COMPLETED; log {handle.stdout_path}", flush=True)
     return experiment
