@@ -165,3 +165,33 @@ def test_wrapped_arguments_reach_a_slurm_job_exactly(slurm_cluster, tmp_path):
     import json
 
     assert json.loads(out.read_text()) == ["++a=two words", "++b=[python]", "++c=k=v"]
+
+
+def test_generate_pipeline_through_slurm_with_chunks(slurm_cluster, tmp_path):
+    import json
+    import urllib.request
+
+    from assay.pipeline import generate
+    from assay.pipeline.services import free_port
+
+    port = free_port()
+    standin = subprocess.Popen([sys.executable, str(REPO / "tests" / "inference" / "openai_standin.py"), str(port)])
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        inp = tmp_path / "in.jsonl"
+        inp.write_text("".join(json.dumps({"id": i, "question": f"q{i}"}) + "\n" for i in range(5)))
+        exp = generate(input_file=str(inp), output_dir=str(tmp_path / "gen"), cluster=slurm_cluster, model="standin",
+                       server_type="openai", server_address=f"http://127.0.0.1:{port}/v1", num_chunks=2,
+                       num_random_seeds=2, wait=True)
+    finally:
+        standin.kill()
+        standin.wait()
+    assert len(exp.handles) == 6 and len(exp.final) == 2  # 4 chunk jobs, then a merge per seed
+    for seed in (0, 1):
+        lines = [json.loads(x) for x in (tmp_path / "gen" / f"output-rs{seed}.jsonl").read_text().splitlines()]
+        assert [x["generation"] for x in lines] == [f"q{i}"[::-1] for i in range(5)]
