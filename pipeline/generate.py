@@ -107,7 +107,7 @@ def generate(
         num_random_seeds: Generate this many samples per line, one file per seed (output-rs<seed>.jsonl).
         starting_seed: The first seed when num_random_seeds is set.
         num_chunks: Split the input into this many chunks, each its own job, merged at the end.
-        num_jobs: Run the tasks (seeds x chunks) in this many jobs, one server each; default one job per task.
+        num_jobs: Run the tasks (seeds x chunks) in this many jobs, one server each; default one job per task. With more jobs than seeds and no num_chunks, the input is chunked so every job has work.
         with_sandbox: Start the code-execution sandbox beside each job (its URL in ASSAY_SANDBOX_URL).
         postprocess_cmd: Shell command run in the job once an output file is complete; `{output_file}` is replaced by its path (e.g. "python -m assay.inference.filter_output ++input_file={output_file} ++output_file={output_file} ++keep_if_matches=boxed").
         time: Time limit per job (Slurm format); the cluster's default when unset.
@@ -133,6 +133,8 @@ def generate(
     cluster_cfg = load_cluster_config(cluster)
     out_dir = Path(output_dir).absolute()
     seeds = [None] if num_random_seeds is None else list(range(starting_seed, starting_seed + num_random_seeds))
+    if num_jobs and not num_chunks and num_jobs > len(seeds):
+        num_chunks = -(-num_jobs // len(seeds))  # more servers than seeds: split the input so each has work
     tasks = plan_tasks(out_dir, seeds, num_chunks)
 
     python = node_python(cluster_cfg)

@@ -109,3 +109,12 @@ def test_postprocess_filter_keeps_only_matching_samples(standin, tmp_path):
              num_chunks=2, postprocess_cmd=cmd)
     lines = [json.loads(x) for x in (out / "output.jsonl").read_text().splitlines()]
     assert [x["generation"] for x in lines] == ["answer is \\boxed{1}", "\\boxed{2}"]
+
+
+def test_num_jobs_beyond_the_seeds_splits_the_input(tmp_path, capsys):
+    generate(input_file=write_input(tmp_path), output_dir=str(tmp_path), model="m", num_jobs=3, dry_run=True)
+    blocks = re.split(r"(?=^### )", capsys.readouterr().out, flags=re.M)[1:]
+    assert len(blocks) == 4  # three chunk jobs, each with its own server, and the merge
+    for i in range(3):
+        assert f"output_chunk_{i}.jsonl" in blocks[i] and "assay.inference.serve" in blocks[i]
+    assert "assay.inference.merge_chunks" in blocks[3] and "++num_chunks=3" in blocks[3]
