@@ -1,0 +1,230 @@
+"""Metrics of one benchmark from its graded seed files: pass@1[avg-of-k], majority@k, pass@k.
+
+Inputs are N seed files (`output-rs<seed>.jsonl`, same problems in the same order), already graded:
+math lines carry `symbolic_correct` and `predicted_answer`, code lines `passed` and
+`failure_category`. Every metric derives from one per-sample score (correct or not) and one
+per-sample answer (for voting), the way NeMo-Skills' metrics base does.
+
+For every k in 1, 2, 4, ..., N (and N itself):
+
+- `pass@1[avg-of-k]` (k > 1): the accuracy of each of the first k seeds, averaged; `<key>_std` is the
+  sample standard deviation (n - 1) of those k accuracies. `no_answer` is averaged the same way.
+- `majority@k` (k > 1, math only: code has no answer to vote on): per problem, the most frequent
+  normalised answer among the first k seeds (samples without an answer do not vote) is correct if
+  its first occurrence was graded correct. Ties go to the answer that appeared first in seed order
+  (rs0 before rs1 ...): deterministic, and independent of how answers sort as strings. A problem
+  where no seed answered counts as wrong and as no_answer.
+- `pass@k`: the unbiased estimator over all N samples of a problem with c correct,
+  1 - C(N-c, k) / C(N, k), computed as 1 - prod_{i=N-c+1}^{N} (1 - k/i) so no binomial overflows.
+  Its `no_answer` is the chance that k samples drawn from the N all lack an answer, C(m, k) / C(N, k)
+  for m answerless samples, by the same product.
+
+`avg_tokens` is the mean `num_generated_tokens` of all samples; `gen_seconds` is, per seed, the sum
+of the lines' `generation_time` (request latencies measured by the generation stage, never a clock
+reading), averaged over seeds. Both describe the whole run and are the same in every row.
+
+Percentages are in percent (0-100). Lines with a `category` also get the same metrics per category
+(taken from the rs0 line). Code benchmarks add `failure_categories` (counts over all samples) and,
+when the import diagnostic ran, `diagnostics`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from collections import Counter
+from pathlib import Path
+from typing import Optional, Sequence
+
+from assay.evaluation.code_taxonomy import FAILURE_CATEGORIES
+from assay.evaluation.grade_math import normalize_math_answer
+
+CORRECT_KEYS = {"math": "symbolic_correct", "code": "passed"}
+SEED_FILE = re.compile(r"^output-rs(\d+)\.jsonl$")
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k for n samples with c correct: 1 - C(n-c, k) / C(n, k), as a product."""
+    if not 0 <= c <= n or not 1 <= k <= n:
+        raise ValueError(f"pass@k needs 0 <= c <= n and 1 <= k <= n, got n={n}, c={c}, k={k}")
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.prod(1.0 - k / i for i in range(n - c + 1, n + 1))
+
+
+def all_fail_at_k(n: int, m: int, k: int) -> float:
+    """Chance that k of n samples, m of them 'failing', are all failing: C(m, k) / C(n, k)."""
+    return 1.0 - pass_at_k(n, n - m, k)
+
+
+def ks_for(n: int) -> list[int]:
+    """1, 2, 4, ... up to n, and n itself."""
+    ks, k = [], 1
+    while k <= n:
+        ks.append(k)
+        k *= 2
+    if ks[-1] != n:
+        ks.append(n)
+    return ks
+
+
+def majority_vote(answers: Sequence[Optional[str]], correct: Sequence[bool]) -> tuple[Optional[str], bool]:
+    """(winning answer, whether it is correct); ties go to the answer seen first; None never votes."""
+    counts = Counter(a for a in answers if a is not None)
+    if not counts:
+        return None, False
+    best = max(counts.values())
+    for answer, is_correct in zip(answers, correct):
+        if answer is not None and counts[answer] == best:
+            return answer, bool(is_correct)
+    raise AssertionError("unreachable")
+
+
+def seed_files(input_dir: str | Path) -> list[Path]:
+    """`output-rs<seed>.jsonl` files of a folder, by seed number (chunks and partial files excluded)."""
+    found = [(int(m.group(1)), p) for p in Path(input_dir).iterdir() if (m := SEED_FILE.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def detect_grader(lines: Sequence[dict]) -> str:
+    for line in lines:
+        if "passed" in line:
+            return "code"
+        if "symbolic_correct" in line:
+            return "math"
+    raise ValueError("the lines are not graded (no 'symbolic_correct' or 'passed'): run evaluate_results first")
+
+
+def _has_answer(line: dict, grader: str) -> bool:
+    if grader == "math":
+        return line.get("predicted_answer") is not None
+    return line.get("failure_category") != "no_code" and line.get("extracted_code") is not None
+
+
+def _vote_answer(line: dict) -> Optional[str]:
+    return normalize_math_answer(line.get("predicted_answer"))
+
+
+def _percent(x: float) -> float:
+    return 100.0 * x
+
+
+def _run_stats(seeds: Sequence[Sequence[dict]]) -> dict:
+    tokens = [line["num_generated_tokens"] for lines in seeds for line in lines
+              if isinstance(line.get("num_generated_tokens"), (int, float))]
+    seconds = [sum(float(line.get("generation_time") or 0.0) for line in lines) for lines in seeds]
+    return {
+        "avg_tokens": statistics.fmean(tokens) if tokens else 0.0,
+        "gen_seconds": statistics.fmean(seconds) if seconds else 0.0,
+    }
+
+
+def metrics_table(seeds: Sequence[Sequence[dict]], grader: str, problems: Optional[Sequence[int]] = None) -> dict:
+    """{evaluation_mode: row} for the given problems (all when None) of N aligned seeds."""
+    key = CORRECT_KEYS[grader]
+    n = len(seeds)
+    problems = list(range(len(seeds[0]))) if problems is None else list(problems)
+    rows_of = [[seeds[s][i] for i in problems] for s in range(n)]  # [seed][problem]
+    correct = [[bool(line.get(key)) for line in lines] for lines in rows_of]
+    answered = [[_has_answer(line, grader) for line in lines] for lines in rows_of]
+    count = len(problems)
+    base = {"num_entries": count, **_run_stats(rows_of)}
+
+    def row(accuracy: float, no_answer: float, **extra) -> dict:
+        return {**base, key: _percent(accuracy), **extra, "no_answer": _percent(no_answer)}
+
+    table: dict[str, dict] = {}
+    if count == 0:
+        return table
+    ks = ks_for(n)
+    for k in ks:
+        if k == 1:
+            continue
+        per_seed = [sum(correct[s]) / count for s in range(k)]
+        missing = [sum(not a for a in answered[s]) / count for s in range(k)]
+        std = _percent(statistics.stdev(per_seed))
+        table[f"pass@1[avg-of-{k}]"] = row(statistics.fmean(per_seed), statistics.fmean(missing),
+                                           **{f"{key}_std": std})
+    if grader == "math":
+        for k in ks:
+            if k == 1:
+                continue
+            wins, none = 0, 0
+            for p in range(count):
+                answers = [_vote_answer(rows_of[s][p]) for s in range(k)]
+                winner, ok = majority_vote(answers, [correct[s][p] for s in range(k)])
+                wins += ok
+                none += winner is None
+            table[f"majority@{k}"] = row(wins / count, none / count)
+    for k in ks:
+        hits = [pass_at_k(n, sum(correct[s][p] for s in range(n)), k) for p in range(count)]
+        blanks = [all_fail_at_k(n, sum(not answered[s][p] for s in range(n)), k) for p in range(count)]
+        table[f"pass@{k}"] = row(statistics.fmean(hits), statistics.fmean(blanks))
+    return table
+
+
+def failure_counts(seeds: Sequence[Sequence[dict]]) -> dict:
+    """How many samples (all seeds) failed in each category, and how many passed."""
+    counts = Counter(line.get("failure_category") for lines in seeds for line in lines if not line.get("passed"))
+    out = {category: counts.get(category, 0) for category in FAILURE_CATEGORIES}
+    out["passed"] = sum(bool(line.get("passed")) for lines in seeds for line in lines)
+    out["total"] = sum(len(lines) for lines in seeds)
+    return out
+
+
+def import_diagnostics(seeds: Sequence[Sequence[dict]]) -> Optional[dict]:
+    """What the opt-in import injection found, or None when it did not run."""
+    regraded = [line["diagnostics"]["inject_imports"] for lines in seeds for line in lines
+                if isinstance(line.get("diagnostics"), dict) and "inject_imports" in line["diagnostics"]]
+    if not regraded:
+        return None
+    total = sum(len(lines) for lines in seeds)
+    passed = sum(bool(line.get("passed")) for lines in seeds for line in lines)
+    would_pass = sum(bool(d.get("passed")) for d in regraded)
+    return {"inject_imports": {
+        "regraded": len(regraded),
+        "would_pass": would_pass,
+        "passed_official": _percent(passed / total) if total else 0.0,
+        "passed_with_imports": _percent((passed + would_pass) / total) if total else 0.0,
+    }}
+
+
+def compute_benchmark_metrics(seeds: Sequence[Sequence[dict]], grader: Optional[str] = None,
+                              benchmark: str = "", seed_names: Sequence[str] = ()) -> dict:
+    """The whole metrics.json document of one benchmark."""
+    if not seeds:
+        raise ValueError("no seed files to compute metrics from")
+    sizes = {len(lines) for lines in seeds}
+    if len(sizes) != 1:
+        raise ValueError(f"seed files have different numbers of lines {sorted(sizes)}: every seed must cover "
+                         "the same problems in the same order")
+    grader = grader or detect_grader(seeds[0])
+    key = CORRECT_KEYS[grader]
+    doc = {
+        "benchmark": benchmark,
+        "grader": grader,
+        "correct_key": key,
+        "num_seeds": len(seeds),
+        "seed_files": list(seed_names),
+        "metrics": metrics_table(seeds, grader),
+    }
+    categories: dict[str, list[int]] = {}
+    for i, line in enumerate(seeds[0]):
+        if line.get("category") is not None:
+            categories.setdefault(str(line["category"]), []).append(i)
+    if categories:
+        doc["per_category"] = {c: metrics_table(seeds, grader, idx) for c, idx in sorted(categories.items())}
+    if grader == "code":
+        doc["failure_categories"] = failure_counts(seeds)
+        diagnostics = import_diagnostics(seeds)
+        if diagnostics:
+            doc["diagnostics"] = diagnostics
+    return doc
+
+
+def default_rows(doc: dict) -> list[str]:
+    """The rows a summary shows by default: pass@1[avg-of-N], majority@N, pass@N (pass@1 for N = 1)."""
+    n = doc["num_seeds"]
+    wanted = [f"pass@1[avg-of-{n}]", f"majority@{n}", f"pass@{n}"] if n > 1 else ["pass@1"]
+    return [mode for mode in wanted if mode in doc["metrics"]]

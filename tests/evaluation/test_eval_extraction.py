@@ -1,0 +1,67 @@
+"""Extraction golden cases (extraction_cases.jsonl): every hard case of math and code answers.
+
+Each line holds a generation, the expected extraction (null = no answer) and why; a failure prints
+the why, so a changed rule shows which promise it broke.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from assay.evaluation.extract_code import defines, extract_code, fenced_blocks
+from assay.evaluation.extract_math import extract_math_answer, last_boxed
+from assay.evaluation.final_answer import final_answer_region
+
+CASES = [json.loads(line) for line in Path(__file__).with_name("extraction_cases.jsonl").read_text().splitlines()]
+
+
+def test_the_golden_file_is_large_and_ids_are_unique():
+    ids = [case["id"] for case in CASES]
+    assert len(ids) == len(set(ids))
+    assert sum(c["kind"] == "math" for c in CASES) >= 20
+    assert sum(c["kind"] == "code" for c in CASES) >= 20
+    assert any(c["expected"] is None for c in CASES if c["kind"] == "code")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_golden_case(case):
+    if case["kind"] == "math":
+        got = extract_math_answer(case["generation"])
+    else:
+        got = extract_code(case["generation"], case.get("entry_point"))
+    assert got == case["expected"], case["why"]
+
+
+def test_code_extraction_never_adds_text():
+    """Whatever is extracted is a piece of the (newline-normalised) generation, up to the final newline."""
+    for case in CASES:
+        if case["kind"] == "code" and case["expected"] is not None:
+            text = case["generation"].replace("\r\n", "\n")
+            got = extract_code(case["generation"], case.get("entry_point"))
+            lines = [line.strip() for line in got.splitlines() if line.strip()]
+            assert all(line in text for line in lines), case["id"]
+
+
+def test_last_boxed_handles_a_backslash_linebreak_before_a_closing_brace():
+    assert last_boxed(r"\boxed{\begin{matrix}1\\2\\\end{matrix}}") == r"\begin{matrix}1\\2\\\end{matrix}"
+
+
+def test_boxed_prefix_of_another_command_is_not_a_box():
+    assert last_boxed(r"\boxedtext{3}") is None
+
+
+def test_unterminated_block_is_reported_incomplete():
+    blocks = fenced_blocks("```python\nx = 1\n```\n```python\ny = 2\n")
+    assert [b.complete for b in blocks] == [True, False]
+
+
+def test_defines_falls_back_to_a_def_line_when_the_code_does_not_parse():
+    assert defines("def solve(x:\n    pass\n", "solve")
+    assert not defines("def solver(x:\n", "solve")
+
+
+def test_whitespace_only_final_answer_is_no_answer():
+    assert final_answer_region("<think>a</think>\n  \n") is None
