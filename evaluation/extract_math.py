@@ -119,11 +119,35 @@ def final_answer_line(text: str) -> Optional[str]:
     return answer or None
 
 
+_CLOSING_ANSWER = re.compile(r"\b(?:the\s+)?answer\s+is:?\s*(.+?)\s*\.?\s*$", re.IGNORECASE)
+
+
+def closing_answer_statement(text: str) -> Optional[str]:
+    """X of `... the answer is X.` when it ends the response's last line (small models answer this way).
+
+    Only the last non-empty line counts: an "answer is" in the middle of the reasoning is a step,
+    not the answer. The value must be short and hold no further sentence.
+    """
+    lines = [line.strip() for line in text.strip().split("\n") if line.strip()]
+    if not lines:
+        return None
+    match = _CLOSING_ANSWER.search(lines[-1].strip("*").strip())
+    if not match:
+        return None
+    answer = _strip_math_delimiters(match.group(1).strip("*").strip()).rstrip(".").strip()
+    if not answer or len(answer) > 40 or ". " in answer:
+        return None
+    return answer
+
+
 def extract_math_answer(generation: Optional[str]) -> Optional[str]:
-    """The model's final math answer as written, or None when it gave none."""
+    """The model's final math answer as written, or None when it gave none.
+
+    In order: the last \\boxed{}; a `Final Answer:` line; `the answer is X` closing the last line.
+    """
     region = final_answer_region(generation)
     if region is None:
         return None
     if _box_starts(region):
         return last_boxed(region)
-    return final_answer_line(region)
+    return final_answer_line(region) or closing_answer_statement(region)

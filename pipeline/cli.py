@@ -20,7 +20,9 @@ from assay.pipeline.cluster import ClusterConfigError
 from assay.pipeline.dispatch import DependencyError
 from assay.pipeline.experiment import UnknownUpstreamError
 from assay.pipeline.job import JobFailedError
+from assay.pipeline.evaluate import eval as eval_
 from assay.pipeline.generate import generate
+from assay.pipeline.results import evaluate_results, prepare_data, summarize_results
 from assay.pipeline.run_cmd import run_cmd
 
 app = typer.Typer(
@@ -67,6 +69,8 @@ def _cli_type(annotation: Any) -> Any:
         annotation = args[0]
     if annotation in (str, int, float, bool):
         return Optional[annotation]
+    if typing.get_origin(annotation) is list and typing.get_args(annotation) == (str,):
+        return Optional[list[str]]  # several values: `assay summarize_results dir1 dir2`
     return Optional[str]
 
 
@@ -116,6 +120,10 @@ def add_pipeline_command(fn: Callable, name: Optional[str] = None, positional: t
 
 add_pipeline_command(run_cmd, positional=("command",))
 add_pipeline_command(generate)
+add_pipeline_command(eval_, name="eval")
+add_pipeline_command(prepare_data, positional=("benchmark",))
+add_pipeline_command(evaluate_results)
+add_pipeline_command(summarize_results, positional=("output_dirs",))
 
 model_app = typer.Typer(no_args_is_help=True, help="The embedded default models.")
 app.add_typer(model_app, name="model")

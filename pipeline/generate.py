@@ -107,7 +107,7 @@ def generate(
         num_random_seeds: Generate this many samples per line, one file per seed (output-rs<seed>.jsonl).
         starting_seed: The first seed when num_random_seeds is set.
         num_chunks: Split the input into this many chunks, each its own job, merged at the end.
-        num_jobs: Run the tasks (seeds x chunks) in this many jobs, one server each; default one job per task. With more jobs than seeds and no num_chunks, the input is chunked so every job has work.
+        num_jobs: Run the tasks (seeds x chunks) in this many jobs, one server each; default one job per task (on a local cluster: one job, so one server). With more jobs than seeds and no num_chunks, the input is chunked so every job has work.
         with_sandbox: Start the code-execution sandbox beside each job (its URL in ASSAY_SANDBOX_URL).
         postprocess_cmd: Shell command run in the job once an output file is complete; `{output_file}` is replaced by its path (e.g. "python -m assay.inference.filter_output ++input_file={output_file} ++output_file={output_file} ++keep_if_matches=boxed").
         time: Time limit per job (Slurm format); the cluster's default when unset.
@@ -120,36 +120,94 @@ def generate(
     """
     overrides = extra_args(ctx)
     check_overrides(overrides)
-    if server_type not in SERVER_TYPES:
-        raise ConfigError(f"server_type must be one of {', '.join(SERVER_TYPES)}, got '{server_type}'")
-    if server_type == "openai" and not server_address:
-        raise ConfigError("server_type=openai needs --server_address (the endpoint's base URL)")
-    if not model:
-        raise ConfigError("--model is required (a path, a served model name, or the alias smollm2)")
+    server = ServerSetup(server_type, model, server_address, server_gpus, server_nodes, server_args, server_port,
+                         with_sandbox)
+    server.check()
     if not Path(input_file).exists() and not dry_run:
         raise ConfigError(f"input_file {input_file} does not exist")
-    if num_chunks is not None and num_chunks < 1 or num_jobs is not None and num_jobs < 1:
-        raise ConfigError("num_chunks and num_jobs must be at least 1")
     cluster_cfg = load_cluster_config(cluster)
     out_dir = Path(output_dir).absolute()
     seeds = [None] if num_random_seeds is None else list(range(starting_seed, starting_seed + num_random_seeds))
+    jobs, _ = generation_jobs(expname, Path(input_file).absolute(), out_dir, cluster_cfg, server, overrides, seeds,
+                              num_chunks, num_jobs, postprocess_cmd, time)
+    experiment = submit_experiment(cluster_cfg, expname, jobs, run_after=run_after, dependency_type=dependency_type,
+                                   dependent_jobs=dependent_jobs, dry_run=dry_run)
+    if wait is None:
+        wait = cluster_cfg.executor == "local"
+    if wait and not dry_run:
+        experiment.wait(follow=cluster_cfg.executor == "local")
+        for seed in seeds:
+            print(f"{expname}: wrote {out_dir / output_name(seed)}", flush=True)
+    return experiment
+
+
+@dataclass
+class ServerSetup:
+    """The model server of a generation: started in each job, or an existing endpoint."""
+
+    server_type: str
+    model: Optional[str]
+    server_address: Optional[str] = None
+    server_gpus: int = 0
+    server_nodes: int = 1
+    server_args: str = ""
+    server_port: Optional[int] = None
+    with_sandbox: bool = False
+
+    def check(self) -> None:
+        if self.server_type not in SERVER_TYPES:
+            raise ConfigError(f"server_type must be one of {', '.join(SERVER_TYPES)}, got '{self.server_type}'")
+        if self.server_type == "openai" and not self.server_address:
+            raise ConfigError("server_type=openai needs --server_address (the endpoint's base URL)")
+        if not self.model:
+            raise ConfigError("--model is required (a path, a served model name, or the alias smollm2)")
+
+    def for_job(self, python: str) -> tuple[list, list[str], dict[str, str]]:
+        """(services to start, stage overrides that point at them, env of the stage)."""
+        services, overrides, env = [], [f"++server.server_type={self.server_type}"], {}
+        if self.server_address:
+            overrides += [f"++server.base_url={self.server_address}", f"++server.model={self.model}"]
+        else:
+            services.append(server_service(self.server_type, self.model, python, self.server_gpus, self.server_nodes,
+                                           self.server_args, self.server_port))
+            overrides += ["++server.host=127.0.0.1", "++server.port={server_port}", f"++server.model={self.model}"]
+        if self.with_sandbox:
+            services.append(sandbox_service(python))
+            env["ASSAY_SANDBOX_URL"] = "http://127.0.0.1:{sandbox_port}"
+        return services, overrides, env
+
+
+def generation_jobs(
+    name: str,
+    input_file: Path,
+    out_dir: Path,
+    cluster_cfg: ClusterConfig,
+    server: ServerSetup,
+    overrides: list[str],
+    seeds: list[Optional[int]],
+    num_chunks: Optional[int] = None,
+    num_jobs: Optional[int] = None,
+    postprocess_cmd: Optional[str] = None,
+    time: Optional[str] = None,
+    log_root: Optional[Path] = None,
+) -> tuple[list[Job], list[Job]]:
+    """The jobs of one generation, and those after which every output file is whole (for later stages).
+
+    Outputs go to `out_dir`; logs to `<log_root>/logs/<name>/` (log_root defaults to out_dir).
+    """
+    log_root = log_root or out_dir
+    if num_chunks is not None and num_chunks < 1 or num_jobs is not None and num_jobs < 1:
+        raise ConfigError("num_chunks and num_jobs must be at least 1")
+    if num_jobs is None and cluster_cfg.executor == "local" and not server.server_address:
+        num_jobs = 1  # one machine: one model server, running the tasks in turn, not one server per task
     if num_jobs and not num_chunks and num_jobs > len(seeds):
         num_chunks = -(-num_jobs // len(seeds))  # more servers than seeds: split the input so each has work
     tasks = plan_tasks(out_dir, seeds, num_chunks)
-
     python = node_python(cluster_cfg)
-    services, server_overrides, env = [], [f"++server.server_type={server_type}"], {}
-    if server_address:
-        server_overrides += [f"++server.base_url={server_address}", f"++server.model={model}"]
-    else:
-        services.append(server_service(server_type, model, python, server_gpus, server_nodes, server_args, server_port))
-        server_overrides += ["++server.host=127.0.0.1", "++server.port={server_port}", f"++server.model={model}"]
-    if with_sandbox:
-        services.append(sandbox_service(python))
-        env["ASSAY_SANDBOX_URL"] = "http://127.0.0.1:{sandbox_port}"
+    services, server_overrides, env = server.for_job(python)
 
     def task_argv(task: GenerationTask) -> list[str]:
-        argv = [python, "-m", "assay.inference.generate", f"++input_file={Path(input_file).absolute()}",
+        argv = [python, "-m", "assay.inference.generate", f"++input_file={input_file}",
                 f"++output_file={task.output_file}", *server_overrides, *overrides]
         if task.seed is not None:
             argv.append(f"++inference.random_seed={task.seed}")
@@ -162,41 +220,33 @@ def generate(
             return []
         return [["bash", "-c", postprocess_cmd.replace("{output_file}", shlex.quote(str(path)))]]
 
-    groups = _group(tasks, num_jobs)
     jobs: list[Job] = []
     jobs_of_seed: dict[Optional[int], list[Job]] = {}
-    for group in groups:
+    for group in _group(tasks, num_jobs):
         argvs = []
         for task in group:
             argvs.append(task_argv(task))
             if task.chunk is None:
                 argvs += postprocess(task.output_file)
-        job = Job(name=expname, command=argvs[0], next_commands=argvs[1:], output_dir=out_dir,
-                  nodes=server_nodes, gpus_per_node=server_gpus, time=time, env=dict(env), services=list(services),
-                  container="assay")
+        job = Job(name=name, command=argvs[0], next_commands=argvs[1:], output_dir=log_root,
+                  nodes=server.server_nodes, gpus_per_node=server.server_gpus, time=time, env=dict(env),
+                  services=list(services), container="assay")
         jobs.append(job)
         for task in group:
             jobs_of_seed.setdefault(task.seed, [])
             if job not in jobs_of_seed[task.seed]:
                 jobs_of_seed[task.seed].append(job)
-    if num_chunks:
-        for seed in seeds:
-            merge = [python, "-m", "assay.inference.merge_chunks", f"++input_file={Path(input_file).absolute()}",
-                     f"++output_file={out_dir / output_name(seed)}", f"++num_chunks={num_chunks}"]
-            merge += [o for o in overrides if o.lstrip("+").startswith("num_samples=")]
-            jobs.append(Job(name=expname, command=merge, next_commands=postprocess(out_dir / output_name(seed)),
-                            output_dir=out_dir, time=time, follow_up_copies=False,
-                            dependencies=[Dependency(j) for j in jobs_of_seed[seed]]))
-
-    experiment = submit_experiment(cluster_cfg, expname, jobs, run_after=run_after, dependency_type=dependency_type,
-                                   dependent_jobs=dependent_jobs, dry_run=dry_run)
-    if wait is None:
-        wait = cluster_cfg.executor == "local"
-    if wait and not dry_run:
-        experiment.wait(follow=cluster_cfg.executor == "local")
-        for seed in seeds:
-            print(f"{expname}: wrote {out_dir / output_name(seed)}", flush=True)
-    return experiment
+    if not num_chunks:
+        return jobs, list(jobs)
+    merges = []
+    for seed in seeds:
+        merge = [python, "-m", "assay.inference.merge_chunks", f"++input_file={input_file}",
+                 f"++output_file={out_dir / output_name(seed)}", f"++num_chunks={num_chunks}"]
+        merge += [o for o in overrides if o.lstrip("+").startswith("num_samples=")]
+        merges.append(Job(name=name, command=merge, next_commands=postprocess(out_dir / output_name(seed)),
+                          output_dir=log_root, time=time, follow_up_copies=False,
+                          dependencies=[Dependency(j) for j in jobs_of_seed[seed]]))
+    return jobs + merges, merges
 
 
 def _group(tasks: list[GenerationTask], num_jobs: Optional[int]) -> list[list[GenerationTask]]:

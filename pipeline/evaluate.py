@@ -1,0 +1,166 @@
+"""`eval`: generate on benchmarks, grade, compute metrics, as chained jobs; then print the table.
+
+For each benchmark of `benchmarks="smallmath:4,mlcode:2"` (name:seeds) the generation jobs write
+`<output_dir>/eval-results/<name>/output-rs<seed>.jsonl`; one grading job per benchmark starts after
+all of them succeed (with a sandbox beside it for code) and also writes `metrics.json`. Several models
+(a list, comma-separated, or a glob of checkpoint folders) get one output folder each and one
+comparison table.
+"""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+from typing import Optional, Union
+
+from assay.benchmarks.registry import BenchmarkError, copy_for_run, get_benchmark
+from assay.core.config import ConfigError
+from assay.pipeline.cluster import load_cluster_config
+from assay.pipeline.experiment import Experiment, RunAfter, submit_experiment
+from assay.pipeline.generate import ServerSetup, check_overrides, generation_jobs, node_python
+from assay.pipeline.job import Dependency, Job
+from assay.pipeline.server_spec import sandbox_service
+from assay.pipeline.wrap import extra_args
+
+
+def parse_benchmarks(text: str) -> list[tuple[str, int]]:
+    """`aime24:16,mlcode` -> [("aime24", 16), ("mlcode", 1)]."""
+    out = []
+    for item in [x.strip() for x in text.split(",") if x.strip()]:
+        name, _, seeds = item.partition(":")
+        if seeds and (not seeds.isdigit() or int(seeds) < 1):
+            raise ConfigError(f"'{item}': the number after ':' is how many seeds, a positive integer")
+        get_benchmark(name)
+        out.append((name, int(seeds) if seeds else 1))
+    if not out:
+        raise ConfigError("benchmarks is empty: pass e.g. --benchmarks=smallmath:4")
+    return out
+
+
+def expand_models(model: Union[str, list[str]]) -> list[str]:
+    """A list, a comma-separated string, or glob patterns (e.g. checkpoint folders) -> model names, in order."""
+    items = model if isinstance(model, list) else [m.strip() for m in str(model).split(",") if m.strip()]
+    models: list[str] = []
+    for item in items:
+        matches = sorted(glob.glob(item), key=_checkpoint_order) if any(c in item for c in "*?[") else [item]
+        if not matches:
+            raise ConfigError(f"model pattern '{item}' matches nothing")
+        models.extend(matches)
+    return models
+
+
+def _checkpoint_order(path: str) -> tuple:
+    """checkpoint-50 before checkpoint-100 (numeric, not alphabetical)."""
+    digits = "".join(c if c.isdigit() else " " for c in Path(path).name).split()
+    return (Path(path).parent.as_posix(), int(digits[-1]) if digits else -1, path)
+
+
+def model_label(model: str) -> str:
+    path = Path(model)
+    return path.name if path.name else model.replace("/", "_")
+
+
+def eval(  # noqa: A001 - the command users know by this name
+    benchmarks: str,
+    output_dir: str,
+    model: Union[str, list[str]],
+    cluster: str = "local",
+    expname: str = "eval",
+    server_type: str = "vllm",
+    server_address: Optional[str] = None,
+    server_gpus: int = 0,
+    server_nodes: int = 1,
+    server_args: str = "",
+    num_jobs: Optional[int] = None,
+    num_chunks: Optional[int] = None,
+    with_sandbox: bool = False,
+    time: Optional[str] = None,
+    run_after: RunAfter = None,
+    dependency_type: str = "afterok",
+    dependent_jobs: int = 0,
+    dry_run: bool = False,
+    wait: Optional[bool] = None,
+    ctx=None,
+) -> list[Experiment]:
+    """Evaluate a model (or several, e.g. every checkpoint of a run) on benchmarks and print the metrics table.
+
+    Args:
+        benchmarks: Comma-separated `name:seeds`, e.g. `smallmath:4,mlcode:2` (`assay prepare_data <name>` first for downloaded ones).
+        output_dir: Results go to `<output_dir>/eval-results/<benchmark>/` (with several models: `<output_dir>/<model name>/eval-results/...`).
+        model: Model path, served name or alias (smollm2); several as a comma-separated list or a glob of checkpoint folders.
+        cluster: Cluster config name (a YAML in cluster_configs/) or path.
+        expname: Experiment name: the jobs' name, and what `run_after` refers to.
+        server_type: vllm, sglang (a server is started in each generation job, unless server_address is given) or openai.
+        server_address: Base URL of a running OpenAI-compatible server; no server is started.
+        server_gpus: GPUs per node for the server.
+        server_nodes: Nodes for the server.
+        server_args: Extra arguments passed verbatim to the server.
+        num_jobs: Generation jobs per benchmark (one server each); default one per seed (on a local cluster: one).
+        num_chunks: Split each benchmark's input into this many chunks per seed.
+        with_sandbox: Start the sandbox beside the generation jobs too (code benchmarks always get one for grading).
+        time: Time limit per job (Slurm format); the cluster's default when unset.
+        run_after: Expname(s) to wait for, e.g. the sft run whose checkpoints this evaluates.
+        dependency_type: afterok (start only if every upstream job succeeded) or afterany.
+        dependent_jobs: Follow-up copies of each generation job for short time limits.
+        dry_run: Print what would be submitted and submit nothing.
+        wait: Wait for the jobs, then print the table; default: yes on local clusters, no on Slurm.
+        ctx: `++key=value` overrides for the generation stage, applied to every benchmark.
+    """
+    overrides = extra_args(ctx)
+    check_overrides(overrides)
+    parsed = parse_benchmarks(benchmarks)
+    models = expand_models(model)
+    cluster_cfg = load_cluster_config(cluster)
+    python = node_python(cluster_cfg)
+    root = Path(output_dir).absolute()
+    experiments = []
+    run_dirs = []
+    for name in models:
+        server = ServerSetup(server_type, name, server_address, server_gpus, server_nodes, server_args,
+                             with_sandbox=with_sandbox)
+        server.check()
+        run_dir = root if len(models) == 1 else root / model_label(name)
+        run_dirs.append(run_dir)
+        jobs: list[Job] = []
+        for bench_name, seeds in parsed:
+            bench = get_benchmark(bench_name)
+            bench_dir = run_dir / "eval-results" / bench_name
+            if dry_run:
+                input_file = bench_dir / "test.jsonl"
+            else:
+                try:
+                    input_file = copy_for_run(bench_name, bench_dir)
+                except BenchmarkError as exc:
+                    raise ConfigError(str(exc)) from None
+            stage_overrides = [f"++prompt_config={bench.prompt_config}",
+                               f"++inference.tokens_to_generate={bench.tokens_to_generate}", *overrides]
+            gen_jobs, ready = generation_jobs(expname, input_file, bench_dir, cluster_cfg, server, stage_overrides,
+                                              list(range(seeds)), num_chunks, num_jobs, time=time,
+                                              log_root=run_dir)
+            grade = [python, "-m", "assay.evaluation.evaluate_results",
+                     f"++input_files={bench_dir}/output-rs*.jsonl", f"++grader={bench.grader}"]
+            metrics = [python, "-m", "assay.evaluation.compute_metrics", f"++input_dir={bench_dir}",
+                       f"++benchmark={bench_name}"]
+            grade_job = Job(name=expname, command=grade, next_commands=[metrics], output_dir=run_dir, time=time,
+                            follow_up_copies=False, dependencies=[Dependency(j) for j in ready])
+            if bench.needs_sandbox:
+                grade_job.services = [sandbox_service(python)]
+                grade_job.env = {"ASSAY_SANDBOX_URL": "http://127.0.0.1:{sandbox_port}"}
+            jobs += gen_jobs + [grade_job]
+        experiments.append(submit_experiment(cluster_cfg, expname, jobs, run_after=run_after,
+                                             dependency_type=dependency_type, dependent_jobs=dependent_jobs,
+                                             dry_run=dry_run))
+    if len(models) > 1 and not dry_run:
+        from assay.pipeline import registry
+
+        registry.record(cluster_cfg.name, expname, [h for e in experiments for h in e.final])
+    if wait is None:
+        wait = cluster_cfg.executor == "local"
+    if wait and not dry_run:
+        for experiment in experiments:
+            experiment.wait(follow=cluster_cfg.executor == "local")
+        from assay.evaluation.summarize import summarize_results
+
+        labels = [model_label(m) for m in models] if len(models) > 1 else None
+        summarize_results([str(d) for d in run_dirs], labels=labels)
+    return experiments
