@@ -195,3 +195,34 @@ def test_generate_pipeline_through_slurm_with_chunks(slurm_cluster, tmp_path):
     for seed in (0, 1):
         lines = [json.loads(x) for x in (tmp_path / "gen" / f"output-rs{seed}.jsonl").read_text().splitlines()]
         assert [x["generation"] for x in lines] == [f"q{i}"[::-1] for i in range(5)]
+
+
+def test_eval_runs_as_a_chained_pipeline_on_slurm(slurm_cluster, tmp_path, monkeypatch):
+    import json
+    import urllib.request
+
+    from assay.pipeline.evaluate import eval as run_eval
+    from assay.pipeline.services import free_port
+
+    monkeypatch.setenv("ASSAY_CACHE_DIR", str(tmp_path / "cache"))
+    port = free_port()
+    standin = subprocess.Popen([sys.executable, str(REPO / "tests" / "inference" / "openai_standin.py"), str(port)])
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        out = tmp_path / "e"
+        [exp] = run_eval(benchmarks="smallmath:2", output_dir=str(out), model="standin", cluster=slurm_cluster,
+                         server_type="openai", server_address=f"http://127.0.0.1:{port}/v1", wait=True)
+    finally:
+        standin.kill()
+        standin.wait()
+    ids = [h.job_id for h in exp.handles]
+    assert len(ids) == 3  # two seeds, then grading + metrics
+    times = [sacct_times(i) for i in ids]
+    assert all(state == "COMPLETED" for state, _, _ in times)
+    assert max(times[0][2], times[1][2]) <= times[2][1]  # grading started after both generations ended
+    assert json.loads((out / "eval-results" / "smallmath" / "metrics.json").read_text())

@@ -1,0 +1,90 @@
+"""eval(): benchmarks parsed and checked at submit, generation -> grading -> metrics chained, models compared."""
+
+import json
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from assay.core.config import ConfigError
+from assay.pipeline.evaluate import eval as run_eval
+from assay.pipeline.evaluate import expand_models, parse_benchmarks
+from assay.pipeline.services import free_port
+
+STANDIN = Path(__file__).parents[1] / "inference" / "openai_standin.py"
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ASSAY_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def test_benchmarks_string_is_parsed_and_checked():
+    assert parse_benchmarks("smallmath:4, mlcode") == [("smallmath", 4), ("mlcode", 1)]
+    with pytest.raises(Exception, match="Did you mean 'smallmath'"):
+        parse_benchmarks("smalmath:4")
+    with pytest.raises(ConfigError, match="positive integer"):
+        parse_benchmarks("smallmath:x")
+
+
+def test_checkpoint_globs_expand_in_step_order(tmp_path):
+    for step in (100, 50, 150):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+    models = expand_models(f"base_model,{tmp_path}/checkpoint-*")
+    assert models == ["base_model"] + [str(tmp_path / f"checkpoint-{s}") for s in (50, 100, 150)]
+    with pytest.raises(ConfigError, match="matches nothing"):
+        expand_models(f"{tmp_path}/nothing-*")
+
+
+def test_unprepared_downloaded_benchmark_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="assay prepare_data aime24"):
+        run_eval(benchmarks="aime24:1", output_dir=str(tmp_path / "e"), model="m")
+
+
+def test_dry_run_chains_grading_after_generation_with_a_sandbox_for_code(tmp_path, capsys):
+    run_eval(benchmarks="smallmath:2,mlcode:1", output_dir=str(tmp_path / "e"), model="smollm2",
+             cluster="test-slurm", server_gpus=1, dry_run=True, ctx=["++inference.temperature=0.7"])
+    blocks = re.split(r"(?=^### )", capsys.readouterr().out, flags=re.M)[1:]
+    ids = [re.match(r"### \S+ \[(\S+)\]", b)[1] for b in blocks]
+    assert len(blocks) == 5  # smallmath: 2 seeds + grade; mlcode: 1 seed + grade
+    assert "++prompt_config=generic/math" in blocks[0] and "++inference.temperature=0.7" in blocks[0]
+    assert "output-rs1.jsonl" in blocks[1]
+    assert f"--dependency=afterok:{ids[0]}:{ids[1]}" in blocks[2] and "++grader=math" in blocks[2]
+    assert "assay.evaluation.compute_metrics" in blocks[2] and "assay.sandbox.server" not in blocks[2]
+    assert "++prompt_config=mlcode/default" in blocks[3]
+    assert "++grader=code" in blocks[4] and "assay.sandbox.server" in blocks[4]
+    assert f"--dependency=afterok:{ids[3]}" in blocks[4]
+    for block in blocks:
+        assert f"logs: {tmp_path / 'e' / 'logs' / 'eval'}/" in block
+
+
+@pytest.fixture
+def standin():
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(STANDIN), str(port)])
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}/v1"
+    proc.kill()
+    proc.wait()
+
+
+def test_local_eval_writes_graded_files_metrics_and_prints_the_table(standin, tmp_path, capsys):
+    out = tmp_path / "e"
+    run_eval(benchmarks="smallmath:2", output_dir=str(out), model="standin", server_type="openai",
+             server_address=standin)
+    bench = out / "eval-results" / "smallmath"
+    lines = [json.loads(x) for x in (bench / "output-rs0.jsonl").read_text().splitlines()]
+    assert len(lines) == 24 and all("symbolic_correct" in x and "predicted_answer" in x for x in lines)
+    metrics = json.loads((bench / "metrics.json").read_text())
+    assert metrics  # the table below is printed from it
+    text = capsys.readouterr().out
+    assert "pass@1[avg-of-2]" in text and "majority@2" in text and "symbolic_correct" in text
