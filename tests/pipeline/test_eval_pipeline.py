@@ -88,3 +88,15 @@ def test_local_eval_writes_graded_files_metrics_and_prints_the_table(standin, tm
     assert metrics  # the table below is printed from it
     text = capsys.readouterr().out
     assert "pass@1[avg-of-2]" in text and "majority@2" in text and "symbolic_correct" in text
+
+
+def test_several_models_get_one_folder_each_and_one_comparison_table(standin, tmp_path, capsys):
+    out = tmp_path / "cmp"
+    run_eval(benchmarks="smallmath:1", output_dir=str(out), model="base,step-50", server_type="openai",
+             server_address=standin)
+    assert (out / "base" / "eval-results" / "smallmath" / "metrics.json").exists()
+    assert (out / "step-50" / "eval-results" / "smallmath" / "metrics.json").exists()
+    text = capsys.readouterr().out
+    table = text[text.rindex("evaluation_mode"):]
+    header = table.splitlines()[0]
+    assert "base" in header and "step-50" in header, table  # one column per run
