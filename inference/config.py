@@ -29,7 +29,8 @@ class InferenceConfig:
     repetition_penalty: float = 1.0
     """Penalty for repeated tokens; 1.0 disables it."""
     tokens_to_generate: int = 2048
-    """Most tokens generated per request; a sample that hits it is recorded with finish_reason 'length'."""
+    """Most tokens generated per sample (with code_execution: over all its turns); a sample that hits it is
+    recorded with finish_reason 'length'."""
     random_seed: int = 0
     """Seed of the request; each seed of `benchmark:N` gets its own (rs0, rs1, ...)."""
     stop_phrases: Optional[list[str]] = None
@@ -100,11 +101,18 @@ class GenerateConfig:
     code_execution: bool = False
     """Let the model run the code it writes in the sandbox and continue with the output."""
     code_tags: Optional[str] = None
-    """Code tag config under prompt_configs/code_tags/ (generic, gpt-oss) when code_execution is on."""
+    """Code tag config for code_execution: generic (```python blocks) or gpt-oss (harmony python tool) from
+    prompt_configs/code_tags/, or a path to a .yaml. Code execution always sends text completions, since the
+    model's own text is continued after each output (see inference/code_execution.py)."""
+    sandbox_url: Optional[str] = None
+    """Sandbox service for code_execution; defaults to ASSAY_SANDBOX_URL (set by generate(with_sandbox=True))."""
     generation_key: str = "generation"
     """Name of the output field that holds the generated text."""
     max_concurrent_requests: int = 64
     """Requests in flight at once."""
+    max_failed_fraction: float = 0.0
+    """Requests that may still fail (after retries) with the output written anyway, as a fraction; above it
+    the stage exits with an error, keeps what succeeded, and a rerun retries only the failed requests."""
     skip_filled: bool = True
     """Resume: keep samples already in output_file and generate only the rest."""
     num_samples: Optional[int] = None
@@ -125,3 +133,6 @@ class GenerateConfig:
             raise ValueError(f"chunk_id must be in [0, {self.num_chunks}), got {self.chunk_id}")
         if self.max_concurrent_requests < 1:
             raise ValueError("max_concurrent_requests must be at least 1")
+        if self.code_execution and not self.code_tags:
+            raise ValueError("code_execution=true needs ++code_tags=<name>: generic (```python blocks) or gpt-oss "
+                             "(the harmony python tool), from prompt_configs/code_tags/, or a path to a .yaml")

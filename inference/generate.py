@@ -7,6 +7,9 @@ Each finished sample is appended to `<output_file>.partial` (with its input inde
 once. A restart with `++skip_filled=true` (the default) keeps those lines and sends only the rest.
 When every sample is done, the output is written in input order under a temporary name and renamed
 to `output_file`, and the partial file is removed: `output_file` exists only when it is complete.
+
+With `++code_execution=true ++code_tags=generic` each sample is a loop of generation and code runs in
+the sandbox (inference/code_execution.py); the line then also has `code_executions`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 from assay.core.config import ConfigError, run_stage
 from assay.core.jsonl import append_jsonl, drop_incomplete_last_line, read_jsonl, write_jsonl_atomic
@@ -63,18 +67,24 @@ def load_done(cfg: GenerateConfig) -> dict[int, dict]:
 class _Renderer:
     """Turns an input line into a request: chat messages, or a prompt rendered with the chat template."""
 
-    def __init__(self, cfg: GenerateConfig):
+    def __init__(self, cfg: GenerateConfig, chat_template: Optional[bool] = None):
+        """`chat_template` overrides whether the tokenizer is loaded (code execution decides it by its code tags)."""
         from assay.inference.prompt import load_prompt_config
 
         self.cfg = cfg
         self.prompt = load_prompt_config(cfg.prompt_config)
         self.tokenizer = None
-        if cfg.use_completions_api:
+        if cfg.use_completions_api if chat_template is None else chat_template:
             from transformers import AutoTokenizer
 
             from assay.inference.embedded_model import resolve_model
 
-            self.tokenizer = AutoTokenizer.from_pretrained(resolve_model(cfg.tokenizer or cfg.server.model))
+            name = resolve_model(cfg.tokenizer or cfg.server.model)
+            try:
+                self.tokenizer = AutoTokenizer.from_pretrained(name)
+            except OSError as exc:
+                raise ConfigError(f"cannot load the tokenizer '{name}', whose chat template renders text completions "
+                                  f"(use_completions_api, code_execution): {exc}; set ++tokenizer=<path>") from None
 
     def messages(self, sample: dict) -> list[dict]:
         return self.prompt.messages(sample, self.cfg.system_message)
@@ -85,23 +95,27 @@ class _Renderer:
         )
 
 
-async def _generate_one(client, renderer: _Renderer, cfg: GenerateConfig, body: dict, sample: dict) -> dict:
+async def _generate_one(client, renderer: _Renderer, cfg: GenerateConfig, body: dict, sample: dict,
+                        code_loop=None) -> dict:
     from assay.inference.model_client import RequestFailedError
 
     start = time.monotonic()
     out = dict(sample)
     try:
-        if cfg.use_completions_api:
-            result = await client.complete(renderer.text(sample), body)
+        if code_loop is not None:  # generate, run the code, continue: inference/code_execution.py
+            out.update(await code_loop.generate(client, renderer, body, sample))
         else:
-            result = await client.chat(renderer.messages(sample), body, cfg.chat_template_kwargs)
-        out.update({
-            cfg.generation_key: result.text,
-            "num_generated_tokens": result.num_generated_tokens,
-            "finish_reason": result.finish_reason,
-            "truncated": result.finish_reason == "length",
-            "error": None,
-        })
+            if cfg.use_completions_api:
+                result = await client.complete(renderer.text(sample), body)
+            else:
+                result = await client.chat(renderer.messages(sample), body, cfg.chat_template_kwargs)
+            out.update({
+                cfg.generation_key: result.text,
+                "num_generated_tokens": result.num_generated_tokens,
+                "finish_reason": result.finish_reason,
+                "truncated": result.finish_reason == "length",
+                "error": None,
+            })
     except RequestFailedError as exc:
         out.update({cfg.generation_key: None, "num_generated_tokens": 0, "finish_reason": None,
                     "truncated": False, "error": str(exc)})
@@ -109,9 +123,11 @@ async def _generate_one(client, renderer: _Renderer, cfg: GenerateConfig, body: 
     return out
 
 
-async def _run(cfg: GenerateConfig, renderer: _Renderer, todo: list[tuple[int, dict]], total: int, already: int) -> list[dict]:
+async def _run(cfg: GenerateConfig, renderer: _Renderer, todo: list[tuple[int, dict]], total: int, already: int,
+               code_setup=None) -> list[dict]:
     from tqdm import tqdm
 
+    from assay.inference.code_execution import code_execution_loop
     from assay.inference.model_client import ModelClient, sampling_body
 
     body = sampling_body(cfg.inference, cfg.server.server_type)
@@ -119,11 +135,12 @@ async def _run(cfg: GenerateConfig, renderer: _Renderer, todo: list[tuple[int, d
     results = []
     path = partial_path(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
-    async with ModelClient(cfg.server, max_connections=cfg.max_concurrent_requests) as client:
+    async with ModelClient(cfg.server, max_connections=cfg.max_concurrent_requests) as client, \
+            code_execution_loop(cfg, code_setup) as code_loop:
 
         async def bounded(index: int, sample: dict) -> dict:
             async with semaphore:
-                line = await _generate_one(client, renderer, cfg, body, sample)
+                line = await _generate_one(client, renderer, cfg, body, sample, code_loop)
             line[INDEX_KEY] = index
             return line
 
@@ -140,8 +157,6 @@ async def _run(cfg: GenerateConfig, renderer: _Renderer, todo: list[tuple[int, d
 
 
 def generate(cfg: GenerateConfig) -> None:
-    if cfg.code_execution:
-        raise ConfigError("code_execution=true needs the sandbox tool loop, which this version does not have yet")
     if Path(cfg.output_file).exists() and cfg.skip_filled:
         print(f"{cfg.output_file} is complete already (skip_filled=true); nothing to do")
         return
@@ -150,20 +165,42 @@ def generate(cfg: GenerateConfig) -> None:
     todo = [(i, s) for i, s in enumerate(samples) if i not in done]
     print(f"generate: {len(samples)} samples, {len(done)} done before, {len(todo)} to go -> {cfg.output_file}", flush=True)
     if todo:
-        renderer = _Renderer(cfg)
+        code_setup = None
+        if cfg.code_execution:  # the code tags and a sandbox that answers, before any request is sent
+            from assay.inference.code_execution import prepare_code_execution
+
+            code_setup = prepare_code_execution(cfg)
+        renderer = _Renderer(cfg, chat_template=code_setup.tags.needs_chat_template if code_setup else None)
         for _, sample in todo:  # a field the prompt needs but the data lacks fails now, not midway
             renderer.messages(sample)
-        for line in asyncio.run(_run(cfg, renderer, todo, total=len(samples), already=len(done))):
+        lines = asyncio.run(_run(cfg, renderer, todo, total=len(samples), already=len(done), code_setup=code_setup))
+        for line in lines:
             done[line[INDEX_KEY]] = line
     ordered = [{k: v for k, v in done[i].items() if k != INDEX_KEY} for i in range(len(samples))]
+    failed = [line for line in ordered if line.get("error")]
+    if len(failed) > cfg.max_failed_fraction * len(ordered):
+        # the output must not look complete: later stages (grading) would score failures as wrong answers
+        raise RequestsFailedError(
+            f"{len(failed)} of {len(ordered)} requests failed (allowed: max_failed_fraction={cfg.max_failed_fraction}); "
+            f"first error: {failed[0]['error'][:500]}\n{len(ordered) - len(failed)} answers are kept, each failed "
+            f"request is recorded with its error, in {partial_path(cfg)}; run the stage again to retry only the failed ones"
+        )
     write_jsonl_atomic(cfg.output_file, ordered)
     partial_path(cfg).unlink(missing_ok=True)
-    failed = sum(1 for line in ordered if line.get("error"))
-    print(f"generate: wrote {len(ordered)} lines to {cfg.output_file}" + (f" ({failed} failed requests recorded)" if failed else ""))
+    print(f"generate: wrote {len(ordered)} lines to {cfg.output_file}"
+          + (f" ({len(failed)} failed requests recorded with their error)" if failed else ""))
+
+
+class RequestsFailedError(RuntimeError):
+    """More requests failed for good than the stage may leave behind."""
 
 
 def main(argv=None) -> None:
-    run_stage(GenerateConfig, generate, argv=argv, prog="python -m assay.inference.generate")
+    try:
+        run_stage(GenerateConfig, generate, argv=argv, prog="python -m assay.inference.generate")
+    except RequestsFailedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -90,7 +90,7 @@ def test_sampling_parameters_and_extra_fields_reach_the_server(standin, tmp_path
 def test_5xx_and_malformed_answers_are_retried_4xx_are_not(standin, tmp_path):
     qs = ["flaky FAIL500:2", "garbled BADJSON:1", "rejected BAD400", "hopeless FAIL500:99"]
     inp, out = write_input(tmp_path, qs), tmp_path / "out.jsonl"
-    run_stage(*stage_argv(standin, inp, out, "++server.max_retries=3"))
+    run_stage(*stage_argv(standin, inp, out, "++server.max_retries=3", "++max_failed_fraction=0.5"))
     lines = {x["question"]: x for x in read(out)}
     seen = stats(standin)["seen"]
     assert lines["flaky FAIL500:2"]["generation"] == "2:005LIAF ykalf" and seen["flaky FAIL500:2"] == 3
@@ -160,3 +160,16 @@ def test_completions_mode_renders_the_models_chat_template(standin, tmp_path, em
     assert "<|im_start|>user\ntemplate check<|im_end|>" in prompt
     assert prompt.endswith("<|im_start|>assistant\n")
     assert read(out)[0]["generation"] == prompt[::-1]
+
+
+def test_failed_requests_fail_the_stage_and_a_rerun_retries_only_them(standin, tmp_path):
+    qs = ["fine one", "fine two", "flaky twice FAIL500:2"]
+    inp, out = write_input(tmp_path, qs), tmp_path / "out.jsonl"
+    first = run_stage(*stage_argv(standin, inp, out, "++server.max_retries=1"), check=False)
+    assert first.returncode == 1 and "1 of 3 requests failed" in first.stderr and "Traceback" not in first.stderr
+    assert not out.exists()  # never looks complete
+    second = run_stage(*stage_argv(standin, inp, out, "++server.max_retries=1"))
+    assert "2 done before" in second.stdout
+    assert [x["generation"] for x in read(out)] == [q[::-1] for q in qs]
+    seen = stats(standin)["seen"]
+    assert seen["fine one"] == 1 and seen["flaky twice FAIL500:2"] == 3
