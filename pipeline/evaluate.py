@@ -107,7 +107,7 @@ def eval(  # noqa: A001 - the command users know by this name
         ctx: `++key=value` overrides for the generation stage, applied to every benchmark.
     """
     overrides = extra_args(ctx)
-    check_overrides(overrides)
+    check_overrides(overrides, with_sandbox)
     parsed = parse_benchmarks(benchmarks)
     models = expand_models(model)
     cluster_cfg = load_cluster_config(cluster)

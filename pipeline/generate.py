@@ -55,13 +55,21 @@ def plan_tasks(output_dir: Path, seeds: list[Optional[int]], num_chunks: Optiona
     return tasks
 
 
-def check_overrides(overrides: list[str]) -> None:
+def check_overrides(overrides: list[str], with_sandbox: bool = True) -> None:
     """Fail now, on the user's machine, for any key or value the stage would reject on the node."""
+    from assay.core.config import compose_stage_config
+
     for text in overrides:
         key = text.lstrip("+~").split("=", 1)[0]
         if key in PIPELINE_KEYS:
             raise ConfigError(f"'{text}': {key} is set by the pipeline; use the --{key} option of generate instead")
     validate_overrides(GenerateConfig, overrides)
+    # the config's own cross-field checks, with placeholders for the fields the pipeline fills in
+    placeholders = ["++input_file=-", "++output_file=-", "++server.model=-"]
+    cfg = compose_stage_config(GenerateConfig, placeholders + list(overrides))
+    if cfg.code_execution and not with_sandbox and not cfg.sandbox_url:
+        raise ConfigError("++code_execution=true runs the model's code in a sandbox: pass --with_sandbox "
+                          "(or ++sandbox_url=<a running sandbox>)")
 
 
 def generate(
@@ -119,7 +127,7 @@ def generate(
         ctx: `++key=value` overrides for the generation stage (wrap_arguments in Python).
     """
     overrides = extra_args(ctx)
-    check_overrides(overrides)
+    check_overrides(overrides, with_sandbox)
     server = ServerSetup(server_type, model, server_address, server_gpus, server_nodes, server_args, server_port,
                          with_sandbox)
     server.check()

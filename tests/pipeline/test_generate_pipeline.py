@@ -118,3 +118,12 @@ def test_num_jobs_beyond_the_seeds_splits_the_input(tmp_path, capsys):
     for i in range(3):
         assert f"output_chunk_{i}.jsonl" in blocks[i] and "assay.inference.serve" in blocks[i]
     assert "assay.inference.merge_chunks" in blocks[3] and "++num_chunks=3" in blocks[3]
+
+
+def test_code_execution_is_checked_at_submit(tmp_path):
+    with pytest.raises(ConfigError, match="needs \\+\\+code_tags"):
+        generate(input_file=write_input(tmp_path), output_dir=str(tmp_path), model="m", with_sandbox=True,
+                 ctx=wrap_arguments("++code_execution=true"), dry_run=True)
+    with pytest.raises(ConfigError, match="--with_sandbox"):
+        generate(input_file=write_input(tmp_path), output_dir=str(tmp_path), model="m",
+                 ctx=wrap_arguments("++code_execution=true ++code_tags=generic"), dry_run=True)
