@@ -35,5 +35,7 @@ def server_service(
 def sandbox_service(python: str) -> ServiceSpec:
     """The code-execution sandbox on this node's loopback."""
     return ServiceSpec(name="sandbox",
-                       command=[python, "-m", "assay.sandbox.server", "--host=127.0.0.1", "--port={port}"],
+                       # a model may think for long between two calls of one session: keep idle sessions an hour
+                       command=[python, "-m", "assay.sandbox.server", "--host=127.0.0.1", "--port={port}",
+                                "--session-ttl=3600"],
                        health_url="http://127.0.0.1:{port}/health", startup_timeout_s=300.0)
