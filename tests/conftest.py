@@ -11,3 +11,45 @@ def isolated_job_registry(tmp_path, monkeypatch):
     registry.forget_in_memory()
     yield
     registry.forget_in_memory()
+
+
+STANDIN_SCRIPT = __import__("pathlib").Path(__file__).parent / "inference" / "openai_standin.py"
+
+
+@__import__("contextlib").contextmanager
+def running_standin():
+    """The OpenAI-compatible stand-in server (tests/inference/openai_standin.py) on a free port; yields the port."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from assay.pipeline.services import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(STANDIN_SCRIPT), str(port)])
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield port
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
+def standin_url():
+    """Base URL (…/v1) of a fresh stand-in server, for pipeline tests that need an endpoint but no model."""
+    with running_standin() as port:
+        yield f"http://127.0.0.1:{port}/v1"
+
+
+@pytest.fixture(scope="module")
+def standin_port():
+    """Port of a stand-in server shared by a module's tests (they tell their requests apart by prompt)."""
+    with running_standin() as port:
+        yield port

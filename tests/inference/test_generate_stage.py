@@ -17,23 +17,11 @@ import pytest
 
 from assay.pipeline.services import free_port
 
-STANDIN = Path(__file__).with_name("openai_standin.py")
 
 
 @pytest.fixture(scope="module")
-def standin():
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, str(STANDIN), str(port)])
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(url + "/v1/models", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield port
-    proc.kill()
-    proc.wait()
+def standin(standin_port):
+    return standin_port
 
 
 def stats(port):

@@ -15,7 +15,6 @@ from assay.pipeline.evaluate import eval as run_eval
 from assay.pipeline.evaluate import expand_models, parse_benchmarks
 from assay.pipeline.services import free_port
 
-STANDIN = Path(__file__).parents[1] / "inference" / "openai_standin.py"
 
 
 @pytest.fixture(autouse=True)
@@ -62,25 +61,10 @@ def test_dry_run_chains_grading_after_generation_with_a_sandbox_for_code(tmp_pat
         assert f"logs: {tmp_path / 'e' / 'logs' / 'eval'}/" in block
 
 
-@pytest.fixture
-def standin():
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, str(STANDIN), str(port)])
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}/v1"
-    proc.kill()
-    proc.wait()
-
-
-def test_local_eval_writes_graded_files_metrics_and_prints_the_table(standin, tmp_path, capsys):
+def test_local_eval_writes_graded_files_metrics_and_prints_the_table(standin_url, tmp_path, capsys):
     out = tmp_path / "e"
     run_eval(benchmarks="smallmath:2", output_dir=str(out), model="standin", server_type="openai",
-             server_address=standin)
+             server_address=standin_url)
     bench = out / "eval-results" / "smallmath"
     lines = [json.loads(x) for x in (bench / "output-rs0.jsonl").read_text().splitlines()]
     assert len(lines) == 24 and all("symbolic_correct" in x and "predicted_answer" in x for x in lines)
@@ -90,10 +74,10 @@ def test_local_eval_writes_graded_files_metrics_and_prints_the_table(standin, tm
     assert "pass@1[avg-of-2]" in text and "majority@2" in text and "symbolic_correct" in text
 
 
-def test_several_models_get_one_folder_each_and_one_comparison_table(standin, tmp_path, capsys):
+def test_several_models_get_one_folder_each_and_one_comparison_table(standin_url, tmp_path, capsys):
     out = tmp_path / "cmp"
     run_eval(benchmarks="smallmath:1", output_dir=str(out), model="base,step-50", server_type="openai",
-             server_address=standin)
+             server_address=standin_url)
     assert (out / "base" / "eval-results" / "smallmath" / "metrics.json").exists()
     assert (out / "step-50" / "eval-results" / "smallmath" / "metrics.json").exists()
     text = capsys.readouterr().out

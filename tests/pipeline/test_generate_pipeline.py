@@ -14,7 +14,6 @@ from assay.core.config import ConfigError
 from assay.pipeline import generate, wrap_arguments
 from assay.pipeline.services import free_port
 
-STANDIN = Path(__file__).parents[1] / "inference" / "openai_standin.py"
 
 
 def write_input(tmp_path, n=5):
@@ -73,25 +72,10 @@ def test_num_jobs_groups_tasks_into_that_many_jobs(tmp_path, capsys):
     assert "output-rs1.jsonl" in blocks[1] and "output-rs3.jsonl" in blocks[1]
 
 
-@pytest.fixture
-def standin():
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, str(STANDIN), str(port)])
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}/v1"
-    proc.kill()
-    proc.wait()
-
-
-def test_local_run_with_seeds_and_chunks_writes_whole_files(standin, tmp_path):
+def test_local_run_with_seeds_and_chunks_writes_whole_files(standin_url, tmp_path):
     out = tmp_path / "gen"
     generate(input_file=write_input(tmp_path, n=5), output_dir=str(out), model="standin", server_type="openai",
-             server_address=standin, num_random_seeds=2, num_chunks=2)
+             server_address=standin_url, num_random_seeds=2, num_chunks=2)
     for seed in (0, 1):
         lines = [json.loads(x) for x in (out / f"output-rs{seed}.jsonl").read_text().splitlines()]
         assert [x["id"] for x in lines] == list(range(5))
@@ -99,13 +83,13 @@ def test_local_run_with_seeds_and_chunks_writes_whole_files(standin, tmp_path):
     assert not list(out.glob("*_chunk_*"))
 
 
-def test_postprocess_filter_keeps_only_matching_samples(standin, tmp_path):
+def test_postprocess_filter_keeps_only_matching_samples(standin_url, tmp_path):
     out = tmp_path / "sdg"
     inp = tmp_path / "in.jsonl"
     inp.write_text("".join(json.dumps({"question": q}) + "\n" for q in ["}1{dexob\\ si rewsna", "no answer here", "}2{dexob\\"]))
     cmd = ("python -m assay.inference.filter_output ++input_file={output_file} ++output_file={output_file} "
            "++keep_if_matches=boxed")
-    generate(input_file=str(inp), output_dir=str(out), model="standin", server_type="openai", server_address=standin,
+    generate(input_file=str(inp), output_dir=str(out), model="standin", server_type="openai", server_address=standin_url,
              num_chunks=2, postprocess_cmd=cmd)
     lines = [json.loads(x) for x in (out / "output.jsonl").read_text().splitlines()]
     assert [x["generation"] for x in lines] == ["answer is \\boxed{1}", "\\boxed{2}"]

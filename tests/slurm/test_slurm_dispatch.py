@@ -167,59 +167,30 @@ def test_wrapped_arguments_reach_a_slurm_job_exactly(slurm_cluster, tmp_path):
     assert json.loads(out.read_text()) == ["++a=two words", "++b=[python]", "++c=k=v"]
 
 
-def test_generate_pipeline_through_slurm_with_chunks(slurm_cluster, tmp_path):
+def test_generate_pipeline_through_slurm_with_chunks(slurm_cluster, tmp_path, standin_url):
     import json
-    import urllib.request
 
     from assay.pipeline import generate
-    from assay.pipeline.services import free_port
 
-    port = free_port()
-    standin = subprocess.Popen([sys.executable, str(REPO / "tests" / "inference" / "openai_standin.py"), str(port)])
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        inp = tmp_path / "in.jsonl"
-        inp.write_text("".join(json.dumps({"id": i, "question": f"q{i}"}) + "\n" for i in range(5)))
-        exp = generate(input_file=str(inp), output_dir=str(tmp_path / "gen"), cluster=slurm_cluster, model="standin",
-                       server_type="openai", server_address=f"http://127.0.0.1:{port}/v1", num_chunks=2,
-                       num_random_seeds=2, wait=True)
-    finally:
-        standin.kill()
-        standin.wait()
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("".join(json.dumps({"id": i, "question": f"q{i}"}) + "\n" for i in range(5)))
+    exp = generate(input_file=str(inp), output_dir=str(tmp_path / "gen"), cluster=slurm_cluster, model="standin",
+                   server_type="openai", server_address=standin_url, num_chunks=2, num_random_seeds=2, wait=True)
     assert len(exp.handles) == 6 and len(exp.final) == 2  # 4 chunk jobs, then a merge per seed
     for seed in (0, 1):
         lines = [json.loads(x) for x in (tmp_path / "gen" / f"output-rs{seed}.jsonl").read_text().splitlines()]
         assert [x["generation"] for x in lines] == [f"q{i}"[::-1] for i in range(5)]
 
 
-def test_eval_runs_as_a_chained_pipeline_on_slurm(slurm_cluster, tmp_path, monkeypatch):
+def test_eval_runs_as_a_chained_pipeline_on_slurm(slurm_cluster, tmp_path, monkeypatch, standin_url):
     import json
-    import urllib.request
 
     from assay.pipeline.evaluate import eval as run_eval
-    from assay.pipeline.services import free_port
 
     monkeypatch.setenv("ASSAY_CACHE_DIR", str(tmp_path / "cache"))
-    port = free_port()
-    standin = subprocess.Popen([sys.executable, str(REPO / "tests" / "inference" / "openai_standin.py"), str(port)])
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        out = tmp_path / "e"
-        [exp] = run_eval(benchmarks="smallmath:2", output_dir=str(out), model="standin", cluster=slurm_cluster,
-                         server_type="openai", server_address=f"http://127.0.0.1:{port}/v1", wait=True)
-    finally:
-        standin.kill()
-        standin.wait()
+    out = tmp_path / "e"
+    [exp] = run_eval(benchmarks="smallmath:2", output_dir=str(out), model="standin", cluster=slurm_cluster,
+                     server_type="openai", server_address=standin_url, wait=True)
     ids = [h.job_id for h in exp.handles]
     assert len(ids) == 3  # two seeds, then grading + metrics
     times = [sacct_times(i) for i in ids]

