@@ -62,6 +62,18 @@ class Experiment:
 
         `follow=True` shows each job's output on the terminal while waiting (local runs do).
         """
+        try:
+            return self._wait(timeout_s, follow)
+        except KeyboardInterrupt:
+            # Ctrl-C while a launcher waits on local jobs stops them too (Slurm jobs keep their own life)
+            local = [h for h in self.handles if h.executor == "local" and not h.done()]
+            for handle in local:
+                handle.cancel()
+            if local:
+                print(f"\n[assay] interrupted: stopped {len(local)} local job(s) of {self.name}", flush=True)
+            raise
+
+    def _wait(self, timeout_s: Optional[float], follow: bool) -> list:
         results = []
         for handle in self.handles:
             try:

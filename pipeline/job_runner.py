@@ -13,6 +13,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,6 +136,13 @@ def _die_with_parent() -> None:
         pass
 
 
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
 def _kill_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
     if proc.poll() is not None:
         return
@@ -241,18 +249,27 @@ def _run_command(name, command, env, workdir, stdout_path, stderr_path) -> dict:
     sys.stderr.flush()
     start = time.monotonic()
     proc = subprocess.Popen(command, env=env, cwd=workdir, preexec_fn=_die_with_parent)
+    stopped_by: list[int] = []
 
     def _forward(signum, _frame):
-        _kill_group(proc)
-        raise SystemExit(128 + signum)
+        # Only signal here: this handler interrupts proc.wait(), and waiting again inside it would deadlock
+        # on the lock that wait holds. The interrupted wait returns once the group is gone.
+        stopped_by.append(signum)
+        _signal_group(proc, signal.SIGTERM)
+        escalate = threading.Timer(5.0, _signal_group, args=(proc, signal.SIGKILL))
+        escalate.daemon = True
+        escalate.start()
 
     previous = {s: signal.signal(s, _forward) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         returncode = proc.wait()
     finally:
-        _kill_group(proc)
         for s, handler in previous.items():
             signal.signal(s, handler)
+        _kill_group(proc)
+    if stopped_by:
+        print(f"[assay] {name}: stopped by signal {stopped_by[0]}", flush=True)
+        raise SystemExit(128 + stopped_by[0])
     duration = time.monotonic() - start
     if returncode != 0:
         sys.stderr.flush()

@@ -141,3 +141,34 @@ def test_next_commands_run_in_the_same_job_in_order(tmp_path):
     with pytest.raises(JobFailedError, match="status 5"):
         exp.wait()
     assert order.read_text().split() == ["one", "two"]
+
+
+def test_cancelling_a_local_job_stops_its_command_and_services(tmp_path):
+    import os
+    import time
+
+    from assay.pipeline.cluster import load_cluster_config
+    from assay.pipeline.experiment import submit_experiment
+    from assay.pipeline.job import Job
+    from assay.pipeline.services import ServiceSpec
+
+    pidfile, service_pidfile = tmp_path / "cmd.pid", tmp_path / "svc.pid"
+    service = ServiceSpec(name="web", command=["bash", "-c", f"echo $$ > {service_pidfile}; exec {sys.executable} -m http.server {{port}} --bind 127.0.0.1"],
+                          health_url="http://127.0.0.1:{port}/")
+    job = Job(name="long", command=["bash", "-c", f"echo $$ > {pidfile}; exec sleep 300"], output_dir=tmp_path,
+              services=[service])
+    exp = submit_experiment(load_cluster_config("local"), "long", [job])
+    handle = exp.final[0]
+    deadline = time.monotonic() + 60
+    while not pidfile.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    handle.cancel()
+    with pytest.raises(JobFailedError):
+        exp.wait(timeout_s=60)
+    for path in (pidfile, service_pidfile):
+        pid = int(path.read_text())
+        deadline = time.monotonic() + 15
+        while os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().split()[2] != "Z":
+            assert time.monotonic() < deadline, f"{path.name} process {pid} still alive"
+            time.sleep(0.2)
