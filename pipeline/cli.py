@@ -144,6 +144,23 @@ def _model_prepare(
         raise typer.Exit(1) from None
 
 
+benchmark_app = typer.Typer(no_args_is_help=True, help="Checks of the shipped benchmarks.")
+app.add_typer(benchmark_app, name="benchmark")
+
+
+@benchmark_app.command("validate")
+def _benchmark_validate(
+    name: str = typer.Argument(..., help="The benchmark, e.g. mlcode."),
+    sandbox_url: Optional[str] = typer.Option(None, "--sandbox_url", help="A running sandbox; by default one is started and stopped."),
+    tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma-separated task ids or categories; by default all."),
+    jobs: int = typer.Option(4, "--jobs", help="Samples graded at once."),
+) -> None:
+    """Grade the benchmark's own reference solutions (and broken variants of them) through the real grader; exit 1 on any violation."""
+    from assay.benchmarks.validate import validate_command
+
+    raise typer.Exit(validate_command(name, sandbox_url=sandbox_url, tasks=tasks, jobs=jobs))
+
+
 def main() -> None:
     app()
 
