@@ -3,8 +3,14 @@
 For each benchmark of `benchmarks="smallmath:4,mlcode:2"` (name:seeds) the generation jobs write
 `<output_dir>/eval-results/<name>/output-rs<seed>.jsonl`; one grading job per benchmark starts after
 all of them succeed (with a sandbox beside it for code) and also writes `metrics.json`. Several models
-(a list, comma-separated, or a glob of checkpoint folders) get one output folder each and one
-comparison table.
+(a list, comma-separated, or a glob of checkpoint folders) get one output folder each, one
+comparison table, and the checkpoint sweep table (training/checkpoint_sweep.py: step, pass@1,
+failure taxonomy, the best checkpoint).
+
+A checkpoint sweep chained after training (`eval(model="runs/sft/merged/checkpoint-*",
+run_after="sft")`) cannot expand its glob at submit time: the checkpoints do not exist yet. Then one
+small job is submitted after the upstream (pipeline/deferred_eval.py); when it starts, it expands the
+glob and runs this same eval on the same cluster, waits for it and prints both tables.
 """
 
 from __future__ import annotations
@@ -37,14 +43,21 @@ def parse_benchmarks(text: str) -> list[tuple[str, int]]:
     return out
 
 
-def expand_models(model: Union[str, list[str]]) -> list[str]:
-    """A list, a comma-separated string, or glob patterns (e.g. checkpoint folders) -> model names, in order."""
+def expand_models(model: Union[str, list[str]], defer_empty: bool = False) -> Optional[list[str]]:
+    """A list, a comma-separated string, or glob patterns (e.g. checkpoint folders) -> model names, in order.
+
+    A pattern that matches nothing is an error, or, with `defer_empty` (the eval runs after a job that
+    will write the checkpoints), None: expand it later.
+    """
     items = model if isinstance(model, list) else [m.strip() for m in str(model).split(",") if m.strip()]
     models: list[str] = []
     for item in items:
         matches = sorted(glob.glob(item), key=_checkpoint_order) if any(c in item for c in "*?[") else [item]
         if not matches:
-            raise ConfigError(f"model pattern '{item}' matches nothing")
+            if defer_empty:
+                return None
+            raise ConfigError(f"model pattern '{item}' matches nothing (to evaluate checkpoints a job will write, "
+                              "pass run_after=<its expname>)")
         models.extend(matches)
     return models
 
@@ -109,8 +122,16 @@ def eval(  # noqa: A001 - the command users know by this name
     overrides = extra_args(ctx)
     check_overrides(overrides, with_sandbox)
     parsed = parse_benchmarks(benchmarks)
-    models = expand_models(model)
     cluster_cfg = load_cluster_config(cluster)
+    models = expand_models(model, defer_empty=run_after is not None)
+    if models is None:
+        from assay.pipeline.deferred_eval import submit_deferred_eval
+
+        arguments = dict(benchmarks=benchmarks, output_dir=output_dir, model=model, cluster=cluster, expname=expname,
+                         server_type=server_type, server_address=server_address, server_gpus=server_gpus,
+                         server_nodes=server_nodes, server_args=server_args, num_jobs=num_jobs, num_chunks=num_chunks,
+                         with_sandbox=with_sandbox, time=time, dependent_jobs=dependent_jobs, ctx=overrides)
+        return [submit_deferred_eval(arguments, cluster_cfg, run_after, dependency_type, dry_run, wait)]
     python = node_python(cluster_cfg)
     root = Path(output_dir).absolute()
     experiments = []
@@ -163,4 +184,8 @@ def eval(  # noqa: A001 - the command users know by this name
 
         labels = [model_label(m) for m in models] if len(models) > 1 else None
         summarize_results([str(d) for d in run_dirs], labels=labels)
+        if len(models) > 1:
+            from assay.training.checkpoint_sweep import print_sweep
+
+            print_sweep(root)
     return experiments

@@ -1,0 +1,66 @@
+"""An eval whose models do not exist yet at submit time: checkpoints a training job chained before it will write.
+
+`eval(model="runs/sft/merged/checkpoint-*", run_after="sft")` submits one small job after `sft` that runs
+
+    python -m assay.pipeline.deferred_eval '<the eval arguments as JSON>'
+
+When it starts, the checkpoints exist: it expands the glob and runs the same `eval()` on the same cluster
+(submitting its generation and grading jobs, under `<expname>-checkpoints`), waits for them, and prints
+the comparison and checkpoint sweep tables to its log. It fails when any of them fails, so whatever runs
+after this eval's expname starts only when every checkpoint was evaluated. On Slurm it holds one CPU slot
+while it waits.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+from assay.pipeline.cluster import ClusterConfig, find_cluster_config
+from assay.pipeline.experiment import Experiment, RunAfter, submit_experiment
+from assay.pipeline.generate import node_python
+from assay.pipeline.job import Job
+
+
+def submit_deferred_eval(arguments: dict, cluster: ClusterConfig, run_after: RunAfter, dependency_type: str,
+                         dry_run: bool, wait: Optional[bool]) -> Experiment:
+    """Submit the job that runs `eval(**arguments)` once `run_after` is done."""
+    arguments = dict(arguments)
+    if isinstance(arguments["cluster"], str):  # the job may start in another working directory
+        arguments["cluster"] = str(find_cluster_config(arguments["cluster"]).absolute())
+    arguments["output_dir"] = str(Path(arguments["output_dir"]).absolute())
+    arguments["expname"] = f"{arguments['expname']}-checkpoints"
+    arguments["wait"] = True
+    job = Job(name=arguments["expname"].removesuffix("-checkpoints"),
+              command=[node_python(cluster), "-m", "assay.pipeline.deferred_eval", json.dumps(arguments)],
+              output_dir=Path(arguments["output_dir"]), time=arguments.get("time"), follow_up_copies=False)
+    experiment = submit_experiment(cluster, job.name, [job], run_after=run_after, dependency_type=dependency_type,
+                                   dry_run=dry_run)
+    if dry_run:
+        print(f"[assay] {arguments['model']} matches nothing yet: the models are expanded when this job starts, "
+              "after its upstream", flush=True)
+    if wait is None:
+        wait = cluster.executor == "local"
+    if wait and not dry_run:
+        experiment.wait(follow=cluster.executor == "local")
+    return experiment
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    from assay.pipeline.evaluate import eval as run_eval, expand_models
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m assay.pipeline.deferred_eval '<eval arguments as JSON>'", file=sys.stderr)
+        return 2
+    arguments = json.loads(args[0])
+    models = expand_models(arguments["model"])  # an error now if the upstream wrote no checkpoint
+    print(f"[assay] evaluating {len(models)} model(s): {', '.join(models)}", flush=True)
+    run_eval(**{**arguments, "model": models})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
