@@ -1,5 +1,9 @@
 """Shared fixtures: every test gets its own job registry, so expnames never leak between tests."""
 
+import os
+import shutil
+import subprocess
+
 import pytest
 
 from assay.pipeline import registry
@@ -53,3 +57,24 @@ def standin_port():
     """Port of a stand-in server shared by a module's tests (they tell their requests apart by prompt)."""
     with running_standin() as port:
         yield port
+
+
+# The real test Slurm cluster: tests that use it need tests/slurm/start_local_slurm.sh to have run.
+# Without it they are skipped, unless ASSAY_REQUIRE_SLURM=1 (set by .ci/run), where a missing cluster is
+# a failure: CI must never pass by skipping them.
+
+def _cluster_idle() -> bool:
+    if not shutil.which("sinfo"):
+        return False
+    out = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=30)
+    return out.returncode == 0 and any(s.strip() in ("idle", "mixed", "allocated") for s in out.stdout.splitlines())
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    if not _cluster_idle():
+        message = "the test Slurm cluster is not running (run tests/slurm/start_local_slurm.sh)"
+        if os.environ.get("ASSAY_REQUIRE_SLURM") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return "test-slurm"
