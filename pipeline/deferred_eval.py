@@ -7,18 +7,21 @@
 When it starts, the checkpoints exist: it expands the glob and runs the same `eval()` on the same cluster
 (submitting its generation and grading jobs, under `<expname>-checkpoints`), waits for them, and prints
 the comparison and checkpoint sweep tables to its log. It fails when any of them fails, so whatever runs
-after this eval's expname starts only when every checkpoint was evaluated. On Slurm it holds one CPU slot
-while it waits.
+after this eval's expname starts only when every checkpoint was evaluated. The cluster config travels in
+the command itself, so the node needs no copy of the file. On Slurm the job holds one CPU slot while it
+waits, and submits from where it runs: on a cluster that runs jobs in containers, the image needs
+Slurm's client tools (sbatch, squeue, sacct), as for multi-node training.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
 from typing import Optional
 
-from assay.pipeline.cluster import ClusterConfig, find_cluster_config
+from assay.pipeline.cluster import ClusterConfig
 from assay.pipeline.experiment import Experiment, RunAfter, submit_experiment
 from assay.pipeline.generate import node_python
 from assay.pipeline.job import Job
@@ -28,8 +31,7 @@ def submit_deferred_eval(arguments: dict, cluster: ClusterConfig, run_after: Run
                          dry_run: bool, wait: Optional[bool]) -> Experiment:
     """Submit the job that runs `eval(**arguments)` once `run_after` is done."""
     arguments = dict(arguments)
-    if isinstance(arguments["cluster"], str):  # the job may start in another working directory
-        arguments["cluster"] = str(find_cluster_config(arguments["cluster"]).absolute())
+    arguments["cluster"] = dataclasses.asdict(cluster)
     arguments["output_dir"] = str(Path(arguments["output_dir"]).absolute())
     arguments["expname"] = f"{arguments['expname']}-checkpoints"
     arguments["wait"] = True
@@ -56,6 +58,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         print("usage: python -m assay.pipeline.deferred_eval '<eval arguments as JSON>'", file=sys.stderr)
         return 2
     arguments = json.loads(args[0])
+    arguments["cluster"] = ClusterConfig(**arguments["cluster"])
     models = expand_models(arguments["model"])  # an error now if the upstream wrote no checkpoint
     print(f"[assay] evaluating {len(models)} model(s): {', '.join(models)}", flush=True)
     run_eval(**{**arguments, "model": models})
