@@ -90,6 +90,9 @@ BENCHMARKS: dict[str, Benchmark] = {
         Benchmark("mlcode", "code", "mlcode/default", 2048, ("prompt", "entry_point", "tests"),
                   "87 executable ML research coding tasks in six categories (shipped)",
                   shipped_file="mlcode/mlcode.jsonl"),
+        Benchmark("smallcode", "code", "mlcode/default", 256, ("prompt", "entry_point", "tests"),
+                  "12 one-line Python function tasks (shipped; for CPU runs and GRPO tests)",
+                  shipped_file="smallcode/smallcode.jsonl"),
     ]
 }
 

@@ -15,7 +15,6 @@ the sandbox (inference/code_execution.py); the line then also has `code_executio
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import time
 from pathlib import Path

@@ -22,8 +22,10 @@ from assay.pipeline.experiment import UnknownUpstreamError
 from assay.pipeline.job import JobFailedError
 from assay.pipeline.evaluate import eval as eval_
 from assay.pipeline.generate import generate
+from assay.pipeline.grpo import grpo
 from assay.pipeline.results import evaluate_results, prepare_data, summarize_results
 from assay.pipeline.run_cmd import run_cmd
+from assay.pipeline.sft import merge_lora, prepare_sft_data, sft
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -104,6 +106,8 @@ def _cli_wrapper(fn: Callable, positional: tuple[str, ...]) -> Callable:
         except USER_ERRORS as exc:
             print(f"error: {exc}", file=sys.stderr)
             raise typer.Exit(2 if isinstance(exc, (ConfigError, ClusterConfigError)) else 1) from None
+        except KeyboardInterrupt:  # the pipeline already said what it stopped; no traceback
+            raise typer.Exit(130) from None
 
     wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     wrapper.__doc__ = (inspect.getdoc(fn) or "").split("\n\nArgs:")[0]
@@ -124,6 +128,10 @@ add_pipeline_command(eval_, name="eval")
 add_pipeline_command(prepare_data, positional=("benchmark",))
 add_pipeline_command(evaluate_results)
 add_pipeline_command(summarize_results, positional=("output_dirs",))
+add_pipeline_command(prepare_sft_data)
+add_pipeline_command(sft)
+add_pipeline_command(merge_lora)
+add_pipeline_command(grpo)
 
 model_app = typer.Typer(no_args_is_help=True, help="The embedded default models.")
 app.add_typer(model_app, name="model")

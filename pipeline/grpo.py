@@ -1,0 +1,124 @@
+"""`grpo`: GRPO on code tasks as a job, with the sandbox that grades the completions started beside it.
+
+    grpo(benchmark="smallcode", output_dir="runs/grpo", model="smollm2", cluster="local", preflight=True)
+    grpo(train_file="tasks.jsonl", output_dir="runs/grpo", model="runs/sft/merged/checkpoint-500",
+         cluster="slurm", num_gpus=8, run_after="sft", dependent_jobs=2,
+         ctx=wrap_arguments("++num_generations=16 ++max_completion_length=2048 ++max_steps=500"))
+    eval(model="runs/grpo/merged/checkpoint-*", run_after="grpo", ...)
+
+Every `++key=value` is checked against the stage's config (python -m assay.training.grpo --help)
+before anything is submitted, and so is the batch shape (each step must hold whole groups of
+num_generations completions). `preflight=True` (`assay grpo --preflight`) runs only the signal
+preflight; the job fails with its reasons when the starting policy would get no gradient. Without it
+the preflight runs first anyway, unless `++preflight.enabled=false`.
+
+One node: the sandbox runs on the job's node and every training process reaches it on loopback, so
+several GPUs are one torchrun on one node.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from assay.core.config import ConfigError, compose_stage_config, validate_overrides
+from assay.pipeline.cluster import load_cluster_config
+from assay.pipeline.experiment import Experiment, RunAfter
+from assay.pipeline.generate import node_python
+from assay.pipeline.job import Job
+from assay.pipeline.server_spec import sandbox_service
+from assay.pipeline.sft import _check_input, _refuse_pipeline_keys, _submit, training_command
+from assay.pipeline.wrap import extra_args
+
+PIPELINE_KEYS = {"train_file": "train_file", "benchmark": "benchmark", "output_dir": "output_dir", "model": "model",
+                 "preflight_only": "preflight"}
+"""Stage keys the function sets, and the parameter to use instead."""
+
+
+def check_grpo_overrides(overrides: list[str], source: list[str], num_gpus: int):
+    """Fail now for what the stage would reject on the node, including the batch shape for num_gpus GPUs."""
+    from assay.training.grpo import GRPOStageConfig
+
+    _refuse_pipeline_keys(overrides, PIPELINE_KEYS, "grpo")
+    validate_overrides(GRPOStageConfig, overrides)
+    cfg = compose_stage_config(GRPOStageConfig, ["++output_dir=-", *source, *overrides])
+    completions = cfg.batch_size * max(num_gpus, 1) * cfg.gradient_accumulation_steps
+    if completions % cfg.num_generations:
+        raise ConfigError(
+            f"a step's batch_size x GPUs x gradient_accumulation_steps = {cfg.batch_size} x {max(num_gpus, 1)} x "
+            f"{cfg.gradient_accumulation_steps} = {completions} completions is not a multiple of num_generations="
+            f"{cfg.num_generations}: every prompt's group must be whole")
+    return cfg
+
+
+def grpo(
+    output_dir: str,
+    train_file: Optional[str] = None,
+    benchmark: Optional[str] = None,
+    model: str = "smollm2",
+    cluster: str = "local",
+    expname: str = "grpo",
+    num_gpus: int = 0,
+    preflight: bool = False,
+    time: Optional[str] = None,
+    run_after: RunAfter = None,
+    dependency_type: str = "afterok",
+    dependent_jobs: int = 0,
+    dry_run: bool = False,
+    wait: Optional[bool] = None,
+    ctx=None,
+) -> Experiment:
+    """Train a model with GRPO on code tasks, rewarded by running each task's tests on its completions in a sandbox.
+
+    Args:
+        output_dir: Checkpoints (`checkpoint-<step>/`, LoRA: `merged/checkpoint-<step>/`), `preflight.json`, `rewards/step_<n>.jsonl`, `train_log.jsonl`; logs in `<output_dir>/logs/`. A rerun with the same folder resumes.
+        train_file: JSONL of code tasks ({prompt, entry_point, tests} per line, as mlcode's).
+        benchmark: A shipped code benchmark to train on instead of train_file: smallcode (tiny tasks the embedded model passes sometimes) or mlcode.
+        model: The starting policy: a path (e.g. an sft checkpoint, merged) or the alias smollm2.
+        cluster: Cluster config name (a YAML in cluster_configs/) or path.
+        expname: Experiment name: the job's name, and what `run_after` refers to.
+        num_gpus: GPUs of the node; 0 or 1 runs one process, more run torchrun with one process per GPU.
+        preflight: Only run the signal preflight: sample the starting policy, grade, save preflight.json; the job fails when training would get no gradient.
+        time: Time limit of the job (Slurm format); the cluster's default when unset.
+        run_after: Expname(s) to wait for (comma-separated or a list), e.g. the sft run whose checkpoint starts this one.
+        dependency_type: afterok (start only if every upstream job succeeded) or afterany.
+        dependent_jobs: Follow-up copies of the job for short time limits; each resumes from the last checkpoint.
+        dry_run: Print what would be submitted and submit nothing.
+        wait: Wait for the job and raise on failure; default: yes on local clusters, no on Slurm.
+        ctx: `++key=value` overrides of the GRPO stage (python -m assay.training.grpo --help lists them), e.g. ++num_generations=8 ++max_completion_length=512 ++max_steps=200 ++rewards.format_weight=0.1.
+    """
+    if (train_file is None) == (benchmark is None):
+        raise ConfigError("give exactly one of --train_file and --benchmark")
+    if num_gpus < 0:
+        raise ConfigError(f"num_gpus must be >= 0, got {num_gpus}")
+    if train_file is not None:
+        _check_input(train_file, "train_file", run_after, dry_run)
+        source = [f"++train_file={Path(train_file).absolute()}"]
+    else:
+        from assay.benchmarks.registry import BenchmarkError, get_benchmark
+
+        try:
+            bench = get_benchmark(benchmark)
+        except BenchmarkError as exc:
+            raise ConfigError(str(exc)) from None
+        if bench.grader != "code":
+            raise ConfigError(f"benchmark {benchmark} is not a code benchmark: GRPO here rewards passing tests")
+        source = [f"++benchmark={benchmark}"]
+    overrides = extra_args(ctx)
+    stage_cfg = check_grpo_overrides(overrides, source, num_gpus)
+    cluster_cfg = load_cluster_config(cluster)
+    out_dir = Path(output_dir).absolute()
+    python = node_python(cluster_cfg)
+    stage_args = [*source, f"++output_dir={out_dir}", f"++model={model}", *overrides]
+    if preflight:
+        stage_args.append("++preflight_only=true")
+    command = training_command(python, "assay.training.grpo", stage_args, num_gpus)
+    job = Job(name=expname, command=command, output_dir=out_dir, gpus_per_node=num_gpus, time=time, container="assay")
+    if not stage_cfg.sandbox_url:  # the rewards run the tests in a sandbox on this node
+        job.services = [sandbox_service(python)]
+        job.env = {"ASSAY_SANDBOX_URL": "http://127.0.0.1:{sandbox_port}"}
+    done = (f"preflight passed; report in {out_dir / 'preflight.json'}" if preflight else
+            f"checkpoints in {out_dir}; reward traces in {out_dir / 'rewards'}; preflight report in "
+            f"{out_dir / 'preflight.json'}")
+    return _submit(cluster_cfg, expname, [job], run_after, dependency_type, 0 if preflight else dependent_jobs,
+                   dry_run, wait, done)
