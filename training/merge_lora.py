@@ -9,8 +9,9 @@ and the result is saved in the base model's own dtype, with the tokenizer and ch
 checkpoint was trained with. The folder is written under a temporary name and renamed when
 complete, so a sweep never serves a half-written model.
 
-A LoRA checkpoint can also be served without merging, by vLLM with `--enable-lora --lora-modules
-name=<checkpoint dir>` on the base model: the adapter folders are standard PEFT folders.
+A LoRA checkpoint can also be served without merging: give its folder as the model of eval() or
+generate() with server_type=vllm, and vLLM loads it on its base model (`--enable-lora`, see
+inference/lora_adapter.py). The adapter folders are standard PEFT folders.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Optional
 
 from assay.core.config import MISSING, ConfigError, register_stage_config, run_stage
+from assay.inference.lora_adapter import adapter_base_model
 from assay.training.checkpoints import make_readable
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
@@ -47,11 +49,6 @@ class MergeLoraConfig:
     def __post_init__(self) -> None:
         if self.dtype not in ("auto", "bfloat16", "float16", "float32"):
             raise ValueError(f"dtype must be auto, bfloat16, float16 or float32, got '{self.dtype}'")
-
-
-def base_model_of(adapter_dir: Path) -> str:
-    config = json.loads((Path(adapter_dir) / "adapter_config.json").read_text())
-    return config["base_model_name_or_path"]
 
 
 def _saved_dtype(base: str, dtype: str):
@@ -87,7 +84,7 @@ def merge_lora(adapter_dir: os.PathLike, output_dir: os.PathLike, base_model: Op
 
     # transformers' own deprecated call inside peft, printed on every merge
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-    base = resolve_model(base_model or base_model_of(adapter_dir))
+    base = resolve_model(base_model or adapter_base_model(adapter_dir))
     saved_dtype = _saved_dtype(base, dtype)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()

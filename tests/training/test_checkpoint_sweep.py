@@ -3,7 +3,7 @@ the job that writes the checkpoints (the glob is expanded when the deferred job 
 
 The table tests read metrics.json files written by the real compute_metrics stage from graded lines;
 the chained test uses the OpenAI stand-in server as the endpoint (the same path with a real vLLM server
-and real checkpoints is tests/training/test_sft_sweep_real.py).
+and real checkpoints is tests/training/test_recipe_clean_sft.py).
 """
 
 import json
@@ -74,6 +74,17 @@ def test_ties_go_to_the_earlier_step_and_the_stage_saves_json(tmp_path):
     assert missing.returncode == 2 and "no evaluated checkpoints" in missing.stderr
 
 
+def test_no_best_is_named_when_nothing_passed(tmp_path):
+    root = tmp_path / "sweep"
+    _graded_code_run(root / "smollm2", [["wrong_answer", "no_code"]])
+    _graded_code_run(root / "checkpoint-10", [["missing_import", "wrong_answer"]])
+    result = sweep(root)
+    assert result["best"] is None and [r["mean"] for r in result["rows"]] == [0.0, 0.0]
+    text = format_sweep(result)
+    assert "*" not in text
+    assert text.splitlines()[-1] == "best: none (every run scored 0.00% pass@1 on 1 benchmark: nothing to choose between them)"
+
+
 def test_step_of_labels():
     assert step_of("checkpoint-150") == 150 and step_of("smollm2") == 0 and step_of("step-7") == 7 and step_of("llama3") == 0
 
@@ -97,7 +108,7 @@ def test_eval_chained_after_training_expands_checkpoints_when_they_exist(standin
     saved = json.loads((out / SWEEP_FILE).read_text())
     assert [r["step"] for r in saved["rows"]] == [4, 8]
     text = capsys.readouterr().out
-    assert "evaluating 2 model(s)" in text and "best: checkpoint-" in text, text
+    assert "evaluating 2 model(s)" in text and "\nbest: " in text, text
 
 
 def test_chained_eval_dry_run_shows_the_deferred_job(tmp_path, capsys):
