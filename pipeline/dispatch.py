@@ -6,9 +6,13 @@ the command and its env) is printed instead, job by job, with placeholder ids fo
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import os
 import shlex
-from typing import Optional
+import sys
+from pathlib import Path
+from typing import Iterator, Optional
 
 from assay.pipeline.cluster import ClusterConfig, parse_time_minutes
 from assay.pipeline.job import FINAL_SLURM_STATES, Job, JobHandle, slurm_states
@@ -150,8 +154,31 @@ def _submit_local(job: Job, cluster: ClusterConfig, dry_run: bool) -> JobHandle:
         params["gpus_per_node"] = job.gpus_per_node
     executor.update_parameters(**params)
     job.log_dir.mkdir(parents=True, exist_ok=True)
-    submitted = executor.submit(run_job, spec)
+    with _stderr_to(job.log_dir / CONTROLLER_LOG):
+        submitted = executor.submit(run_job, spec)
     return JobHandle(job.name, str(submitted.job_id), "local", job.log_dir, submitted)
+
+
+CONTROLLER_LOG = "local_controller.log"
+"""Where the stderr of submitit's local controller processes goes (the jobs' own output has its log files)."""
+
+
+@contextlib.contextmanager
+def _stderr_to(path: Path) -> Iterator[None]:
+    """Point file descriptor 2 at `path` while submitit starts a local job's controller, which inherits it.
+
+    Stopped by Ctrl-C or a cancel, the controller prints its own KeyboardInterrupt traceback, which on the
+    launcher's terminal reads like a crash of the launcher; in the log it stays available and out of the way.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(path, "ab") as log:
+            os.dup2(log.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _print_dry_run(job: Job, job_id: str, executor: str, spec: JobSpec, script: str) -> None:

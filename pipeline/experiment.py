@@ -9,8 +9,11 @@ previous copy stopped. Later experiments chain after the last copy.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Optional, Union
+from typing import Iterable, Iterator, Optional, Union
 
 from assay.pipeline import registry
 from assay.pipeline.cluster import ClusterConfig
@@ -47,6 +50,26 @@ def resolve_run_after(cluster: ClusterConfig, run_after: RunAfter, dependency_ty
     return deps
 
 
+@contextlib.contextmanager
+def _stop_signals_interrupt() -> Iterator[None]:
+    """While waiting, SIGTERM and SIGHUP (kill, a closed terminal) stop the launcher like Ctrl-C does, so the
+    local jobs it started are stopped with it instead of running on, orphaned. Main thread only (Python
+    delivers signals there)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 @dataclass
 class Experiment:
     """The jobs of one pipeline call; `final` holds the last copy of each job."""
@@ -63,9 +86,11 @@ class Experiment:
         `follow=True` shows each job's output on the terminal while waiting (local runs do).
         """
         try:
-            return self._wait(timeout_s, follow)
+            with _stop_signals_interrupt():
+                return self._wait(timeout_s, follow)
         except KeyboardInterrupt:
-            # Ctrl-C while a launcher waits on local jobs stops them too (Slurm jobs keep their own life)
+            # Ctrl-C (or kill, or a closed terminal) while a launcher waits on local jobs stops them too
+            # (Slurm jobs keep their own life)
             local = [h for h in self.handles if h.executor == "local" and not h.done()]
             for handle in local:
                 handle.cancel()

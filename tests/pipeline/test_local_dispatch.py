@@ -167,8 +167,35 @@ def test_cancelling_a_local_job_stops_its_command_and_services(tmp_path):
     with pytest.raises(JobFailedError):
         exp.wait(timeout_s=60)
     for path in (pidfile, service_pidfile):
-        pid = int(path.read_text())
-        deadline = time.monotonic() + 15
-        while os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().split()[2] != "Z":
-            assert time.monotonic() < deadline, f"{path.name} process {pid} still alive"
-            time.sleep(0.2)
+        assert_process_ends(int(path.read_text()), path.name)
+
+
+def assert_process_ends(pid: int, what: str, within_s: float = 15) -> None:
+    import os
+    import time
+
+    deadline = time.monotonic() + within_s
+    while os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().split()[2] != "Z":
+        assert time.monotonic() < deadline, f"{what} process {pid} still alive"
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_a_stopped_launcher_stops_the_local_jobs_it_waits_for(tmp_path, signame):
+    """Ctrl-C, kill, or a closed terminal: the launcher's local jobs must not run on, orphaned."""
+    import signal
+    import time
+
+    pidfile = tmp_path / "cmd.pid"
+    launcher = subprocess.Popen(["assay", "run_cmd", "--cluster=local", "--expname=long", f"--output_dir={tmp_path}",
+                                 f"echo $$ > {pidfile}; exec sleep 300"],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while not pidfile.exists():
+        assert launcher.poll() is None and time.monotonic() < deadline, launcher.communicate()[0]
+        time.sleep(0.2)
+    launcher.send_signal(getattr(signal, signame))
+    out, _ = launcher.communicate(timeout=60)
+    assert launcher.returncode == 130, out
+    assert "interrupted: stopped 1 local job(s) of long" in out and "Traceback" not in out, out
+    assert_process_ends(int(pidfile.read_text()), "the job's command")
