@@ -23,7 +23,7 @@ from assay.benchmarks.registry import BenchmarkError, copy_for_run, get_benchmar
 from assay.core.config import ConfigError
 from assay.pipeline.cluster import load_cluster_config
 from assay.pipeline.experiment import Experiment, RunAfter, submit_experiment
-from assay.pipeline.generate import ServerSetup, check_overrides, generation_jobs, node_python
+from assay.pipeline.generate import ServerSetup, check_overrides, generation_jobs, node_python, warn_greedy_seeds
 from assay.pipeline.job import Dependency, Job
 from assay.pipeline.server_spec import sandbox_service
 from assay.pipeline.wrap import extra_args
@@ -120,8 +120,10 @@ def eval(  # noqa: A001 - the command users know by this name
         ctx: `++key=value` overrides for the generation stage, applied to every benchmark.
     """
     overrides = extra_args(ctx)
-    check_overrides(overrides, with_sandbox)
+    stage_cfg = check_overrides(overrides, with_sandbox)
     parsed = parse_benchmarks(benchmarks)
+    for bench_name, seeds in parsed:
+        warn_greedy_seeds(stage_cfg, seeds, f"{bench_name}:{seeds}")
     cluster_cfg = load_cluster_config(cluster)
     models = expand_models(model, defer_empty=run_after is not None)
     if models is None:

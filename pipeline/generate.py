@@ -55,8 +55,9 @@ def plan_tasks(output_dir: Path, seeds: list[Optional[int]], num_chunks: Optiona
     return tasks
 
 
-def check_overrides(overrides: list[str], with_sandbox: bool = True) -> None:
-    """Fail now, on the user's machine, for any key or value the stage would reject on the node."""
+def check_overrides(overrides: list[str], with_sandbox: bool = True) -> GenerateConfig:
+    """Fail now, on the user's machine, for any key or value the stage would reject on the node; return the
+    stage's config (with placeholders for what the pipeline fills in)."""
     from assay.core.config import compose_stage_config
 
     for text in overrides:
@@ -70,6 +71,15 @@ def check_overrides(overrides: list[str], with_sandbox: bool = True) -> None:
     if cfg.code_execution and not with_sandbox and not cfg.sandbox_url:
         raise ConfigError("++code_execution=true runs the model's code in a sandbox: pass --with_sandbox "
                           "(or ++sandbox_url=<a running sandbox>)")
+    return cfg
+
+
+def warn_greedy_seeds(cfg: GenerateConfig, num_seeds: int, what: str) -> None:
+    """Several seeds of greedy decoding are (nearly) the same sample N times: say so before anything runs."""
+    if num_seeds > 1 and cfg.inference.temperature == 0:
+        print(f"[assay] warning: {what}: {num_seeds} seeds with inference.temperature=0 (greedy, the default) give "
+              "(nearly) the same sample each time, so majority@k and pass@k add nothing to pass@1; sample with "
+              "++inference.temperature=<t>, e.g. 0.7", file=sys.stderr, flush=True)
 
 
 def generate(
@@ -127,7 +137,8 @@ def generate(
         ctx: `++key=value` overrides for the generation stage (wrap_arguments in Python).
     """
     overrides = extra_args(ctx)
-    check_overrides(overrides, with_sandbox)
+    stage_cfg = check_overrides(overrides, with_sandbox)
+    warn_greedy_seeds(stage_cfg, num_random_seeds or 1, f"generate {input_file}")
     server = ServerSetup(server_type, model, server_address, server_gpus, server_nodes, server_args, server_port,
                          with_sandbox)
     server.check()

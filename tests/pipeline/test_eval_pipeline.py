@@ -55,6 +55,16 @@ def test_dry_run_chains_grading_after_generation_with_a_sandbox_for_code(tmp_pat
         assert f"logs: {tmp_path / 'e' / 'logs' / 'eval'}/" in block
 
 
+def test_several_greedy_seeds_are_warned_about_before_anything_runs(tmp_path, capsys):
+    run_eval(benchmarks="smallmath:4,mlcode:1", output_dir=str(tmp_path / "e"), model="smollm2",
+             cluster="test-slurm", server_gpus=1, dry_run=True)
+    err = capsys.readouterr().err
+    assert "warning: smallmath:4: 4 seeds with inference.temperature=0" in err and "mlcode:1" not in err
+    run_eval(benchmarks="smallmath:4", output_dir=str(tmp_path / "e2"), model="smollm2", cluster="test-slurm",
+             server_gpus=1, dry_run=True, ctx=["++inference.temperature=0.7"])
+    assert "warning" not in capsys.readouterr().err
+
+
 def test_local_eval_writes_graded_files_metrics_and_prints_the_table(standin_url, tmp_path, capsys):
     out = tmp_path / "e"
     run_eval(benchmarks="smallmath:2", output_dir=str(out), model="standin", server_type="openai",
