@@ -2,7 +2,9 @@
 
 Local runs are interactive: the user should see the stage's progress bar and messages live, not only
 in the log files. The follower copies what the job appends to its .out and .err files to this
-process's stdout and stderr (submitit's own bookkeeping lines left out), one job at a time.
+process's stdout and stderr (submitit's own bookkeeping lines left out), one job at a time. When the job
+fails, submitit reports it with a traceback of its own machinery; that report is left out too, since the
+launcher ends with the job's error and its log tail right after.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import sys
 from pathlib import Path
 
 SUBMITIT_PREFIX = "submitit "
+SUBMITIT_ERROR_PREFIX = "submitit ERROR "
+"""Starts submitit's report of a failed job: that line and everything after it in the file."""
 
 
 class LogFollower:
@@ -20,10 +24,12 @@ class LogFollower:
         self._files = [(stdout_path, sys.stdout), (stderr_path, sys.stderr)]
         self._offsets = {stdout_path: 0, stderr_path: 0}
         self._pending = {stdout_path: "", stderr_path: ""}
+        self._ended: set[Path] = set()
+        """Files whose remaining content is submitit's failure report."""
 
     def poll(self) -> None:
         for path, stream in self._files:
-            if not path.exists():
+            if path in self._ended or not path.exists():
                 continue
             with path.open("rb") as f:
                 f.seek(self._offsets[path])
@@ -35,7 +41,15 @@ class LogFollower:
             # keep an unfinished line for the next poll, unless it is a progress bar redraw (\r)
             cut = max(text.rfind("\n"), text.rfind("\r"))
             complete, self._pending[path] = text[: cut + 1], text[cut + 1:]
-            shown = "".join(line for line in complete.splitlines(keepends=True) if not line.startswith(SUBMITIT_PREFIX))
+            shown = []
+            for line in complete.splitlines(keepends=True):
+                if line.startswith(SUBMITIT_ERROR_PREFIX):
+                    self._ended.add(path)
+                if path in self._ended:
+                    break
+                if not line.startswith(SUBMITIT_PREFIX):
+                    shown.append(line)
+            shown = "".join(shown)
             if shown:
                 stream.write(shown)
                 stream.flush()
