@@ -1,6 +1,6 @@
 """Clean SFT on ML coding data, then evaluate every checkpoint: prepare data -> LoRA SFT -> checkpoint sweep -> table.
 
-On this machine, with the embedded model (SmolLM2-135M-Instruct), CPU only, in about 15 minutes:
+On this machine, with the embedded model (SmolLM2-135M-Instruct), CPU only, in about 10 minutes (2 cores):
 
     python recipes/mlcode_clean_sft.py --output_dir=/tmp/clean_sft
 
