@@ -52,6 +52,9 @@ class ClusterConfig:
     """Extra sbatch options, e.g. {qos: high, constraint: h100}."""
     signal_delay_s: int = 120
     """Seconds before the time limit at which a job is told to stop (so it can save its progress)."""
+    max_parallel_jobs: Optional[int] = None
+    """Local only: at most this many jobs run at once on this machine, across launchers; the others wait for a
+    free slot. Unset: every job whose dependencies are met starts at once."""
     name: str = ""
     """Filled from the file name; used in job records."""
 
@@ -62,6 +65,12 @@ class ClusterConfig:
             raise ClusterConfigError("containers are for Slurm clusters; the local executor runs without containers")
         if self.time is not None:
             parse_time_minutes(self.time)
+        if self.max_parallel_jobs is not None:
+            if self.executor != "local":
+                raise ClusterConfigError("max_parallel_jobs is for the local executor; Slurm schedules its own jobs")
+            if not isinstance(self.max_parallel_jobs, int) or self.max_parallel_jobs < 1:
+                raise ClusterConfigError(f"max_parallel_jobs must be a whole number of at least 1, "
+                                         f"got {self.max_parallel_jobs!r}")
         for item in self.env_vars:
             key = item.split("=", 1)[0]
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
@@ -205,6 +214,7 @@ _FIELD_TYPES = {
     "job_name_prefix": str,
     "sbatch_args": dict,
     "signal_delay_s": int,
+    "max_parallel_jobs": int,
 }
 
 

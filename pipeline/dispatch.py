@@ -17,6 +17,7 @@ from typing import Iterator, Optional
 from assay.pipeline.cluster import ClusterConfig, parse_time_minutes
 from assay.pipeline.job import FINAL_SLURM_STATES, Job, JobHandle, slurm_states
 from assay.pipeline.job_runner import JobSpec, LocalUpstream, run_job
+from assay.pipeline.local_slots import LocalSlots
 
 LOCAL_DEFAULT_TIME = "10-00:00:00"  # local jobs still need a limit for submitit; ten days is none in practice
 _DRY_RUN_IDS = itertools.count(1)
@@ -143,10 +144,13 @@ def _submit_local(job: Job, cluster: ClusterConfig, dry_run: bool) -> JobHandle:
     cluster_env = cluster.explicit_env() if dry_run else cluster.env()
     spec = JobSpec(name=job.name, command=job.command, env={**cluster_env, **job.env}, wait_for=_local_upstreams(job),
                    services=list(job.services), log_dir=str(job.log_dir), next_commands=list(job.next_commands))
+    if cluster.max_parallel_jobs:
+        spec.slots = LocalSlots.for_cluster(cluster.name, cluster.max_parallel_jobs)
     if dry_run:
         job_id = f"dryrun-{next(_DRY_RUN_IDS)}"
         after = ", ".join(f"{d.kind}:{d.upstream.job_id}" for d in job.dependencies) or "none"
-        _print_dry_run(job, job_id, "local", spec, f"# runs as a local child process; starts after: {after}")
+        limit = f"; then a free slot of {spec.slots.count} in {spec.slots.folder}" if spec.slots else ""
+        _print_dry_run(job, job_id, "local", spec, f"# runs as a local child process; starts after: {after}{limit}")
         return JobHandle(job.name, job_id, "dry_run", job.log_dir)
     executor = submitit.LocalExecutor(folder=job.log_dir)
     params: dict = {"timeout_min": parse_time_minutes(job.time or cluster.time or LOCAL_DEFAULT_TIME)}

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from assay.pipeline.local_slots import LocalSlots, hold_slot
 from assay.pipeline.services import RunningService, ServiceSpec, start_service, wait_healthy
 
 TAIL_CHARS = 3000
@@ -59,6 +60,8 @@ class JobSpec:
     log_dir: Optional[str] = None
     """Where service logs go (`<job id>_<service>.log`); the job's log folder."""
     poll_interval_s: float = 0.5
+    slots: Optional[LocalSlots] = None
+    """Local jobs of a cluster with `max_parallel_jobs`: hold one of these slots while running."""
 
 
 def _pid_alive(pid: int) -> bool:
@@ -219,6 +222,11 @@ def run_job(spec: JobSpec) -> dict:
     server's workers) and keep them up until the head is done.
     """
     _wait_for_upstream(spec)
+    with hold_slot(spec.slots, spec.name, spec.poll_interval_s):
+        return _run_job_body(spec)
+
+
+def _run_job_body(spec: JobSpec) -> dict:
     stdout_path, stderr_path = _log_paths()
     job_id, rank = _job_placement()
     running = _start_services(spec, stdout_path, job_id, rank)
