@@ -10,7 +10,9 @@ import contextlib
 import itertools
 import os
 import shlex
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -158,7 +160,7 @@ def _submit_local(job: Job, cluster: ClusterConfig, dry_run: bool) -> JobHandle:
         params["gpus_per_node"] = job.gpus_per_node
     executor.update_parameters(**params)
     job.log_dir.mkdir(parents=True, exist_ok=True)
-    with _stderr_to(job.log_dir / CONTROLLER_LOG):
+    with _stderr_to(job.log_dir / CONTROLLER_LOG), _interruptible_children():
         submitted = executor.submit(run_job, spec)
     return JobHandle(job.name, str(submitted.job_id), "local", job.log_dir, submitted)
 
@@ -183,6 +185,26 @@ def _stderr_to(path: Path) -> Iterator[None]:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+@contextlib.contextmanager
+def _interruptible_children() -> Iterator[None]:
+    """Start local job controllers with SIGINT handled, even when this launcher ignores it.
+
+    Stopping a local job is a SIGINT to its controller (submitit's `cancel`), which passes it on to the
+    job. A launcher started in the background by a script (`assay eval ... &`) ignores SIGINT, and an
+    ignored signal stays ignored in every process it starts: its jobs would outlive a `kill` of the
+    launcher. A handled signal is reset to its default in a child, so the controllers get Python's usual
+    KeyboardInterrupt. Main thread only (the only one that may set handlers).
+    """
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _print_dry_run(job: Job, job_id: str, executor: str, spec: JobSpec, script: str) -> None:

@@ -62,7 +62,9 @@ def _stop_signals_interrupt() -> Iterator[None]:
     def interrupt(signum, frame):
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
-    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
+    # a signal the user chose to ignore stays ignored (`nohup` ignores SIGHUP: closing the terminal must not stop it)
+    catch = [s for s in (signal.SIGTERM, signal.SIGHUP) if signal.getsignal(s) is not signal.SIG_IGN]
+    previous = {s: signal.signal(s, interrupt) for s in catch}
     try:
         yield
     finally:

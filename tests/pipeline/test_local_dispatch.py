@@ -180,22 +180,54 @@ def assert_process_ends(pid: int, what: str, within_s: float = 15) -> None:
         time.sleep(0.2)
 
 
-@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM", "SIGHUP"])
-def test_a_stopped_launcher_stops_the_local_jobs_it_waits_for(tmp_path, signame):
-    """Ctrl-C, kill, or a closed terminal: the launcher's local jobs must not run on, orphaned."""
+def start_long_launcher(tmp_path, ignored=()):
+    """`assay run_cmd` of a 300 s command, started with the signals `ignored` (as `nohup` or a script's `&` do)."""
     import signal
     import time
+
+    def ignore():
+        for name in ignored:
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
 
     pidfile = tmp_path / "cmd.pid"
     launcher = subprocess.Popen(["assay", "run_cmd", "--cluster=local", "--expname=long", f"--output_dir={tmp_path}",
                                  f"echo $$ > {pidfile}; exec sleep 300"],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=ignore)
     deadline = time.monotonic() + 60
     while not pidfile.exists():
         assert launcher.poll() is None and time.monotonic() < deadline, launcher.communicate()[0]
         time.sleep(0.2)
+    return launcher, pidfile
+
+
+@pytest.mark.parametrize("signame, ignored", [
+    ("SIGINT", ()), ("SIGTERM", ()), ("SIGHUP", ()),
+    # a launcher a script started in the background (`assay eval ... &`) ignores SIGINT, and so would its jobs
+    ("SIGTERM", ("SIGINT",)),
+])
+def test_a_stopped_launcher_stops_the_local_jobs_it_waits_for(tmp_path, signame, ignored):
+    """Ctrl-C, kill, or a closed terminal: the launcher's local jobs must not run on, orphaned."""
+    import signal
+
+    launcher, pidfile = start_long_launcher(tmp_path, ignored)
     launcher.send_signal(getattr(signal, signame))
     out, _ = launcher.communicate(timeout=60)
     assert launcher.returncode == 130, out
     assert "interrupted: stopped 1 local job(s) of long" in out and "Traceback" not in out, out
     assert_process_ends(int(pidfile.read_text()), "the job's command")
+
+
+def test_a_launcher_under_nohup_survives_a_closed_terminal(tmp_path):
+    """`nohup` ignores SIGHUP: the launcher and its jobs keep running; a later kill still stops both."""
+    import signal
+    import time
+
+    launcher, pidfile = start_long_launcher(tmp_path, ("SIGHUP",))
+    launcher.send_signal(signal.SIGHUP)
+    time.sleep(2)
+    pid = int(pidfile.read_text())
+    assert launcher.poll() is None and open(f"/proc/{pid}/stat").read().split()[2] != "Z"
+    launcher.send_signal(signal.SIGTERM)
+    out, _ = launcher.communicate(timeout=60)
+    assert "interrupted: stopped 1 local job(s) of long" in out, out
+    assert_process_ends(pid, "the job's command")
