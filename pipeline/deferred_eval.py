@@ -37,7 +37,8 @@ def submit_deferred_eval(arguments: dict, cluster: ClusterConfig, run_after: Run
     arguments["wait"] = True
     job = Job(name=arguments["expname"].removesuffix("-checkpoints"),
               command=[node_python(cluster), "-m", "assay.pipeline.deferred_eval", json.dumps(arguments)],
-              output_dir=Path(arguments["output_dir"]), time=arguments.get("time"), follow_up_copies=False)
+              output_dir=Path(arguments["output_dir"]), time=arguments.get("time"), follow_up_copies=False,
+              takes_local_slot=False)
     experiment = submit_experiment(cluster, job.name, [job], run_after=run_after, dependency_type=dependency_type,
                                    dry_run=dry_run)
     if dry_run:

@@ -146,7 +146,7 @@ def _submit_local(job: Job, cluster: ClusterConfig, dry_run: bool) -> JobHandle:
     cluster_env = cluster.explicit_env() if dry_run else cluster.env()
     spec = JobSpec(name=job.name, command=job.command, env={**cluster_env, **job.env}, wait_for=_local_upstreams(job),
                    services=list(job.services), log_dir=str(job.log_dir), next_commands=list(job.next_commands))
-    if cluster.max_parallel_jobs:
+    if cluster.max_parallel_jobs and job.takes_local_slot:
         spec.slots = LocalSlots.for_cluster(cluster.name, cluster.max_parallel_jobs)
     if dry_run:
         job_id = f"dryrun-{next(_DRY_RUN_IDS)}"

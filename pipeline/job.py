@@ -64,6 +64,9 @@ class Job:
     """More commands run after `command`, in order, in the same job (with the same services)."""
     follow_up_copies: bool = True
     """Whether `dependent_jobs` copies apply (not for quick bookkeeping jobs such as merges)."""
+    takes_local_slot: bool = True
+    """Whether it counts against a local cluster's `max_parallel_jobs`; not for a job that only submits other
+    jobs and waits for them (it would hold the slot they need)."""
 
     @property
     def log_dir(self) -> Path:

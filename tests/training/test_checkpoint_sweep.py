@@ -95,14 +95,21 @@ def test_a_glob_without_matches_is_an_error_unless_chained(tmp_path):
     assert expand_models(f"{tmp_path}/ckpt/checkpoint-*", defer_empty=True) is None
 
 
-def test_eval_chained_after_training_expands_checkpoints_when_they_exist(standin_url, tmp_path, capsys):
+@pytest.mark.parametrize("max_parallel_jobs", [None, 1])
+def test_eval_chained_after_training_expands_checkpoints_when_they_exist(standin_url, tmp_path, capsys,
+                                                                           max_parallel_jobs):
+    """With `max_parallel_jobs: 1` too: the deferred job waits for the evals it submits without taking their slot."""
+    cluster = "local"
+    if max_parallel_jobs:
+        cluster = str(tmp_path / "one-at-a-time.yaml")
+        Path(cluster).write_text(f"executor: local\nmax_parallel_jobs: {max_parallel_jobs}\n")
     ckpt = tmp_path / "run" / "merged"
     # the "training" job: writes two checkpoint folders, after the eval below was submitted
-    run_cmd(f"sleep 2 && mkdir -p {ckpt}/checkpoint-4 {ckpt}/checkpoint-8", expname="train",
+    run_cmd(f"sleep 2 && mkdir -p {ckpt}/checkpoint-4 {ckpt}/checkpoint-8", cluster=cluster, expname="train",
             output_dir=str(tmp_path / "run"), wait=False)
     out = tmp_path / "sweep"
-    run_eval(benchmarks="smallmath:1", output_dir=str(out), model=f"{ckpt}/checkpoint-*", server_type="openai",
-             server_address=standin_url, run_after="train")
+    run_eval(cluster=cluster, benchmarks="smallmath:1", output_dir=str(out), model=f"{ckpt}/checkpoint-*",
+             server_type="openai", server_address=standin_url, run_after="train", time="10")
     for step in (4, 8):
         assert (out / f"checkpoint-{step}" / "eval-results" / "smallmath" / "metrics.json").is_file()
     saved = json.loads((out / SWEEP_FILE).read_text())
