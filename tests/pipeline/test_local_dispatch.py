@@ -186,6 +186,9 @@ def start_long_launcher(tmp_path, ignored=()):
     import time
 
     def ignore():
+        # from a known start: the test runner itself may run with signals ignored (under nohup, or started by `&`)
+        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
         for name in ignored:
             signal.signal(getattr(signal, name), signal.SIG_IGN)
 
