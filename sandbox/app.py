@@ -6,6 +6,7 @@ error becomes a JSON 500 for that request only. Neither stops the service.
 
 from __future__ import annotations
 
+import ast
 import hmac
 import json
 import logging
@@ -50,14 +51,19 @@ def valid_session_id(value) -> str:
     return value
 
 
-def parse_execute(raw: bytes, cfg: SandboxConfig) -> dict:
-    """Validate an /execute body; return the arguments of SessionManager.execute."""
+def _json_object(raw: bytes) -> dict:
     try:
         body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise BadRequest(f"request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise BadRequest(f"request body must be a JSON object, got {type(body).__name__}")
+    return body
+
+
+def parse_execute(raw: bytes, cfg: SandboxConfig) -> dict:
+    """Validate an /execute body; return the arguments of SessionManager.execute."""
+    body = _json_object(raw)
     code = body.get("code")
     if not isinstance(code, str):
         raise BadRequest("field 'code' is required and must be a string of Python source")
@@ -69,7 +75,36 @@ def parse_execute(raw: bytes, cfg: SandboxConfig) -> dict:
         "code": code,
         "session_id": None if session_id is None else valid_session_id(session_id),
         "timeout": _number(body, "timeout", cfg.default_timeout, float, 0.001, cfg.max_timeout),
-        "max_output_chars": _number(body, "max_output_chars", cfg.default_max_output_chars, int, 0),
+        "max_output_chars": _number(body, "max_output_chars", cfg.default_max_output_chars, int, 0,
+                                    cfg.max_output_chars),
+    }
+
+
+def test_names(tests: str) -> list[str]:
+    """Top-level `def test_*` functions of a tests source, in order, read here (outside the sandbox)."""
+    try:
+        tree = ast.parse(tests)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        raise BadRequest(f"field 'tests' is not valid Python: {type(exc).__name__}: {exc}") from None
+    return [node.name for node in tree.body
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_")]
+
+
+def parse_grade(raw: bytes, cfg: SandboxConfig) -> dict:
+    """Validate a /grade body; return the arguments of SessionManager.grade."""
+    body = _json_object(raw)
+    for key in ("answer", "tests"):
+        if not isinstance(body.get(key), str):
+            raise BadRequest(f"field '{key}' is required and must be a string of Python source")
+    entry_point = body.get("entry_point")
+    if entry_point is not None and not isinstance(entry_point, str):
+        raise BadRequest("field 'entry_point' must be null or a string")
+    return {
+        "answer": body["answer"], "tests": body["tests"], "test_names": test_names(body["tests"]),
+        "entry_point": entry_point or None,
+        "timeout": _number(body, "timeout", cfg.default_timeout, float, 0.001, cfg.max_timeout),
+        "max_output_chars": _number(body, "max_output_chars", cfg.default_max_output_chars, int, 0,
+                                    cfg.max_output_chars),
     }
 
 
@@ -116,6 +151,11 @@ async def execute(request: web.Request) -> web.Response:
     return web.json_response(await request.app[MANAGER].execute(**args))
 
 
+async def grade(request: web.Request) -> web.Response:
+    args = parse_grade(await request.read(), request.app[MANAGER].cfg)
+    return web.json_response(await request.app[MANAGER].grade(**args))
+
+
 async def create_session(request: web.Request) -> web.Response:
     manager = request.app[MANAGER]
     session = manager.get_or_create(manager.new_id())
@@ -150,6 +190,7 @@ def make_app(cfg: SandboxConfig, worker: int = 0, token: str | None = None) -> w
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_post("/execute", execute)
+    app.router.add_post("/grade", grade)
     app.router.add_post("/sessions", create_session)
     app.router.add_get("/sessions", list_sessions)
     app.router.add_delete("/sessions/{session_id}", delete_session)

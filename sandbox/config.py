@@ -66,6 +66,26 @@ class SandboxConfig:
     default_max_output_chars: int = _doc(
         "Output cap per stream when a request gives none (head and tail kept).", default=10000
     )
+    max_output_chars: int = _doc(
+        "Largest output cap a request may ask for (per stream). Output is capped inside the session "
+        "process, so a cell that prints a gigabyte sends the service at most this much.",
+        default=1_000_000,
+    )
+    isolation: str = _doc(
+        "How sessions are isolated: `auto` uses Linux namespaces (read-only system, private tmpfs, own PID "
+        "and network namespace, no privileges) where the machine allows it and falls back to plain "
+        "processes; `namespaces` requires them; `none` never uses them. /health says what is active.",
+        default="auto",
+    )
+    allow_network: bool = _doc(
+        "Let sessions reach the network. Off by default: a session sees only its own loopback.", default=False
+    )
+    tmp_mb: int = _doc("Size of each session's private writable space (/tmp and friends) in MB.", default=512)
+    preload: str = _doc(
+        "Modules the fork server imports once, so that sessions and grading runs do not pay for them "
+        "(those not installed are skipped).",
+        default="numpy,torch",
+    )
     interrupt_grace: float = _doc(
         "Seconds a timed-out call gets to stop after SIGINT before its kernel is killed and replaced.",
         default=2.0,
@@ -77,7 +97,10 @@ class SandboxConfig:
     python: str = _doc(
         "Interpreter that runs the kernels; it needs ipykernel but not assay.", default=sys.executable
     )
-    kernel_start_timeout: float = _doc("Seconds a kernel may take to become ready.", default=60.0)
+    kernel_start_timeout: float = _doc(
+        "Seconds the fork server may take to start (it imports `preload`), and a session to become ready.",
+        default=120.0,
+    )
     work_dir: str | None = _doc(
         "Folder under which each kernel gets a fresh working directory. Default: a temporary folder.",
         default=None,
@@ -86,7 +109,12 @@ class SandboxConfig:
     def __post_init__(self) -> None:
         if self.token is None:
             self.token = os.environ.get("ASSAY_SANDBOX_TOKEN") or None
-        for name in ("workers", "max_sessions", "max_processes", "default_max_output_chars"):
+        if self.isolation not in ("auto", "namespaces", "none"):
+            raise ValueError(f"isolation must be auto, namespaces or none, got {self.isolation!r}")
+        if self.default_max_output_chars > self.max_output_chars:
+            raise ValueError("default_max_output_chars must not exceed max_output_chars")
+        for name in ("workers", "max_sessions", "max_processes", "default_max_output_chars", "max_output_chars",
+                     "tmp_mb"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("pool_size", "memory_mb", "address_space_mb", "cpu_seconds"):

@@ -27,11 +27,11 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-import zmq.asyncio
-
 from .cgroups import CgroupRoot
 from .config import SandboxConfig
-from .kernel import CellOutcome, Kernel
+from .forkserver import ForkServer
+from .grading import grade_in
+from .kernel import CellOutcome, Kernel, KernelStartError
 from .monitor import LimitMonitor
 from .pool import KernelPool
 
@@ -89,15 +89,17 @@ class SessionManager:
         prefix = f"assay-sbx-{os.getpid()}-w{self.worker}-"
         for parent in {tempfile.gettempdir(), self.cfg.work_dir or tempfile.gettempdir()}:
             _remove_stale_folders(parent)
-        self.runtime_dir = tempfile.mkdtemp(prefix=prefix)
         self.work_root = tempfile.mkdtemp(prefix=prefix + "work-", dir=self.cfg.work_dir)
+        os.chmod(self.work_root, 0o711)
         self.cgroups = CgroupRoot.create() if self.cfg.cgroups else CgroupRoot({})
         self.monitor = LimitMonitor(self.cfg, self.cgroups)
-        self.context = zmq.asyncio.Context()
-        self.pool = KernelPool(
-            lambda: Kernel(self.cfg, self.runtime_dir, self.work_root, self.cgroups, self.context),
-            self.cfg.pool_size,
-        )
+        self.forkserver = ForkServer(self.cfg)
+        try:
+            await self.forkserver.ensure(self.cfg.kernel_start_timeout)
+        except Exception as exc:  # noqa: BLE001 - the service answers; each request gets a 503 saying why
+            log.error("the sandbox's fork server did not start: %s", exc)
+        self.pool = KernelPool(lambda: Kernel(self.cfg, self.forkserver, self.work_root, self.cgroups),
+                               self.cfg.pool_size)
         self.pool.fill()
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self.monitor.run(self._active_kernels)),
@@ -111,9 +113,8 @@ class SessionManager:
         self.sessions.clear()
         await asyncio.gather(self.pool.close(), *(k.close("server stopped") for k in kernels),
                              *self._closing, return_exceptions=True)
+        await self.forkserver.stop()
         self.cgroups.remove()
-        self.context.destroy(linger=0)
-        shutil.rmtree(self.runtime_dir, ignore_errors=True)
         shutil.rmtree(self.work_root, ignore_errors=True)
 
     def _active_kernels(self) -> list[Kernel]:
@@ -171,6 +172,7 @@ class SessionManager:
             "pool_ready": self.pool.ready,
             "pool_size": self.cfg.pool_size,
             "max_sessions": self.cfg.max_sessions,
+            "isolation": self.isolation(),
             "limits": {
                 "processes": f"cgroup pids.max={self.cfg.max_processes}" if self.cgroups.enforces_processes
                 else f"process-group watch, {self.cfg.max_processes} processes",
@@ -179,6 +181,23 @@ class SessionManager:
                 "address_space_mb": self.cfg.address_space_mb or None,
                 "cpu_seconds": self.cfg.cpu_seconds or None,
             },
+        }
+
+    def isolation(self) -> dict:
+        """Which isolation layers are active for sessions on this machine (see isolation.py)."""
+        info = self.forkserver.info
+        namespaces = info.get("isolation") == "namespaces"
+        return {
+            "namespaces": namespaces,
+            "filesystem": "read-only system, private tmpfs (/tmp, /dev/shm, /run, home secrets hidden)"
+            if namespaces else "the service user's files (each session gets its own folder)",
+            "pid_namespace": namespaces,
+            "network": "full (--allow-network)" if self.cfg.allow_network else
+            ("loopback only" if namespaces else "full (no network namespace on this machine)"),
+            "privileges": "all capabilities dropped, no_new_privs" if namespaces else "the service user's",
+            "environment": "allow-listed (no keys or tokens)",
+            "note": info.get("isolation_note") or None,
+            "preloaded": info.get("preloaded") or [],
         }
 
     async def _reap_idle(self) -> None:
@@ -276,6 +295,30 @@ class SessionManager:
                                       {"ename": "SandboxKilled", "evalue": reason, "traceback": []},
                                       kernel_lost=True, reason=reason)
         return outcome
+
+
+    # -- grading ------------------------------------------------------------------------------
+
+    async def grade(self, answer: str, tests: str, test_names: list[str], entry_point: str | None,
+                    timeout: float, max_output_chars: int) -> dict:
+        """One graded sample in a fresh process; waiting for a free slot is not charged to `timeout`."""
+        self._check_room()
+        self._reserved += 1
+        try:
+            kernel = await self.pool.take()
+        finally:
+            self._reserved -= 1
+        self._throwaway.add(kernel)
+        try:
+            result = await grade_in(kernel, answer, tests, test_names, entry_point, timeout, max_output_chars)
+            reason = self.monitor.breach(kernel)
+            if reason and result["status"] == "completed":
+                result.update(status="killed", reason=reason, passed=False)
+            return result
+        finally:
+            self._throwaway.discard(kernel)
+            kernel.kill("grading run done")
+            self._retire(kernel, "grading run done")
 
 
 class SessionGoneError(RuntimeError):

@@ -50,8 +50,8 @@ class ServerProcess:
         return SandboxClient(self.url, token=self.token or "")
 
     def kernel_pids(self) -> list[int]:
-        """Processes whose parent is this server (its kernels, or its workers)."""
-        pids = []
+        """Every descendant of this server: its fork server, sessions and their processes (or workers)."""
+        parents: dict[int, int] = {}
         for name in os.listdir("/proc"):
             if name.isdigit():
                 try:
@@ -59,9 +59,14 @@ class ServerProcess:
                         data = f.read()
                 except OSError:
                     continue
-                if int(data[data.rindex(b")") + 2 :].split()[1]) == self.proc.pid:
-                    pids.append(int(name))
-        return pids
+                parents[int(name)] = int(data[data.rindex(b")") + 2 :].split()[1])
+        found, frontier = [], [self.proc.pid]
+        while frontier:
+            parent = frontier.pop()
+            children = [pid for pid, ppid in parents.items() if ppid == parent]
+            found += children
+            frontier += children
+        return found
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc.poll() is None:

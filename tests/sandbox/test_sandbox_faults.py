@@ -7,6 +7,7 @@ unbounded one, which runs only where a pids cgroup enforces the limit in the ker
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -134,17 +135,32 @@ def test_unbounded_fork_bomb_is_stopped_by_the_pids_cgroup(client, assert_servin
     assert_serving(client)
 
 
+def _running(argv: list[str]) -> list[int]:
+    """Pids (as this test sees them) of live processes with exactly this command line."""
+    wanted = "\0".join(argv).encode() + b"\0"
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/cmdline", "rb") as f:
+                    if f.read() == wanted and _alive(int(name)):
+                        found.append(int(name))
+            except OSError:
+                pass
+    return found
+
+
 def test_background_process_leak_dies_with_its_session(client):
-    r = client.execute("import subprocess\np = subprocess.Popen(['sleep', '300'])\nprint(p.pid)",
-                       session_id="leaker")
-    pid = int(r.stdout)
-    assert _alive(pid)
+    # The session may live in its own PID namespace, so the process is found by its command line.
+    argv = ["sleep", f"300.{os.getpid()}7"]
+    client.execute(f"import subprocess\np = subprocess.Popen({argv!r})", session_id="leaker")
+    assert len(_running(argv)) == 1
     client.delete_session("leaker")
     for _ in range(200):  # deletion kills in the background; give it a moment
-        if not _alive(pid):
+        if not _running(argv):
             break
         time.sleep(0.05)
-    assert not _alive(pid)
+    assert _running(argv) == []
 
 
 def test_deleting_a_session_mid_call_ends_that_call_as_killed(server, client):
