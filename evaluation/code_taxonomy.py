@@ -14,6 +14,13 @@ The categories, and the rule that assigns each (applied in grade_code.py in this
   processes), or a test raised something other than AssertionError, or an AssertionError whose text
   embeds a traceback ending in another exception (a crashed distributed rank).
 - `wrong_answer`: every failing test failed with a plain AssertionError.
+- `tampering`: the answer changed interpreter state the harness relies on, left threads or processes
+  running, used what graded code may not (frame or object-graph introspection, trace hooks, raw
+  memory, signals to the grader), or its results did not verify. It scores 0, as a GRPO reward too.
+- `sandbox_error`: the sandbox could not grade the line (unreachable after retries, or failed); the
+  reason is in `stderr_tail`. Regrading the file grades it again.
+- `data_error`: the task itself cannot be graded: no `def test_*` function, or tests that do not
+  load. Never a pass.
 
 Among several failing tests the most telling cause wins: missing_import, then runtime_error, then
 wrong_answer. These functions are pure; they see only the sandbox's error fields.
@@ -32,6 +39,9 @@ FAILURE_CATEGORIES = (
     "runtime_error",
     "wrong_answer",
     "timeout",
+    "tampering",
+    "sandbox_error",
+    "data_error",
 )
 
 SYNTAX_ERRORS = frozenset({"SyntaxError", "IndentationError", "TabError"})

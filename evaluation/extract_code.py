@@ -111,7 +111,7 @@ def top_level_names(code: str) -> Optional[set[str]]:
     """Names a module binds at top level (defs, classes, assignments, imports); None if it does not parse."""
     try:
         tree = ast.parse(code)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     names: set[str] = set()
     for node in tree.body:

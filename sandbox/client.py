@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import random
 import time
 from dataclasses import dataclass
 
@@ -56,10 +57,11 @@ class ExecutionResult:
 class SandboxHTTPError(RuntimeError):
     """The service rejected the request (HTTP 4xx/5xx); `status_code` and `message` say why."""
 
-    def __init__(self, status_code: int, message: str):
+    def __init__(self, status_code: int, message: str, retry_after: str | None = None):
         super().__init__(f"sandbox answered HTTP {status_code}: {message}")
         self.status_code = status_code
         self.message = message
+        self.retry_after = retry_after
 
 
 def _settings(url: str | None, token: str | None) -> tuple[str, dict]:
@@ -79,8 +81,34 @@ def _checked(response: httpx.Response) -> dict:
     except ValueError:
         data = {"message": response.text}
     if response.status_code >= 400:
-        raise SandboxHTTPError(response.status_code, data.get("message", response.text))
+        raise SandboxHTTPError(response.status_code, data.get("message", response.text),
+                               response.headers.get("Retry-After"))
     return data
+
+
+def _grade_payload(answer, tests, entry_point, timeout, max_output_chars) -> dict:
+    return {"answer": answer, "tests": tests, "entry_point": entry_point, "timeout": timeout,
+            "max_output_chars": max_output_chars}
+
+
+RETRIES = 6
+"""Attempts after the first for a /grade call that hit a transport error or a full sandbox (503)."""
+
+
+def _backoff(attempt: int, retry_after: str | None = None) -> float:
+    """Seconds before the next attempt: Retry-After when the service gave one, else exponential with jitter."""
+    try:
+        if retry_after is not None:
+            return min(30.0, float(retry_after))
+    except ValueError:
+        pass
+    return min(30.0, 0.25 * 2**attempt) * (0.5 + random.random() / 2)
+
+
+def _retryable(exc: Exception) -> bool:
+    if isinstance(exc, SandboxHTTPError):
+        return exc.status_code in (502, 503, 504)
+    return isinstance(exc, httpx.TransportError)
 
 
 def _limits(max_connections: int) -> httpx.Limits:
@@ -98,6 +126,21 @@ class SandboxClient:
         response = self._http.post("/execute", json=_payload(code, session_id, timeout, max_output_chars),
                                    timeout=httpx.Timeout(timeout + RESPONSE_MARGIN, connect=10.0))
         return ExecutionResult.from_json(_checked(response))
+
+    def grade(self, answer: str, tests: str, entry_point: str | None = None, timeout: float = 20.0,
+              max_output_chars: int = 10000) -> dict:
+        """Grade one answer against tests in a fresh process (POST /grade); transport errors are retried."""
+        for attempt in range(RETRIES + 1):
+            try:
+                response = self._http.post("/grade", json=_grade_payload(answer, tests, entry_point, timeout,
+                                                                         max_output_chars),
+                                           timeout=httpx.Timeout(timeout + RESPONSE_MARGIN, connect=10.0))
+                return _checked(response)
+            except (httpx.TransportError, SandboxHTTPError) as exc:
+                if attempt == RETRIES or not _retryable(exc):
+                    raise
+                time.sleep(_backoff(attempt, getattr(exc, "retry_after", None)))
+        raise AssertionError("unreachable")
 
     def create_session(self) -> str:
         """A new session with a service-made id (`w<worker>-<hex>`)."""
@@ -149,6 +192,20 @@ class AsyncSandboxClient:
         response = await self._http.post("/execute", json=_payload(code, session_id, timeout, max_output_chars),
                                          timeout=httpx.Timeout(timeout + RESPONSE_MARGIN, connect=10.0))
         return ExecutionResult.from_json(_checked(response))
+
+    async def grade(self, answer: str, tests: str, entry_point: str | None = None, timeout: float = 20.0,
+                    max_output_chars: int = 10000) -> dict:
+        for attempt in range(RETRIES + 1):
+            try:
+                response = await self._http.post("/grade", json=_grade_payload(answer, tests, entry_point, timeout,
+                                                                               max_output_chars),
+                                                 timeout=httpx.Timeout(timeout + RESPONSE_MARGIN, connect=10.0))
+                return _checked(response)
+            except (httpx.TransportError, SandboxHTTPError) as exc:
+                if attempt == RETRIES or not _retryable(exc):
+                    raise
+                await asyncio.sleep(_backoff(attempt, getattr(exc, "retry_after", None)))
+        raise AssertionError("unreachable")
 
     async def create_session(self) -> str:
         return _checked(await self._http.post("/sessions"))["session_id"]

@@ -83,8 +83,9 @@ class SandboxConfig:
     tmp_mb: int = _doc("Size of each session's private writable space (/tmp and friends) in MB.", default=512)
     preload: str = _doc(
         "Modules the fork server imports once, so that sessions and grading runs do not pay for them "
-        "(those not installed are skipped).",
-        default="numpy,torch",
+        "(those not installed are skipped). torch imports some of its parts lazily, several seconds each "
+        "(torch._dynamo on the first manual_seed, DTensor on the first assert_close): they are listed too.",
+        default="numpy,torch,torch._dynamo,torch.distributed.tensor,torch.testing,torch.multiprocessing",
     )
     interrupt_grace: float = _doc(
         "Seconds a timed-out call gets to stop after SIGINT before its kernel is killed and replaced.",

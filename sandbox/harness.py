@@ -123,7 +123,20 @@ def prepare() -> None:
 
 
 class FrozenModule(types.ModuleType):
-    """A module's attributes as they were when the tests loaded; submodules are frozen on first use."""
+    """A module's attributes as they were when the tests loaded; submodules are frozen on first use.
+
+    What the tests assign to it (a test that wraps `dist.all_reduce` to count calls) goes to the real
+    module too, so the answer sees the tests' patch; what the answer assigns to the real module
+    never reaches the tests.
+    """
+
+    def __setattr__(self, name, value):
+        setattr(types.ModuleType.__getattribute__(self, "__assay_real__"), name, value)
+        types.ModuleType.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        delattr(types.ModuleType.__getattribute__(self, "__assay_real__"), name)
+        types.ModuleType.__delattr__(self, name)
 
     def __getattr__(self, name):
         real = types.ModuleType.__getattribute__(self, "__assay_real__")
@@ -152,6 +165,14 @@ def _watched(value) -> bool:
 
 
 def module_snapshot(names) -> tuple:
+    import warnings
+
+    with warnings.catch_warnings():  # some modules warn when their deprecated attributes are read
+        warnings.simplefilter("ignore")
+        return _module_snapshot(names)
+
+
+def _module_snapshot(names) -> tuple:
     out = []
     for name in sorted(names):
         module = sys.modules.get(name)
@@ -173,6 +194,19 @@ def relevant_modules(namespace: dict) -> set[str]:
         elif callable(value) and type(getattr(value, "__module__", None)) is str:
             roots.add(value.__module__.split(".")[0])
     return {name for name in sys.modules if name.split(".")[0] in roots}
+
+
+def _frame_walkers() -> list:
+    """Code of library functions that hand their callers' frames out: refused while graded code runs."""
+    import inspect
+    import traceback
+
+    found = [traceback.walk_stack.__code__]
+    for name in ("stack", "getouterframes", "currentframe", "trace", "getinnerframes"):
+        fn = getattr(inspect, name, None)
+        if fn is not None and hasattr(fn, "__code__"):
+            found.append(fn.__code__)
+    return found
 
 
 # -- the sentry ------------------------------------------------------------------------------
@@ -200,6 +234,10 @@ def make_sentry(key: bytes, fd: int, expected: tuple, trusted_codes: frozenset, 
     module_type = types.ModuleType
     getattr_ = b["getattr"]
     base_types = _BASE_TYPES
+    base_modules = frozenset_(sys.modules)
+    graded_files = (ANSWER_FILE, TESTS_FILE)
+    here, here_len = _HERE, len(_HERE)
+    walkers = frozenset(_frame_walkers())
     pid = getpid()
     pgid = os.getpgid(0)
     own_targets = (0, -1, pid, -pid, pgid, -pgid)
@@ -232,10 +270,55 @@ def make_sentry(key: bytes, fd: int, expected: tuple, trusted_codes: frozenset, 
         if state["tampering"] is None:
             state["tampering"] = reason
 
-    def caller_code():
+    def frame_code_file(frame):
         looking[0] = True
         try:
-            return getframe(2).f_code
+            return frame.f_code.co_filename
+        except AttributeError_:
+            return ""
+        finally:
+            looking[0] = False
+
+    def guarded_frame(event, args):
+        """Whether to refuse a frame: one of the answer's, the tests' or the harness's, or a frame walker.
+
+        Libraries look at their own callers' frames (torch.library, logging, typing): those frames
+        are library code and are given. A frame of graded code leads (through f_back and
+        f_globals) to the tests' namespace, so it is refused to everyone but the harness.
+        """
+        code = caller_code()
+        if code in trusted:
+            return False
+        if code in walkers:
+            return True
+        if event == "sys._getframe":
+            frame = args[0]
+        else:
+            looking[0] = True
+            try:
+                frame = getattr_(args[0], args[1], None)
+            finally:
+                looking[0] = False
+        if frame is None:
+            return False
+        name = frame_code_file(frame)
+        return name in graded_files or name[:here_len] == here
+
+    def own_package(target):
+        """Whether the code assigning to `target` belongs to the package that defined it (torch on torch's types)."""
+        module = getattr_(target, "__module__", None)
+        code = caller_code(3)
+        if type_(module) is not str_ or code is None:
+            return False
+        filename = code.co_filename
+        if filename in graded_files or filename[:1] == "<" or filename[:here_len] == here:
+            return False
+        return ("/" + module.split(".")[0] + "/") in filename
+
+    def caller_code(depth=2):
+        looking[0] = True
+        try:
+            return getframe(depth).f_code
         except ValueError_:
             return None
         finally:
@@ -296,12 +379,44 @@ def make_sentry(key: bytes, fd: int, expected: tuple, trusted_codes: frozenset, 
             for name, module_id, entries in modules_base:
                 module = sys_modules.get(name)
                 if id_(module) != module_id:
-                    return f"the answer replaced module {name} in sys.modules"
+                    if not isinstance_(module, module_type) or any_made_by_answer(module.__dict__.values()):
+                        return f"the answer replaced module {name} in sys.modules"
+                    continue
                 namespace = module.__dict__
                 for k, v in entries:
-                    if id_(namespace.get(k)) != v:
-                        return f"the answer changed {name}.{k}"
+                    value = namespace.get(k)
+                    if id_(value) != v and made_by_answer(value):
+                        return f"the answer replaced {name}.{k}"
         return None
+
+    def made_by_answer(value, depth=0):
+        """Whether a value that replaced a library attribute is the answer's work (libraries rebind too)."""
+        if depth > 4:
+            return False
+        code = getattr_(value, "__code__", None)
+        if code is not None and type_(getattr_(code, "co_filename", None)) is str_:
+            filename = code.co_filename
+            if filename == ANSWER_FILE:
+                return True
+            return filename[:1] == "<" and getattr_(value, "__module__", None) not in base_modules
+        for inner in ("__func__", "func", "__wrapped__"):
+            wrapped = getattr_(value, inner, None)
+            if wrapped is not None and wrapped is not value and made_by_answer(wrapped, depth + 1):
+                return True
+        kind = type_(value)
+        if id_(kind) in base_types:
+            return False
+        for member in kind.__dict__.values():
+            member_code = getattr_(member, "__code__", None)
+            if member_code is not None and getattr_(member_code, "co_filename", None) == ANSWER_FILE:
+                return True
+        return False
+
+    def any_made_by_answer(values):
+        for value in list(values):
+            if callable(value) and made_by_answer(value):
+                return True
+        return False
 
     def harness_event(event, args):
         frame = None
@@ -357,10 +472,10 @@ def make_sentry(key: bytes, fd: int, expected: tuple, trusted_codes: frozenset, 
         if looking[0]:
             return
         if event == "sys._getframe" or (event == "object.__getattr__" and args[1] in FRAME_ATTRIBUTES):
-            if state["armed"] and caller_code() not in trusted:
+            if state["armed"] and guarded_frame(event, args):
                 if event == "sys._getframe":
                     raise ValueError_("call stack introspection is not available to graded code")
-                raise AttributeError_("frames are not available to graded code")
+                raise AttributeError_("frames of graded code are not available")
             return
         if event[:6] == "assay.":
             if busy[0]:
@@ -380,14 +495,22 @@ def make_sentry(key: bytes, fd: int, expected: tuple, trusted_codes: frozenset, 
             raise RuntimeError_(f"{event} is not available to graded code")
         if event == "object.__setattr__":
             target, name = args[0], args[1]
-            if isinstance_(target, type_) and id_(target) in base_types:
-                note(f"the answer assigned {_type_name(target)}.{name}")
-                raise AttributeError_(f"cannot set attributes of {_type_name(target)} in graded code")
-            code = getattr_(target, "__code__", None)
-            if code is not None and name in ("__code__", "__defaults__", "__kwdefaults__") \
-                    and code.co_filename != ANSWER_FILE:
-                note(f"the answer replaced {name} of a function it did not define")
-                raise AttributeError_(f"cannot replace {name} of this function in graded code")
+            if isinstance_(target, type_):
+                if id_(target) in base_types and not own_package(target):
+                    note(f"the answer assigned {_type_name(target)}.{name}")
+                    raise AttributeError_(f"cannot set attributes of {_type_name(target)} in graded code")
+            elif name in ("__code__", "__defaults__", "__kwdefaults__"):
+                code = getattr_(target, "__code__", None)
+                module = getattr_(target, "__module__", None)
+                existed = type_(module) is str_ and (module in base_modules or module == "tests")
+                if code is not None and code.co_filename != ANSWER_FILE and existed and not own_package(target):
+                    note(f"the answer replaced {name} of a function it did not define")
+                    raise AttributeError_(f"cannot replace {name} of this function in graded code")
+        elif event == "code.__new__":
+            code = caller_code()
+            if code is not None and (code.co_filename == ANSWER_FILE or code.co_filename[:1] == "<"):
+                note("the answer built a code object")
+                raise RuntimeError_("graded code may not build code objects")
         elif event == "open":
             path = args[0]
             if isinstance_(path, bytes_):

@@ -44,8 +44,8 @@ def syntax_error(code: str) -> Optional[str]:
         ast.parse(code)
     except SyntaxError as exc:
         return f"line {exc.lineno}: {exc.msg}"
-    except ValueError as exc:  # null bytes
-        return str(exc)
+    except (ValueError, RecursionError, MemoryError) as exc:  # null bytes; nesting too deep to parse
+        return f"{type(exc).__name__}: {exc}"[:200]
     return None
 
 
@@ -75,7 +75,7 @@ def undefined_names(code: str) -> Optional[list[str]]:
     try:
         tree = ast.parse(code)
         top = symtable.symtable(code, "<answer>", "exec")
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     if _has_star_import(tree):
         return None

@@ -263,19 +263,16 @@ def judge(task: dict, gradings: dict[str, Grading], time_limit: float) -> TaskRe
 
 
 class _TimedClient:
-    """The sandbox client as the grader uses it, adding up the execution time of one sample's cells."""
+    """The sandbox client as the grader uses it, adding up the execution time the sandbox reports."""
 
     def __init__(self, client):
         self._client = client
         self.seconds = 0.0
 
-    async def execute(self, code, session_id=None, **kwargs):
-        result = await self._client.execute(code, session_id=session_id, **kwargs)
-        self.seconds += result.duration
-        return result
-
-    async def delete_session(self, session_id):
-        return await self._client.delete_session(session_id)
+    async def grade(self, *args, **kwargs):
+        verdict = await self._client.grade(*args, **kwargs)
+        self.seconds += float(verdict.get("duration") or 0.0)
+        return verdict
 
 
 async def grade_answer(client, task: dict, generation: str, expected_code: str, time_limit: float) -> Grading:
