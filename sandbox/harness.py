@@ -212,8 +212,23 @@ def _frame_walkers() -> list:
 # -- the sentry ------------------------------------------------------------------------------
 
 
+def watched_classes(namespace: dict) -> list:
+    """Classes whose attributes the tests' outcome depends on: torch's tensor and module, and the tests' own.
+
+    Assigning a class attribute is not an audit event, so these are compared, not refused.
+    """
+    found = []
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        found += [torch.Tensor, torch.nn.Module, torch.nn.Parameter]
+    for value in namespace.values():
+        if isinstance(value, type) and value not in found:
+            found += [c for c in value.__mro__ if c is not object and c not in found]
+    return [c for c in found if isinstance(vars(c), types.MappingProxyType)]
+
+
 def make_sentry(key: bytes, fd: int, expected: tuple, trusted_codes: frozenset, tests_namespace: dict,
-                watched_modules: set, streams: tuple, torch_stacks):
+                watched_modules: set, streams: tuple, torch_stacks, watched_classes: list):
     """Build (not install) the audit hook. Every name it uses is bound here, before the answer loads."""
     # builtins and C functions, bound as closure variables so no global or builtins lookup happens later
     b = _PRIVATE_BUILTINS
@@ -233,6 +248,7 @@ def make_sentry(key: bytes, fd: int, expected: tuple, trusted_codes: frozenset, 
     gc_callbacks = gc.callbacks
     module_type = types.ModuleType
     getattr_ = b["getattr"]
+    vars = b["vars"]  # noqa: A001 - bound here like every name the sentry uses
     base_types = _BASE_TYPES
     base_modules = frozenset_(sys.modules)
     graded_files = (ANSWER_FILE, TESTS_FILE)
@@ -240,7 +256,7 @@ def make_sentry(key: bytes, fd: int, expected: tuple, trusted_codes: frozenset, 
     walkers = frozenset(_frame_walkers())
     pid = getpid()
     pgid = os.getpgid(0)
-    own_targets = (0, -1, pid, -pid, pgid, -pgid)
+    own_targets = (0, -1, pid, -pid, pgid, -pgid, os.getppid())
 
     def snapshot_sys():
         return (gettrace(), getprofile(), sys_dict.get("excepthook"), sys_dict.get("displayhook"),
@@ -255,7 +271,11 @@ def make_sentry(key: bytes, fd: int, expected: tuple, trusted_codes: frozenset, 
     def snapshot_namespace():
         return tuple_((k, id_(v)) for k, v in tests_namespace.items() if type_(k) is str_ and callable(v))
 
+    def snapshot_classes():
+        return tuple_(tuple_((k, id_(v)) for k, v in vars(c).items()) for c in watched_classes)
+
     builtins_base = tuple_((k, id_(v)) for k, v in builtins_dict.items())
+    classes_base = snapshot_classes()
     sys_base, signals_base = snapshot_sys(), snapshot_signals()
     modules_base = module_snapshot(watched_modules)
     callable = b["callable"]  # noqa: A001 - bound for snapshot_namespace
@@ -334,27 +354,39 @@ def make_sentry(key: bytes, fd: int, expected: tuple, trusted_codes: frozenset, 
         while frame:
             frame = frame[write(fd, frame):]
 
+    in_pid_namespace = os.getppid() == 1  # the session's init is PID 1 (zygote.py)
+
+    def live(pid_text):
+        try:
+            with open_("/proc/" + pid_text + "/stat") as f:
+                stat = f.read()
+        except OSError_:
+            return False
+        return stat[stat.rindex(")") + 2:][:1] != "Z"
+
     def live_children():
+        """Processes left besides this one: in a PID namespace, every other process but its init."""
+        own = str_(pid)
+        if in_pid_namespace:
+            try:
+                names = listdir("/proc")
+            except OSError_:
+                names = []
+            found = [n for n in names if n.isdigit() and n not in ("1", own) and live(n)]
+            if names and "1" in names:
+                return found
         found = []
         try:
             tasks = listdir("/proc/self/task")
         except OSError_:
             return found
-        base = "/proc/self/task/"
         for task in tasks:
             try:
-                with open_(base + task + "/children") as f:
+                with open_("/proc/self/task/" + task + "/children") as f:
                     children = f.read().split()
             except OSError_:
                 continue
-            for child in children:
-                try:
-                    with open_("/proc/" + child + "/stat") as f:
-                        stat = f.read()
-                except OSError_:
-                    continue
-                if stat[stat.rindex(")") + 2:][:1] != "Z":
-                    found.append(child)
+            found += [child for child in children if live(child)]
         return found
 
     def check(full):
@@ -371,6 +403,8 @@ def make_sentry(key: bytes, fd: int, expected: tuple, trusted_codes: frozenset, 
             return "the answer changed a signal handler, the signal mask or a timer"
         if tuple_((k, id_(v)) for k, v in builtins_dict.items()) != builtins_base:
             return "the answer changed the builtins"
+        if snapshot_classes() != classes_base:
+            return "the answer changed a class the tests rely on (torch.Tensor, nn.Module or one of the tests')"
         if torch_stacks is not None and torch_stacks():
             return "the answer left a torch function or dispatch mode active"
         if namespace_base[0] is not None and snapshot_namespace() != namespace_base[0]:
@@ -525,7 +559,7 @@ def make_sentry(key: bytes, fd: int, expected: tuple, trusted_codes: frozenset, 
                 raise PermissionError_("graded code may not signal the grading process")
 
     trusted = frozenset_(trusted_codes | {f.__code__ for f in (
-        check, harness_event, hook, live_children, snapshot_sys, snapshot_signals, snapshot_namespace, seal)})
+        check, harness_event, hook, live_children, live, snapshot_classes, snapshot_sys, snapshot_signals, snapshot_namespace, seal)})
     return hook
 
 
@@ -668,7 +702,8 @@ def serve(fd: int, request: dict, wire, capped_text_type, output_file: str, repl
     entry_name = entry_point.split(".")[0] if entry_point else None
     trusted_codes = frozenset({_grade.__code__, describe.__code__})
     hook = make_sentry(key, fd, tests, trusted_codes, namespace, relevant_modules(namespace),
-                       (lambda: out.getvalue(), lambda: err.getvalue() + fd_output()), torch_stacks)
+                       (lambda: out.getvalue(), lambda: err.getvalue() + fd_output()), torch_stacks,
+                       watched_classes(namespace))
     del key, request
     sys.addaudithook(hook)
     del hook
