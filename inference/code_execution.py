@@ -33,6 +33,7 @@ in a new session.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
@@ -86,11 +87,14 @@ def prepare_code_execution(cfg, health_timeout_s: float = 30.0) -> CodeExecution
 class CodeExecutionLoop:
     """Runs the generate / execute / continue loop of one sample at a time (many concurrently)."""
 
-    def __init__(self, cfg, tags: CodeTags, sandbox):
+    def __init__(self, cfg, tags: CodeTags, sandbox, max_sessions: int = 128):
         self.cfg = cfg
         self.tags = tags
         self.sandbox = sandbox
         self.limits = cfg.server.code_execution
+        # A sample holds one sandbox session from its first call to its end: never more at once than
+        # the sandbox has room for, so the 129th concurrent sample waits instead of failing.
+        self.sessions = asyncio.Semaphore(max(1, max_sessions))
 
     async def generate(self, client, renderer, body: dict, sample: dict) -> dict:
         """The generation fields of one sample's output line."""
@@ -132,6 +136,8 @@ class CodeExecutionLoop:
                         continue
                     break
                 if call.runnable and executed < self.limits.max_code_executions:
+                    if not executed:
+                        await self.sessions.acquire()
                     executed += 1  # counted before the call: a failed call may still have made the session
                     result = await self._execute(call.code, session_id)
                     output = shown_output(result, self.limits.max_output_chars)
@@ -149,6 +155,7 @@ class CodeExecutionLoop:
             if executed:
                 with contextlib.suppress(Exception):
                     await self.sandbox.delete_session(session_id)
+                self.sessions.release()
         return {self.cfg.generation_key: text, "num_generated_tokens": tokens, "finish_reason": finish,
                 "truncated": finish == "length", "error": None, "code_executions": executions}
 
@@ -157,12 +164,19 @@ class CodeExecutionLoop:
 
         from assay.sandbox.client import SandboxHTTPError
 
-        try:
-            return await self.sandbox.execute(code, session_id=session_id,
-                                              timeout=self.limits.code_execution_timeout,
-                                              max_output_chars=self.limits.max_output_chars)
-        except (SandboxHTTPError, httpx.HTTPError) as exc:
-            raise CodeExecutionError(f"sandbox at {self.sandbox.url} failed: {type(exc).__name__}: {exc}") from None
+        for attempt in range(FULL_SANDBOX_RETRIES + 1):
+            try:
+                return await self.sandbox.execute(code, session_id=session_id,
+                                                  timeout=self.limits.code_execution_timeout,
+                                                  max_output_chars=self.limits.max_output_chars)
+            except SandboxHTTPError as exc:
+                # 503: the sandbox is full (other jobs share it) and ran nothing; wait and ask again.
+                if exc.status_code != 503 or attempt == FULL_SANDBOX_RETRIES:
+                    raise CodeExecutionError(f"sandbox at {self.sandbox.url} failed: {exc}") from None
+                await asyncio.sleep(_retry_delay(attempt, exc.retry_after))
+            except httpx.HTTPError as exc:  # the call may have run: never repeated on a stateful session
+                raise CodeExecutionError(f"sandbox at {self.sandbox.url} failed: {type(exc).__name__}: {exc}") from None
+        raise AssertionError("unreachable")
 
 
 @contextlib.asynccontextmanager
@@ -174,4 +188,28 @@ async def code_execution_loop(cfg, setup: Optional[CodeExecutionSetup]) -> Async
     from assay.sandbox.client import AsyncSandboxClient
 
     async with AsyncSandboxClient(setup.sandbox_url, max_connections=max(8, cfg.max_concurrent_requests)) as sandbox:
-        yield CodeExecutionLoop(cfg, setup.tags, sandbox)
+        yield CodeExecutionLoop(cfg, setup.tags, sandbox, await sandbox_capacity(sandbox))
+
+
+async def sandbox_capacity(sandbox) -> int:
+    """How many sessions the sandbox holds at once (all its workers), from its /health."""
+    try:
+        health = await sandbox.health()
+    except Exception:  # noqa: BLE001 - prepare_code_execution checked it answers; fall back to its default
+        return 128
+    workers = health.get("workers") or [health]
+    total = sum(int(w.get("max_sessions") or 0) for w in workers if isinstance(w, dict))
+    return total or 128
+
+
+FULL_SANDBOX_RETRIES = 30
+"""Attempts after a 503 (sandbox full) before a code call fails the sample: about 2 minutes of waiting."""
+
+
+def _retry_delay(attempt: int, retry_after: Optional[str]) -> float:
+    try:
+        if retry_after is not None:
+            return min(10.0, float(retry_after))
+    except ValueError:
+        pass
+    return min(10.0, 0.25 * 2**attempt)

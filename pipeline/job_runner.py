@@ -240,6 +240,8 @@ def _run_job_body(spec: JobSpec) -> dict:
     try:
         env = dict(os.environ)
         env.update({k: _with_ports(v, running) for k, v in spec.env.items()})
+        for service in running:
+            env.update(service.secrets)
         results = []
         for argv in [spec.command, *spec.next_commands]:
             command = [_with_ports(part, running) for part in argv]

@@ -62,8 +62,11 @@ def evaluate_results(input_files: str, grader: str, sandbox_url: Optional[str] =
     try:
         wait_healthy(service, _log_tail)
         argv.append(f"++sandbox_url=http://127.0.0.1:{service.port}")
+        os.environ.update(service.secrets)  # the grader's client reads the token from the environment
         run_stage(EvaluateResultsConfig, grade, argv=argv, prog="assay evaluate_results")
     finally:
+        for name in service.secrets:
+            os.environ.pop(name, None)
         _kill_group(service.process)
     _refresh_metrics(input_files)
 

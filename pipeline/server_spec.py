@@ -33,9 +33,14 @@ def server_service(
 
 
 def sandbox_service(python: str) -> ServiceSpec:
-    """The code-execution sandbox on this node's loopback."""
+    """The code-execution sandbox on this node's loopback, with a token made when it starts.
+
+    Any user of a shared node can reach a loopback port; the token (ASSAY_SANDBOX_TOKEN, given to the
+    sandbox and to the job's command through the environment) keeps them out.
+    """
     return ServiceSpec(name="sandbox",
                        # a model may think for long between two calls of one session: keep idle sessions an hour
                        command=[python, "-m", "assay.sandbox.server", "--host=127.0.0.1", "--port={port}",
                                 "--session-ttl=3600"],
-                       health_url="http://127.0.0.1:{port}/health", startup_timeout_s=300.0)
+                       health_url="http://127.0.0.1:{port}/health", startup_timeout_s=300.0,
+                       secret_env="ASSAY_SANDBOX_TOKEN")

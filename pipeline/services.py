@@ -9,6 +9,7 @@ Services are stopped (their whole process group) when the command ends, whatever
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import time
@@ -38,6 +39,10 @@ class ServiceSpec:
     poll_interval_s: float = 1.0
     all_nodes: bool = False
     """Start it on every node of a multi-node job (a model server spanning nodes), not only the head."""
+    secret_env: Optional[str] = None
+    """An environment variable that gets a fresh random token when the service starts (the sandbox's
+    ASSAY_SANDBOX_TOKEN): the service and the job's command get it through their environment, never on
+    a command line or in a log."""
 
 
 def free_port() -> int:
@@ -60,6 +65,8 @@ class RunningService:
     port: int
     process: subprocess.Popen
     log_path: Path
+    secrets: dict = field(default_factory=dict)
+    """Environment the job's command needs to reach the service (its token), made at start."""
 
     @property
     def health_url(self) -> str:
@@ -76,13 +83,15 @@ def start_service(spec: ServiceSpec, log_path: Path, preexec_fn=None) -> Running
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.update({k: _with_port(v, port) for k, v in spec.env.items()})
+    made = {spec.secret_env: secrets.token_urlsafe(32)} if spec.secret_env else {}
+    env.update(made)
     command = [_with_port(part, port) for part in spec.command]
     with log_path.open("ab") as log:
         log.write(f"[assay] starting {spec.name}: {subprocess.list2cmdline(command)}\n".encode())
         log.flush()
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=preexec_fn)
     print(f"[assay] started {spec.name} (pid {process.pid}, port {port}); log {log_path}", flush=True)
-    return RunningService(spec, port, process, log_path)
+    return RunningService(spec, port, process, log_path, made)
 
 
 def wait_healthy(service: RunningService, tail_fn) -> None:

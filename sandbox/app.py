@@ -117,7 +117,9 @@ def auth_middleware(token: str | None):
 
     @web.middleware
     async def check(request: web.Request, handler):
-        if expected is not None:
+        # /health says only whether the service is up and how it isolates sessions; health checks
+        # (the job runner's, a load balancer's) need no token.
+        if expected is not None and request.path != "/health":
             given = request.headers.get("Authorization", "").encode()
             if not hmac.compare_digest(given, expected):
                 return error_response(401, "missing or wrong bearer token (Authorization: Bearer <token>)",

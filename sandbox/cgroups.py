@@ -12,6 +12,7 @@ Layout: `<our own cgroup>/assay-sandbox-<server pid>/<kernel name>`, one folder 
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
@@ -153,7 +154,7 @@ def _remove_stale(parent: str) -> None:
     except OSError:
         return
     for name in names:
-        pid = name.removeprefix("assay-sandbox-")
+        pid = name.removeprefix("assay-sandbox-").removesuffix("-server")
         if name == pid or not pid.isdigit() or os.path.exists(f"/proc/{pid}"):
             continue
         folder = os.path.join(parent, name)
@@ -166,6 +167,29 @@ def _remove_stale(parent: str) -> None:
             log.info("removed stale cgroup %s", folder)
         except OSError as exc:
             log.warning("could not remove stale cgroup %s: %s", folder, exc)
+
+
+def _enable_v2(parent: str, controller: str) -> None:
+    """Enable a controller for the children of our own v2 cgroup.
+
+    cgroup v2 refuses controllers in a cgroup that holds processes ("no internal processes"), which is
+    the usual case inside a container or a Slurm step: the service is in the cgroup it wants to
+    divide. Then the service first moves itself into a leaf of its own (`assay-sandbox-<pid>-server`)
+    and enables the controller on the parent again. If other processes share the cgroup, the move
+    cannot help and the caller falls back to watching.
+    """
+    control = os.path.join(parent, "cgroup.subtree_control")
+    try:
+        _write(control, f"+{controller}")
+        return
+    except OSError as exc:
+        if exc.errno != errno.EBUSY:
+            raise
+    leaf = os.path.join(parent, f"assay-sandbox-{os.getpid()}-server")
+    os.makedirs(leaf, exist_ok=True)
+    _write(os.path.join(leaf, "cgroup.procs"), str(os.getpid()))
+    log.info("moved the sandbox server into the leaf cgroup %s to enable %s", leaf, controller)
+    _write(control, f"+{controller}")
 
 
 class CgroupRoot:
@@ -196,7 +220,7 @@ class CgroupRoot:
             folder = os.path.join(parent, f"assay-sandbox-{os.getpid()}")
             try:
                 if _is_v2(parent):
-                    _write(os.path.join(parent, "cgroup.subtree_control"), f"+{controller}")
+                    _enable_v2(parent, controller)
                 os.makedirs(folder, exist_ok=True)
                 if _is_v2(folder):
                     _write(os.path.join(folder, "cgroup.subtree_control"), f"+{controller}")
@@ -242,6 +266,8 @@ class CgroupRoot:
         return KernelCgroup(dirs.get("pids"), dirs.get("memory"))
 
     def remove(self) -> None:
+        # (on v2 the server's own leaf, assay-sandbox-<pid>-server, holds this process: it is removed
+        # as stale by the next server, once this one has exited)
         for folder in self.base.values():
             try:
                 for name in os.listdir(folder):

@@ -118,3 +118,21 @@ def test_serve_builds_each_nodes_part_of_a_multi_node_vllm(monkeypatch, capsys):
         line = capsys.readouterr().out
         assert "--nnodes 2" in line and f"--node-rank {rank}" in line and "--master-addr nodea" in line
         assert ("--headless" in line) == headless
+
+
+def test_a_service_token_reaches_the_command_through_the_environment_only(tmp_path):
+    # The service sees its token in its environment; so does the command. Neither log holds it.
+    service = ServiceSpec(
+        name="web", health_url="http://127.0.0.1:{port}/", secret_env="ASSAY_TEST_TOKEN",
+        command=[sys.executable, "-c", "import os, sys, http.server, functools; "
+                 "open(sys.argv[2], 'w').write(os.environ['ASSAY_TEST_TOKEN']); "
+                 "http.server.test(HandlerClass=http.server.SimpleHTTPRequestHandler, port=int(sys.argv[1]), "
+                 "bind='127.0.0.1')", "{port}", str(tmp_path / "service_token.txt")])
+    probe = "import os, sys; open(sys.argv[1], 'w').write(os.environ.get('ASSAY_TEST_TOKEN', ''))"
+    exp, wait = run(tmp_path, [sys.executable, "-c", probe, str(tmp_path / "command_token.txt")], [service],
+                    name="secret")
+    wait()
+    token = (tmp_path / "command_token.txt").read_text()
+    assert len(token) >= 32 and token == (tmp_path / "service_token.txt").read_text()
+    logs = "".join(p.read_text(errors="replace") for p in (tmp_path / "logs").rglob("*") if p.is_file())
+    assert token not in logs
