@@ -272,7 +272,19 @@ def make_sentry(key: bytes, fd: int, expected: tuple, trusted_codes: frozenset, 
         return tuple_((k, id_(v)) for k, v in tests_namespace.items() if type_(k) is str_ and callable(v))
 
     def snapshot_classes():
-        return tuple_(tuple_((k, id_(v)) for k, v in vars(c).items()) for c in watched_classes)
+        return tuple_((c, dict_((k, id_(v)) for k, v in vars(c).items())) for c in watched_classes)
+
+    def classes_changed():
+        """A class attribute the answer put in place or removed (libraries add attributes lazily)."""
+        for cls, base in classes_base:
+            current = vars(cls)
+            for k, v in list(current.items()):
+                if base.get(k) != id_(v) and made_by_answer(v):
+                    return f"{_type_name(cls)}.{k}"
+            for k in base:
+                if k not in current:
+                    return f"{_type_name(cls)}.{k}"
+        return None
 
     builtins_base = tuple_((k, id_(v)) for k, v in builtins_dict.items())
     classes_base = snapshot_classes()
@@ -403,8 +415,9 @@ def make_sentry(key: bytes, fd: int, expected: tuple, trusted_codes: frozenset, 
             return "the answer changed a signal handler, the signal mask or a timer"
         if tuple_((k, id_(v)) for k, v in builtins_dict.items()) != builtins_base:
             return "the answer changed the builtins"
-        if snapshot_classes() != classes_base:
-            return "the answer changed a class the tests rely on (torch.Tensor, nn.Module or one of the tests')"
+        changed = classes_changed()
+        if changed is not None:
+            return f"the answer changed {changed}, an attribute of a class the tests rely on"
         if torch_stacks is not None and torch_stacks():
             return "the answer left a torch function or dispatch mode active"
         if namespace_base[0] is not None and snapshot_namespace() != namespace_base[0]:
@@ -559,7 +572,7 @@ def make_sentry(key: bytes, fd: int, expected: tuple, trusted_codes: frozenset, 
                 raise PermissionError_("graded code may not signal the grading process")
 
     trusted = frozenset_(trusted_codes | {f.__code__ for f in (
-        check, harness_event, hook, live_children, live, snapshot_classes, snapshot_sys, snapshot_signals, snapshot_namespace, seal)})
+        check, harness_event, hook, live_children, live, snapshot_classes, classes_changed, snapshot_sys, snapshot_signals, snapshot_namespace, seal)})
     return hook
 
 

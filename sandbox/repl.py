@@ -94,15 +94,31 @@ _IPYTHON_DIR = ""
 
 
 def _format_error(exc: BaseException) -> dict:
+    """The error as IPython's plain traceback shows it: header, one entry per frame, then `ename: evalue`."""
     tb = exc.__traceback__
     while tb is not None and tb.tb_next is not None and _own_frame(tb.tb_frame.f_code.co_filename):
         tb = tb.tb_next  # the service's frames above the cell
-    lines = traceback.format_exception(type(exc), exc, tb)
     try:
         evalue = str(exc)
     except Exception:  # noqa: BLE001 - an exception whose __str__ fails
         evalue = f"<unprintable {type(exc).__name__}>"
-    return {"ename": type(exc).__name__, "evalue": evalue, "traceback": "".join(lines).rstrip("\n").split("\n")}
+    ename = type(exc).__name__
+    lines = [f"{ename:<42}Traceback (most recent call last)"]
+    for frame, lineno in traceback.walk_tb(tb):
+        filename = frame.f_code.co_filename
+        if _own_frame(filename):
+            continue
+        if filename.startswith(CELL_PREFIX):
+            lines.append(f"Cell In[{filename[len(CELL_PREFIX):-1]}], line {lineno}")
+        else:
+            lines.append(f"File {filename}:{lineno}, in {frame.f_code.co_name}")
+        source = linecache.getline(filename, lineno).rstrip()
+        if source:
+            lines.append(f"----> {lineno} {source.strip()}")
+    if isinstance(exc, SyntaxError) and exc.text:
+        lines.append(f"    {exc.text.rstrip()}")
+    lines.append(f"{ename}: {evalue}" if evalue else ename)
+    return {"ename": ename, "evalue": evalue, "traceback": lines}
 
 
 class Repl:

@@ -13,6 +13,8 @@ import sys
 
 import pytest
 
+from assay.sandbox.isolation import probe
+
 from assay.benchmarks.mlcode.validate import (
     CHECKS,
     DEFAULT_JOBS,
@@ -38,6 +40,9 @@ def test_radius_two():
 """
 
 REFERENCE = "import math\n\n\ndef area(r):\n    return math.pi * r * r\n"
+
+
+SANDBOX_HAS_NAMESPACES = probe(allow_network=False)[0]
 
 
 def _task(name: str, reference: str = REFERENCE, tests: str = TESTS) -> dict:
@@ -92,7 +97,11 @@ def test_each_flaw_is_caught_by_its_own_check(tmp_path):
     for name, (task, must_fail) in broken.items():
         result = by_id[task["id"]]
         failed = {check for check in CHECKS if not result.checks[check]}
-        if name == "passes_only_once":  # whichever reference grading came second fails too
+        if name == "passes_only_once" and SANDBOX_HAS_NAMESPACES:
+            # nothing a grading run writes outlives it (read-only system, private tmpfs): the marker
+            # cannot be written at all, so the reference fails every time, and determinism holds
+            assert failed == {"fenced", "direct"}, (name, result.problems, table)
+        elif name == "passes_only_once":  # whichever reference grading came second fails too
             assert failed in ({"determ", "fenced"}, {"determ", "direct"}), (name, result.problems, table)
         else:
             assert failed == must_fail, (name, result.problems, table)
