@@ -160,6 +160,7 @@ async def closed_loop(server: Server, concurrency: int, window: float, stateful:
             for s in sessions:
                 path, body, headers = server.request(s, "pass")
                 await http.post(path, json=body, headers=headers)
+            await asyncio.get_running_loop().run_in_executor(None, settle, server)
         end = time.perf_counter() + window
 
         async def client(i: int):
@@ -214,10 +215,24 @@ def subprocess_cell(concurrency: int, window: float) -> dict:
 CELLS = [("stateful", 1), ("stateful", 8), ("throw-away", 8)]
 
 
+def settle(server: Server, timeout: float = 60.0) -> None:
+    """Wait until assay's pools are full again, so one cell's refills do not run in the next one."""
+    if not isinstance(server, AssayServer):
+        time.sleep(1.0)
+        return
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        health = httpx.get(server.url + "/health", timeout=10).json()
+        workers = health.get("workers", [health])
+        if all(w["pool_ready"] >= w["pool_size"] and not w["throwaway_running"] for w in workers):
+            return
+        time.sleep(0.2)
+
+
 def measure(server: Server, window: float) -> dict:
     results = {}
     for mode, c in CELLS:
-        time.sleep(1.0)  # let pools refill between cells
+        settle(server)
         results[(mode, c)] = asyncio.run(closed_loop(server, c, window, mode == "stateful"))
         r = results[(mode, c)]
         print(f"  {server.name:<22} {mode:<10} x{c}: {r['rate']:8.1f}/s  p50 {r['p50']:6.1f} ms  "
@@ -247,9 +262,9 @@ def isolation_costs(window: float) -> None:
     for label, options in variants:
         server = AssayServer(*options, label=label)
         try:
-            time.sleep(1.0)
+            settle(server)
             stateful = asyncio.run(closed_loop(server, 8, window, True))
-            time.sleep(1.0)
+            settle(server)
             fresh = asyncio.run(closed_loop(server, 8, window, False))
         finally:
             server.stop()

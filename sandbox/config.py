@@ -82,8 +82,9 @@ class SandboxConfig:
     )
     tmp_mb: int = _doc("Size of each session's private writable space (/tmp and friends) in MB.", default=512)
     preload: str = _doc(
-        "Modules the fork server imports once, so that sessions and grading runs do not pay for them "
-        "(those not installed are skipped). torch imports some of its parts lazily, several seconds each "
+        "Modules the heavy fork server imports once, so that grading runs whose answer or tests use torch "
+        "do not pay for them (those not installed are skipped); sessions and other grading runs fork from "
+        "a light one (IPython and numpy), which forks several times faster. torch imports some of its parts lazily, several seconds each "
         "(torch._dynamo on the first manual_seed, DTensor on the first assert_close): they are listed too.",
         default="numpy,torch,torch._dynamo,torch.distributed.tensor,torch.testing,torch.multiprocessing",
     )

@@ -30,21 +30,22 @@ class ForkServerError(RuntimeError):
     pass
 
 
-def zygote_settings(cfg: SandboxConfig, control_fd: int) -> dict:
+def zygote_settings(cfg: SandboxConfig, control_fd: int, preload: list[str]) -> dict:
     home = os.path.expanduser("~")
     return {
         "control_fd": control_fd, "parent_pid": os.getpid(), "isolation": cfg.isolation,
         "user_namespace": cfg.isolation in ("auto", "namespaces") and isolation.can_enter_user_namespace(),
         "allow_network": cfg.allow_network, "tmp_size": f"{cfg.tmp_mb}m", "hidden_home": home,
         "address_space_mb": cfg.address_space_mb, "cpu_seconds": cfg.cpu_seconds,
-        "preload": [m for m in cfg.preload.split(",") if m.strip()],
+        "preload": preload,
         "env": isolation.default_env(home, "/tmp"),
     }
 
 
 class ForkServer:
-    def __init__(self, cfg: SandboxConfig):
+    def __init__(self, cfg: SandboxConfig, preload: list[str]):
         self.cfg = cfg
+        self.preload = preload
         self.proc: subprocess.Popen | None = None
         self.info: dict = {}
         self._control: socket.socket | None = None
@@ -57,7 +58,7 @@ class ForkServer:
 
     async def start(self, timeout: float) -> dict:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        settings = zygote_settings(self.cfg, theirs.fileno())
+        settings = zygote_settings(self.cfg, theirs.fileno(), self.preload)
         env = settings["env"]
         self.proc = subprocess.Popen([self.cfg.python, ZYGOTE, json.dumps(settings)], pass_fds=[theirs.fileno()],
                                      env=env, stdin=subprocess.DEVNULL, close_fds=True, start_new_session=True)
@@ -107,7 +108,10 @@ class ForkServer:
         elif "id" in message:
             fut = self._spawns.pop(message["id"], None)
             if fut and not fut.done():
-                fut.set_result(message["pid"])
+                if "error" in message:
+                    fut.set_exception(ForkServerError(f"the fork server could not fork: {message['error']}"))
+                else:
+                    fut.set_result(message["pid"])
 
     def _lost(self, reason: str) -> None:
         if self._control is not None:

@@ -53,6 +53,11 @@ def _remove_stale_folders(parent: str) -> None:
             shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
 
 
+LIGHT_PRELOAD = ["numpy"]
+USES_HEAVY_MODULES = re.compile(r"\b(?:torch|transformers|triton)\b")
+"""A grading run whose answer or tests name these gets a fork of the heavy fork server."""
+
+
 class SessionLimitError(RuntimeError):
     pass
 
@@ -93,14 +98,23 @@ class SessionManager:
         os.chmod(self.work_root, 0o711)
         self.cgroups = CgroupRoot.create() if self.cfg.cgroups else CgroupRoot({})
         self.monitor = LimitMonitor(self.cfg, self.cgroups)
-        self.forkserver = ForkServer(self.cfg)
+        # Two fork servers: a light one (IPython, numpy) for sessions and most grading, whose forks
+        # are cheap, and a heavy one (`preload`: torch and the parts it imports lazily) for grading
+        # runs whose code or tests use torch. Forking a process that holds torch costs several times
+        # more than forking one that does not.
+        self.forkserver = ForkServer(self.cfg, LIGHT_PRELOAD)
+        self.heavy_forkserver = ForkServer(self.cfg, [m for m in self.cfg.preload.split(",") if m.strip()])
         try:
-            await self.forkserver.ensure(self.cfg.kernel_start_timeout)
+            await asyncio.gather(self.forkserver.ensure(self.cfg.kernel_start_timeout),
+                                 self.heavy_forkserver.ensure(self.cfg.kernel_start_timeout))
         except Exception as exc:  # noqa: BLE001 - the service answers; each request gets a 503 saying why
             log.error("the sandbox's fork server did not start: %s", exc)
         self.pool = KernelPool(lambda: Kernel(self.cfg, self.forkserver, self.work_root, self.cgroups),
                                self.cfg.pool_size)
+        self.heavy_pool = KernelPool(lambda: Kernel(self.cfg, self.heavy_forkserver, self.work_root, self.cgroups),
+                                     min(self.cfg.pool_size, 2))
         self.pool.fill()
+        self.heavy_pool.fill()
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self.monitor.run(self._active_kernels)),
                        loop.create_task(self._reap_idle())]
@@ -111,9 +125,10 @@ class SessionManager:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         kernels = [s.kernel for s in self.sessions.values() if s.kernel] + list(self._throwaway)
         self.sessions.clear()
-        await asyncio.gather(self.pool.close(), *(k.close("server stopped") for k in kernels),
+        await asyncio.gather(self.pool.close(), self.heavy_pool.close(), *(k.close("server stopped") for k in kernels),
                              *self._closing, return_exceptions=True)
         await self.forkserver.stop()
+        await self.heavy_forkserver.stop()
         self.cgroups.remove()
         shutil.rmtree(self.work_root, ignore_errors=True)
 
@@ -171,6 +186,8 @@ class SessionManager:
             "throwaway_running": len(self._throwaway),
             "pool_ready": self.pool.ready,
             "pool_size": self.cfg.pool_size,
+            "heavy_pool_ready": self.heavy_pool.ready,
+            "heavy_pool_size": self.heavy_pool.size,
             "max_sessions": self.cfg.max_sessions,
             "isolation": self.isolation(),
             "limits": {
@@ -198,6 +215,7 @@ class SessionManager:
             "environment": "allow-listed (no keys or tokens)",
             "note": info.get("isolation_note") or None,
             "preloaded": info.get("preloaded") or [],
+            "preloaded_for_torch_grading": self.heavy_forkserver.info.get("preloaded") or [],
         }
 
     async def _reap_idle(self) -> None:
@@ -304,8 +322,9 @@ class SessionManager:
         """One graded sample in a fresh process; waiting for a free slot is not charged to `timeout`."""
         self._check_room()
         self._reserved += 1
+        pool = self.heavy_pool if USES_HEAVY_MODULES.search(answer) or USES_HEAVY_MODULES.search(tests) else self.pool
         try:
-            kernel = await self.pool.take()
+            kernel = await pool.take()
         finally:
             self._reserved -= 1
         self._throwaway.add(kernel)

@@ -79,7 +79,11 @@ def _make_shell():
     from IPython.core.interactiveshell import InteractiveShell
     from IPython.lib.pretty import pretty
 
-    shell = InteractiveShell.instance(colors="NoColor")
+    from traitlets.config import Config
+
+    config = Config()
+    config.HistoryManager.enabled = False  # no shared history database: sessions are independent
+    shell = InteractiveShell.instance(config=config, colors="NoColor")
     shell.showtraceback = lambda *args, **kwargs: None  # errors are reported in the answer, once
     shell.showsyntaxerror = lambda *args, **kwargs: None
     # The value of a final expression is the answer's `result`; IPython must not also print `Out[n]:`.
