@@ -86,9 +86,11 @@ def _checked(response: httpx.Response) -> dict:
     return data
 
 
-def _grade_payload(answer, tests, entry_point, timeout, max_output_chars) -> dict:
-    return {"answer": answer, "tests": tests, "entry_point": entry_point, "timeout": timeout,
-            "max_output_chars": max_output_chars}
+def _grade_request(answer, tests, entry_point, timeout, max_output_chars) -> dict:
+    """The keyword arguments of one POST /grade (grading is stateless, so a retry is always safe)."""
+    return {"json": {"answer": answer, "tests": tests, "entry_point": entry_point, "timeout": timeout,
+                     "max_output_chars": max_output_chars},
+            "timeout": httpx.Timeout(timeout + RESPONSE_MARGIN, connect=10.0)}
 
 
 RETRIES = 6
@@ -105,10 +107,13 @@ def _backoff(attempt: int, retry_after: str | None = None) -> float:
     return min(30.0, 0.25 * 2**attempt) * (0.5 + random.random() / 2)
 
 
-def _retryable(exc: Exception) -> bool:
-    if isinstance(exc, SandboxHTTPError):
-        return exc.status_code in (502, 503, 504)
-    return isinstance(exc, httpx.TransportError)
+def _retry_delay(exc: Exception, attempt: int) -> float:
+    """Seconds to wait before attempt `attempt + 1`; re-raises `exc` when it is final or not worth retrying."""
+    retryable = exc.status_code in (502, 503, 504) if isinstance(exc, SandboxHTTPError) \
+        else isinstance(exc, httpx.TransportError)
+    if attempt == RETRIES or not retryable:
+        raise exc
+    return _backoff(attempt, getattr(exc, "retry_after", None))
 
 
 def _limits(max_connections: int) -> httpx.Limits:
@@ -130,16 +135,12 @@ class SandboxClient:
     def grade(self, answer: str, tests: str, entry_point: str | None = None, timeout: float = 20.0,
               max_output_chars: int = 10000) -> dict:
         """Grade one answer against tests in a fresh process (POST /grade); transport errors are retried."""
+        request = _grade_request(answer, tests, entry_point, timeout, max_output_chars)
         for attempt in range(RETRIES + 1):
             try:
-                response = self._http.post("/grade", json=_grade_payload(answer, tests, entry_point, timeout,
-                                                                         max_output_chars),
-                                           timeout=httpx.Timeout(timeout + RESPONSE_MARGIN, connect=10.0))
-                return _checked(response)
+                return _checked(self._http.post("/grade", **request))
             except (httpx.TransportError, SandboxHTTPError) as exc:
-                if attempt == RETRIES or not _retryable(exc):
-                    raise
-                time.sleep(_backoff(attempt, getattr(exc, "retry_after", None)))
+                time.sleep(_retry_delay(exc, attempt))
         raise AssertionError("unreachable")
 
     def create_session(self) -> str:
@@ -195,16 +196,12 @@ class AsyncSandboxClient:
 
     async def grade(self, answer: str, tests: str, entry_point: str | None = None, timeout: float = 20.0,
                     max_output_chars: int = 10000) -> dict:
+        request = _grade_request(answer, tests, entry_point, timeout, max_output_chars)
         for attempt in range(RETRIES + 1):
             try:
-                response = await self._http.post("/grade", json=_grade_payload(answer, tests, entry_point, timeout,
-                                                                               max_output_chars),
-                                                 timeout=httpx.Timeout(timeout + RESPONSE_MARGIN, connect=10.0))
-                return _checked(response)
+                return _checked(await self._http.post("/grade", **request))
             except (httpx.TransportError, SandboxHTTPError) as exc:
-                if attempt == RETRIES or not _retryable(exc):
-                    raise
-                await asyncio.sleep(_backoff(attempt, getattr(exc, "retry_after", None)))
+                await asyncio.sleep(_retry_delay(exc, attempt))
         raise AssertionError("unreachable")
 
     async def create_session(self) -> str:
