@@ -50,6 +50,7 @@ class CellOutcome:
     error: dict | None
     kernel_lost: bool = False  # the kernel is dead: its state is gone
     reason: str | None = None
+    duration: float = 0.0  # seconds the cell ran (set by the session manager)
 
 
 def describe_exit(status: int | None, cfg: SandboxConfig, oom_killed: bool) -> str:

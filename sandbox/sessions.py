@@ -230,7 +230,6 @@ class SessionManager:
     # -- execution ----------------------------------------------------------------------------
 
     async def execute(self, code: str, session_id: str | None, timeout: float, max_output_chars: int) -> dict:
-        start = time.perf_counter()
         if session_id is None:
             session_id = self.new_id()
             outcome, restart_reason = await self._run_throwaway(code, timeout, max_output_chars), None
@@ -243,7 +242,7 @@ class SessionManager:
             "result": outcome.result,
             "error": outcome.error,
             "session_id": session_id,
-            "duration": round(time.perf_counter() - start, 6),
+            "duration": round(outcome.duration, 6),
             "restarted": restart_reason is not None,
             "restart_reason": restart_reason,
         }
@@ -302,7 +301,10 @@ class SessionManager:
             session.last_used = time.time()
 
     async def _run(self, kernel: Kernel, code: str, timeout: float, max_output_chars: int) -> CellOutcome:
+        """Run one cell; its duration counts the cell only, never the wait for a free process."""
+        start = time.perf_counter()
         outcome = await kernel.run(code, timeout, max_output_chars)
+        outcome.duration = time.perf_counter() - start
         if not outcome.kernel_lost:
             # A fork refused by the pids cgroup during the call: end the session now, so the
             # caller hears about it in this response rather than from the next monitor tick.
@@ -311,7 +313,7 @@ class SessionManager:
                 kernel.kill(reason)
                 outcome = CellOutcome("killed", outcome.stdout, outcome.stderr, outcome.result,
                                       {"ename": "SandboxKilled", "evalue": reason, "traceback": []},
-                                      kernel_lost=True, reason=reason)
+                                      kernel_lost=True, reason=reason, duration=outcome.duration)
         return outcome
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from assay.core.config import ConfigError, compose_stage_config
 from assay.inference import harmony
+from assay.inference import code_execution
 from assay.inference.code_execution import MAX_REFUSED_CALLS, CodeExecutionError, CodeExecutionLoop
 from assay.inference.code_execution_output import RESTARTED_NOTE, execution_record, limit_message, shown_output
 from assay.inference.code_execution_tags import FencedTags, HarmonyTags, load_code_tags
@@ -293,10 +294,15 @@ def test_missing_usage_still_spends_the_budget():
     assert line["finish_reason"] == "length" and line["num_generated_tokens"] == 32
 
 
-def test_a_failing_sandbox_fails_the_sample_not_the_stage():
+def test_a_failing_sandbox_fails_the_sample_not_the_stage(monkeypatch):
+    # A full sandbox (503) is waited out, a few attempts here instead of about two minutes; a stand-in
+    # sandbox that stays full. The real one is waited out in tests/sandbox/test_code_execution_waits.py.
+    monkeypatch.setattr(code_execution, "FULL_SANDBOX_RETRIES", 2)
+    monkeypatch.setattr(code_execution, "_retry_delay", lambda attempt, retry_after: 0.0)
     loop, sandbox = make_loop(fail=True)
     with pytest.raises(CodeExecutionError, match="HTTP 503"):
         asyncio.run(loop.run(FakeClient([(BLOCK, 5, "stop")]), "P", {"max_tokens": 100}))
+    assert len(sandbox.calls) == 3  # the first attempt and two after waiting
     assert sandbox.deleted == [sandbox.calls[0][1]]  # the failed call may have made the session: it goes too
 
 

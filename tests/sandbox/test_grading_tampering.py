@@ -193,3 +193,10 @@ def test_secrets_in_the_service_environment_never_reach_a_session(server_factory
         r = c.execute("import os\nsorted(k for k in os.environ if 'KEY' in k or 'TOKEN' in k)")
         assert r.result == "[]", r
         assert sys.executable  # the session still runs Python normally
+
+
+def test_a_task_without_test_functions_is_a_data_error_never_a_pass(server, monkeypatch):
+    monkeypatch.setenv("ASSAY_SANDBOX_TOKEN", TOKEN)
+    lines = [_line(CORRECT, "assert add(2, 3) == 5\n"), _line(CORRECT, "def helper():\n    pass\n")]
+    for line in asyncio.run(grade_code_lines(lines, server.url, time_limit=20)):
+        assert (line["passed"], line["failure_category"], line["tests_total"]) == (False, "data_error", 0), line

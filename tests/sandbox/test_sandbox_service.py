@@ -193,3 +193,11 @@ def test_wait_until_healthy_gives_up_on_an_address_with_no_server():
     with SandboxClient(f"http://127.0.0.1:{port}") as c:
         with pytest.raises(TimeoutError, match="not healthy"):
             c.wait_until_healthy(timeout=0.5)
+
+
+def test_output_is_capped_in_the_session_and_the_cap_has_a_maximum(client):
+    r = client.execute("print('x' * 10**8)", timeout=60, max_output_chars=1000)
+    assert r.status == "ok" and len(r.stdout) < 1100 and "truncated" in r.stdout
+    with pytest.raises(SandboxHTTPError) as err:
+        client.execute("1", max_output_chars=10**9)
+    assert err.value.status_code == 400 and "max_output_chars" in err.value.message
