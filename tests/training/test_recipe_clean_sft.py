@@ -7,9 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "mlcode_clean_sft.py"
 
 
+# The recipe's own bound is the subprocess timeout below; pytest's default 600 s cut it first.
+@pytest.mark.timeout(1800)
 def test_the_recipe_cleans_trains_evaluates_every_checkpoint_and_prints_the_table(tmp_path, smollm2_dir,
                                                                                   vllm_cpu_python, monkeypatch):
     monkeypatch.setenv("ASSAY_VLLM_PYTHON", vllm_cpu_python)
