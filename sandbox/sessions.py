@@ -104,17 +104,14 @@ class SessionManager:
         # more than forking one that does not.
         self.forkserver = ForkServer(self.cfg, LIGHT_PRELOAD)
         self.heavy_forkserver = ForkServer(self.cfg, [m for m in self.cfg.preload.split(",") if m.strip()])
-        try:
-            await asyncio.gather(self.forkserver.ensure(self.cfg.kernel_start_timeout),
-                                 self.heavy_forkserver.ensure(self.cfg.kernel_start_timeout))
+        try:  # the heavy one starts on the first grading run that needs it (importing torch takes seconds)
+            await self.forkserver.ensure(self.cfg.kernel_start_timeout)
         except Exception as exc:  # noqa: BLE001 - the service answers; each request gets a 503 saying why
             log.error("the sandbox's fork server did not start: %s", exc)
         self.pool = KernelPool(lambda: Kernel(self.cfg, self.forkserver, self.work_root, self.cgroups),
                                self.cfg.pool_size)
-        self.heavy_pool = KernelPool(lambda: Kernel(self.cfg, self.heavy_forkserver, self.work_root, self.cgroups),
-                                     min(self.cfg.pool_size, 2))
+        self.heavy_pool = KernelPool(lambda: Kernel(self.cfg, self.heavy_forkserver, self.work_root, self.cgroups), 0)
         self.pool.fill()
-        self.heavy_pool.fill()
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self.monitor.run(self._active_kernels)),
                        loop.create_task(self._reap_idle())]
@@ -325,6 +322,8 @@ class SessionManager:
         self._check_room()
         self._reserved += 1
         pool = self.heavy_pool if USES_HEAVY_MODULES.search(answer) or USES_HEAVY_MODULES.search(tests) else self.pool
+        if pool is self.heavy_pool and not pool.size:  # first use: keep a few ready from now on
+            pool.size = min(self.cfg.pool_size, 2)
         try:
             kernel = await pool.take()
         finally:
