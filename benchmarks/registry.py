@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable, Optional
 
-from assay.core.jsonl import read_jsonl, write_jsonl_atomic
+from ..core.jsonl import read_jsonl, write_jsonl_atomic
 
 
 class BenchmarkError(ValueError):
@@ -49,10 +49,14 @@ class Benchmark:
 
 # ----------------------------------------------------------------------------- public sources
 
-AIME24_URL = ("https://datasets-server.huggingface.co/rows?dataset=HuggingFaceH4%2Faime_2024"
-              "&config=default&split=train&offset=0&length=100")
-AIME25_URLS = ("https://huggingface.co/datasets/opencompass/AIME2025/resolve/main/aime2025-I.jsonl",
-               "https://huggingface.co/datasets/opencompass/AIME2025/resolve/main/aime2025-II.jsonl")
+AIME24_URL = (
+    "https://datasets-server.huggingface.co/rows?dataset=HuggingFaceH4%2Faime_2024"
+    "&config=default&split=train&offset=0&length=100"
+)
+AIME25_URLS = (
+    "https://huggingface.co/datasets/opencompass/AIME2025/resolve/main/aime2025-I.jsonl",
+    "https://huggingface.co/datasets/opencompass/AIME2025/resolve/main/aime2025-II.jsonl",
+)
 DOWNLOAD_TIMEOUT_S = 30
 
 
@@ -63,36 +67,70 @@ def _fetch(url: str) -> bytes:
 
 def download_aime24() -> list[dict]:
     rows = json.loads(_fetch(AIME24_URL))["rows"]
-    return [{"id": f"aime24-{i}", "problem": r["row"]["problem"], "expected_answer": str(r["row"]["answer"])}
-            for i, r in enumerate(rows)]
+    return [
+        {"id": f"aime24-{i}", "problem": r["row"]["problem"], "expected_answer": str(r["row"]["answer"])}
+        for i, r in enumerate(rows)
+    ]
 
 
 def download_aime25() -> list[dict]:
     lines = []
     for url in AIME25_URLS:
         lines += [json.loads(x) for x in _fetch(url).decode().splitlines() if x.strip()]
-    return [{"id": f"aime25-{i}", "problem": x["question"], "expected_answer": str(x["answer"])}
-            for i, x in enumerate(lines)]
+    return [
+        {"id": f"aime25-{i}", "problem": x["question"], "expected_answer": str(x["answer"])}
+        for i, x in enumerate(lines)
+    ]
 
 
 BENCHMARKS: dict[str, Benchmark] = {
     b.name: b
     for b in [
-        Benchmark("smallmath", "math", "generic/math", 512, ("problem", "expected_answer"),
-                  "24 arithmetic and word problems with integer answers (shipped; for CPU runs and tests)",
-                  shipped_file="smallmath/smallmath.jsonl"),
-        Benchmark("aime24", "math", "generic/math", 16384, ("problem", "expected_answer"),
-                  "AIME 2024, 30 problems (downloaded from its public source, or --data_file)",
-                  download=download_aime24),
-        Benchmark("aime25", "math", "generic/math", 16384, ("problem", "expected_answer"),
-                  "AIME 2025, 30 problems (downloaded from its public source, or --data_file)",
-                  download=download_aime25),
-        Benchmark("mlcode", "code", "mlcode/default", 2048, ("prompt", "entry_point", "tests"),
-                  "87 executable ML research coding tasks in six categories (shipped)",
-                  shipped_file="mlcode/mlcode.jsonl"),
-        Benchmark("smallcode", "code", "mlcode/default", 256, ("prompt", "entry_point", "tests"),
-                  "12 one-line Python function tasks (shipped; for CPU runs and GRPO tests)",
-                  shipped_file="smallcode/smallcode.jsonl"),
+        Benchmark(
+            "smallmath",
+            "math",
+            "generic/math",
+            512,
+            ("problem", "expected_answer"),
+            "24 arithmetic and word problems with integer answers (shipped; for CPU runs and tests)",
+            shipped_file="smallmath/smallmath.jsonl",
+        ),
+        Benchmark(
+            "aime24",
+            "math",
+            "generic/math",
+            16384,
+            ("problem", "expected_answer"),
+            "AIME 2024, 30 problems (downloaded from its public source, or --data_file)",
+            download=download_aime24,
+        ),
+        Benchmark(
+            "aime25",
+            "math",
+            "generic/math",
+            16384,
+            ("problem", "expected_answer"),
+            "AIME 2025, 30 problems (downloaded from its public source, or --data_file)",
+            download=download_aime25,
+        ),
+        Benchmark(
+            "mlcode",
+            "code",
+            "mlcode/default",
+            2048,
+            ("prompt", "entry_point", "tests"),
+            "87 executable ML research coding tasks in six categories (shipped)",
+            shipped_file="mlcode/mlcode.jsonl",
+        ),
+        Benchmark(
+            "smallcode",
+            "code",
+            "mlcode/default",
+            256,
+            ("prompt", "entry_point", "tests"),
+            "12 one-line Python function tasks (shipped; for CPU runs and GRPO tests)",
+            shipped_file="smallcode/smallcode.jsonl",
+        ),
     ]
 }
 
@@ -170,8 +208,9 @@ def prepared_test_file(name: str, prepare_if_missing: bool = True) -> Path:
             return prepare_data(name)
         raise BenchmarkError(f"{name} is not prepared: run `assay prepare_data {name}` (offline: add --data_file=...)")
     if not checksum.exists() or checksum.read_text().strip() != _sha256(path):
-        raise BenchmarkError(f"{path} does not match its checksum (changed since it was prepared): "
-                             f"run `assay prepare_data {name}` again")
+        raise BenchmarkError(
+            f"{path} does not match its checksum (changed since it was prepared): run `assay prepare_data {name}` again"
+        )
     return path
 
 

@@ -16,8 +16,7 @@ VALIDATORS = {
 }
 
 
-def validate_command(name: str, sandbox_url: Optional[str] = None, tasks: Optional[str] = None,
-                     jobs: int = 4) -> int:
+def validate_command(name: str, sandbox_url: Optional[str] = None, tasks: Optional[str] = None, jobs: int = 4) -> int:
     """Validate benchmark `name` and return the exit status: 0 when every check holds, 1 on any
     violation, 2 when the request is wrong (a benchmark without a validator, an unknown task).
 
@@ -29,7 +28,9 @@ def validate_command(name: str, sandbox_url: Optional[str] = None, tasks: Option
     """
     module_name = VALIDATORS.get(name)
     if module_name is None:
-        print(f"error: benchmark '{name}' has no validator; benchmarks with one: {', '.join(sorted(VALIDATORS))}",
-              file=sys.stderr)
+        print(
+            f"error: benchmark '{name}' has no validator; benchmarks with one: {', '.join(sorted(VALIDATORS))}",
+            file=sys.stderr,
+        )
         return 2
     return importlib.import_module(module_name).run(sandbox_url=sandbox_url, tasks=tasks, jobs=jobs)

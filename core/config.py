@@ -196,7 +196,7 @@ def _unknown_key_message(cls: type, key: str) -> str:
 def _split_override(text: str) -> tuple[str, str, str | None]:
     """(prefix, key, raw value or None for deletions)."""
     prefix = next((p for p in _OVERRIDE_PREFIXES if text.startswith(p)), "")
-    body = text[len(prefix):]
+    body = text[len(prefix) :]
     if prefix == "~":
         key, _, value = body.partition("=")
         return prefix, key, (value or None)
@@ -242,9 +242,7 @@ def register_stage_config(cls: type[T]) -> type[T]:
 def _type_error_message(cls: type, override: str, key: str, value: str | None, cause: BaseException) -> str:
     expected = _type_name(_field_type(cls, key)) if key else "?"
     detail = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
-    return (
-        f"Bad value in '{override}': '{key}' expects {expected}, got {value!r}. ({detail})"
-    )
+    return f"Bad value in '{override}': '{key}' expects {expected}, got {value!r}. ({detail})"
 
 
 def compose_stage_config(cls: type[T], overrides: Sequence[str], *, check_required: bool = True) -> T | Any:
@@ -279,9 +277,7 @@ def compose_stage_config(cls: type[T], overrides: Sequence[str], *, check_requir
         return cfg
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
-        raise ConfigError(
-            "Missing required config value(s): " + ", ".join(f"++{k}=..." for k in missing) + "."
-        )
+        raise ConfigError("Missing required config value(s): " + ", ".join(f"++{k}=..." for k in missing) + ".")
     try:
         return OmegaConf.to_object(cfg)
     except (ValueError, TypeError) as exc:  # __post_init__ checks of the dataclasses
@@ -320,7 +316,9 @@ def format_help(cls: type, prog: str) -> str:
     return "\n".join(lines)
 
 
-def run_stage(cls: type[T], main: Callable[[T], Any], argv: Sequence[str] | None = None, prog: str | None = None) -> Any:
+def run_stage(
+    cls: type[T], main: Callable[[T], Any], argv: Sequence[str] | None = None, prog: str | None = None
+) -> Any:
     """Entry point of `python -m assay.<part>.<stage> ++key=value ...`.
 
     Exits with status 2 and a one-paragraph message on a config error, before the stage does any work

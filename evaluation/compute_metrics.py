@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from assay.core.config import MISSING, ConfigError, register_stage_config, run_stage
-from assay.core.jsonl import read_jsonl
-from assay.evaluation.metrics import CORRECT_KEYS, compute_benchmark_metrics, seed_files
+from ..core.config import MISSING, ConfigError, register_stage_config, run_stage
+from ..core.jsonl import read_jsonl
+from .metrics import CORRECT_KEYS, compute_benchmark_metrics, seed_files
 
 
 @register_stage_config
@@ -59,8 +59,9 @@ def compute_metrics(cfg: ComputeMetricsConfig) -> dict:
         raise ConfigError(f"no output-rs<seed>.jsonl files in {input_dir}")
     seeds = [list(read_jsonl(path)) for path in files]
     try:
-        doc = compute_benchmark_metrics(seeds, cfg.grader, benchmark=cfg.benchmark or input_dir.resolve().name,
-                                        seed_names=[p.name for p in files])
+        doc = compute_benchmark_metrics(
+            seeds, cfg.grader, benchmark=cfg.benchmark or input_dir.resolve().name, seed_names=[p.name for p in files]
+        )
     except ValueError as exc:
         raise ConfigError(f"{input_dir}: {exc}") from None
     output = Path(cfg.output_file) if cfg.output_file else input_dir / "metrics.json"

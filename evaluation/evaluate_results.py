@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from assay.core.config import MISSING, ConfigError, register_stage_config, run_stage
-from assay.core.jsonl import read_jsonl, write_jsonl_atomic
+from ..core.config import MISSING, ConfigError, register_stage_config, run_stage
+from ..core.jsonl import read_jsonl, write_jsonl_atomic
 
 GRADERS = ("math", "code")
 
@@ -97,19 +97,26 @@ def matched_files(pattern: str) -> list[Path]:
 
 
 def grade_math_file(lines: list[dict], cfg: EvaluateResultsConfig, verifier) -> list[dict]:
-    from assay.evaluation.grade_math import grade_math_line
+    from .grade_math import grade_math_line
 
     return [grade_math_line(line, verifier, cfg.generation_key) for line in lines]
 
 
 def grade_code_file(lines: list[dict], cfg: EvaluateResultsConfig) -> list[dict]:
-    from assay.evaluation.grade_code import grade_code_lines
+    from .grade_code import grade_code_lines
 
-    return asyncio.run(grade_code_lines(
-        lines, sandbox_url=cfg.sandbox_url, time_limit=cfg.code.time_limit, max_concurrent=cfg.code.max_concurrent,
-        generation_key=cfg.generation_key, inject_imports=cfg.diagnostics.inject_imports,
-        tail_chars=cfg.code.stderr_tail_chars, wait_for_sandbox=cfg.code.sandbox_wait,
-    ))
+    return asyncio.run(
+        grade_code_lines(
+            lines,
+            sandbox_url=cfg.sandbox_url,
+            time_limit=cfg.code.time_limit,
+            max_concurrent=cfg.code.max_concurrent,
+            generation_key=cfg.generation_key,
+            inject_imports=cfg.diagnostics.inject_imports,
+            tail_chars=cfg.code.stderr_tail_chars,
+            wait_for_sandbox=cfg.code.sandbox_wait,
+        )
+    )
 
 
 def _report(path: Path, graded: list[dict], grader: str) -> str:
@@ -132,7 +139,7 @@ def evaluate_results(cfg: EvaluateResultsConfig) -> None:
     files = matched_files(cfg.input_files)
     verifier = None
     if cfg.grader == "math":
-        from assay.evaluation.grade_math import MathVerifier
+        from .grade_math import MathVerifier
 
         verifier = MathVerifier(timeout=cfg.math.timeout)
     try:
@@ -150,8 +157,10 @@ def evaluate_results(cfg: EvaluateResultsConfig) -> None:
     finally:
         if verifier is not None:
             if verifier.timeouts:
-                print(f"evaluate_results: {verifier.timeouts} comparison(s) ran past {cfg.math.timeout:g} s "
-                      "and counted as not equal")
+                print(
+                    f"evaluate_results: {verifier.timeouts} comparison(s) ran past {cfg.math.timeout:g} s "
+                    "and counted as not equal"
+                )
             verifier.close()
 
 

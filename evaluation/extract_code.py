@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-from assay.evaluation.final_answer import final_answer_region
+from .final_answer import final_answer_region
 
 PYTHON_TAGS = frozenset({"python", "py", "python3", "py3", "ipython"})
 _OPEN_FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
@@ -57,7 +57,7 @@ def _dedent_by(lines: list[str], indent: str) -> list[str]:
     out = []
     for line in lines:
         if line.startswith(indent):
-            out.append(line[len(indent):])
+            out.append(line[len(indent) :])
         elif not line.strip():
             out.append("")
         else:
@@ -143,8 +143,7 @@ def extract_code(generation: Optional[str], entry_point: Optional[str] = None) -
     if any(not block.complete for block in blocks):
         return None
     candidates = [
-        code for code in (_drop_tag_line(b.code) for b in blocks if b.tag in PYTHON_TAGS or not b.tag)
-        if code.strip()
+        code for code in (_drop_tag_line(b.code) for b in blocks if b.tag in PYTHON_TAGS or not b.tag) if code.strip()
     ]
     if candidates:
         if entry_point:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from assay.evaluation.final_answer import final_answer_region
+from .final_answer import final_answer_region
 
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
 _FINAL_ANSWER = re.compile(
@@ -106,7 +106,7 @@ def final_answer_line(text: str) -> Optional[str]:
     matches = list(_FINAL_ANSWER.finditer(text))
     if not matches:
         return None
-    rest = text[matches[-1].end():]
+    rest = text[matches[-1].end() :]
     lines = rest.split("\n")
     answer = lines[0].strip()
     if not answer:  # a heading: the answer is the next non-empty line

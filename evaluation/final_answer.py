@@ -24,9 +24,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-_HARMONY_FINAL = re.compile(
-    r"<\|channel\|>\s*final\b[^<]*(?:<\|constrain\|>[^<]*)?<\|message\|>"
-)
+_HARMONY_FINAL = re.compile(r"<\|channel\|>\s*final\b[^<]*(?:<\|constrain\|>[^<]*)?<\|message\|>")
 _HARMONY_END = re.compile(r"<\|(?:return|end|call|start)\|>")
 _HARMONY_ANY = re.compile(r"<\|(?:channel|message|start)\|>")
 _STRIPPED_FINAL = "assistantfinal"
@@ -42,7 +40,7 @@ def _harmony_final(text: str) -> Optional[str]:
     matches = list(_HARMONY_FINAL.finditer(text))
     if not matches:
         return None
-    body = text[matches[-1].end():]
+    body = text[matches[-1].end() :]
     end = _HARMONY_END.search(body)
     return body[: end.start()] if end else body
 
@@ -58,11 +56,11 @@ def final_answer_region(text: Optional[str]) -> Optional[str]:
             return None
         text = region
     elif _STRIPPED_FINAL in text:
-        text = text[text.rindex(_STRIPPED_FINAL) + len(_STRIPPED_FINAL):]
+        text = text[text.rindex(_STRIPPED_FINAL) + len(_STRIPPED_FINAL) :]
     elif _STRIPPED_ANALYSIS.match(text):
         return None
     if "</think>" in text:
-        text = text[text.rindex("</think>") + len("</think>"):]
+        text = text[text.rindex("</think>") + len("</think>") :]
     elif "<think>" in text:
         return None
     return text if text.strip() else None

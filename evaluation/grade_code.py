@@ -31,8 +31,8 @@ import asyncio
 from dataclasses import dataclass
 from typing import Optional
 
-from assay.evaluation.code_taxonomy import classify_error, error_text, worst_category
-from assay.evaluation.extract_code import extract_code
+from .code_taxonomy import classify_error, error_text, worst_category
+from .extract_code import extract_code
 
 DIAGNOSTIC_IMPORTS = """\
 import collections, copy, functools, itertools, json, math, os, random, re, sys, time, typing
@@ -73,9 +73,13 @@ class CodeGrade:
     stderr_tail: str
 
     def fields(self) -> dict:
-        return {"passed": self.passed, "failure_category": self.failure_category,
-                "tests_passed": self.tests_passed, "tests_total": self.tests_total,
-                "stderr_tail": self.stderr_tail}
+        return {
+            "passed": self.passed,
+            "failure_category": self.failure_category,
+            "tests_passed": self.tests_passed,
+            "tests_total": self.tests_total,
+            "stderr_tail": self.stderr_tail,
+        }
 
 
 def _tail(parts: list[str], chars: int) -> str:
@@ -83,7 +87,9 @@ def _tail(parts: list[str], chars: int) -> str:
     return text[-chars:] if chars > 0 else ""
 
 
-def grade_from_verdict(verdict: dict, total: int, tail_chars: int = 2000, entry_point: Optional[str] = None) -> CodeGrade:
+def grade_from_verdict(
+    verdict: dict, total: int, tail_chars: int = 2000, entry_point: Optional[str] = None
+) -> CodeGrade:
     """The category of one sandbox verdict (POST /grade), by the rules of code_taxonomy.py."""
     output = [verdict.get("stderr") or ""]
     passed = int(verdict.get("tests_passed") or 0)
@@ -96,8 +102,9 @@ def grade_from_verdict(verdict: dict, total: int, tail_chars: int = 2000, entry_
     if verdict.get("answer_syntax_error"):
         return fail("syntax_error", verdict["answer_syntax_error"])
     if verdict.get("tampering"):
-        return CodeGrade(False, "tampering", 0, total,
-                         _tail(output + [f"tampering: {verdict['tampering']}"], tail_chars))
+        return CodeGrade(
+            False, "tampering", 0, total, _tail(output + [f"tampering: {verdict['tampering']}"], tail_chars)
+        )
     if verdict.get("answer_error"):
         error = verdict["answer_error"]
         return fail(classify_error(error, in_answer=True), error_text(error))
@@ -122,10 +129,11 @@ def grade_from_verdict(verdict: dict, total: int, tail_chars: int = 2000, entry_
     return fail(category, f"{shown['name']} failed:\n{error_text(shown['error'])}")
 
 
-async def run_code_sample(client, code: str, tests: str, entry_point: Optional[str], time_limit: float,
-                          tail_chars: int = 2000) -> CodeGrade:
+async def run_code_sample(
+    client, code: str, tests: str, entry_point: Optional[str], time_limit: float, tail_chars: int = 2000
+) -> CodeGrade:
     """Grade one extracted answer in a fresh sandbox process; a sandbox failure is `sandbox_error`."""
-    from assay.sandbox.client import SandboxHTTPError
+    from ..sandbox.client import SandboxHTTPError
 
     try:
         total = len(collect_test_names(tests))
@@ -136,8 +144,9 @@ async def run_code_sample(client, code: str, tests: str, entry_point: Optional[s
     except (SandboxHTTPError, OSError, RuntimeError, ValueError) as exc:
         return CodeGrade(False, "sandbox_error", 0, total, f"the sandbox could not grade this sample: {exc}")
     except Exception as exc:  # noqa: BLE001 - httpx transport errors and the like: this line only
-        return CodeGrade(False, "sandbox_error", 0, total,
-                         f"the sandbox could not grade this sample: {type(exc).__name__}: {exc}")
+        return CodeGrade(
+            False, "sandbox_error", 0, total, f"the sandbox could not grade this sample: {type(exc).__name__}: {exc}"
+        )
     return grade_from_verdict(verdict, total, tail_chars, entry_point)
 
 
@@ -146,8 +155,14 @@ def code_answer(line: dict, generation_key: str = "generation") -> Optional[str]
     return extract_code(line.get(generation_key), line.get("entry_point"))
 
 
-async def grade_code_line(client, line: dict, time_limit: float, generation_key: str = "generation",
-                          inject_imports: bool = False, tail_chars: int = 2000) -> dict:
+async def grade_code_line(
+    client,
+    line: dict,
+    time_limit: float,
+    generation_key: str = "generation",
+    inject_imports: bool = False,
+    tail_chars: int = 2000,
+) -> dict:
     """The line with the official grading fields, and `diagnostics` when asked for and it failed."""
     if "tests" not in line:
         raise ValueError("a code line needs 'tests' (Python source with top-level test_* functions)")
@@ -159,27 +174,39 @@ async def grade_code_line(client, line: dict, time_limit: float, generation_key:
             total = 0
         grade = CodeGrade(False, "no_code", 0, total, "")
     else:
-        grade = await run_code_sample(client, code, line["tests"], line.get("entry_point"), time_limit,
-                                      tail_chars=tail_chars)
+        grade = await run_code_sample(
+            client, code, line["tests"], line.get("entry_point"), time_limit, tail_chars=tail_chars
+        )
     out = {k: v for k, v in line.items() if k != "diagnostics"}
     out.update(grade.fields())
     out["extracted_code"] = code
     if inject_imports and not grade.passed and grade.failure_category not in ("no_code", "syntax_error"):
-        again = await run_code_sample(client, DIAGNOSTIC_IMPORTS + code, line["tests"], line.get("entry_point"),
-                                      time_limit, tail_chars=tail_chars)
-        out["diagnostics"] = {"inject_imports": {
-            "passed": again.passed, "failure_category": again.failure_category,
-            "tests_passed": again.tests_passed, "tests_total": again.tests_total,
-        }}
+        again = await run_code_sample(
+            client, DIAGNOSTIC_IMPORTS + code, line["tests"], line.get("entry_point"), time_limit, tail_chars=tail_chars
+        )
+        out["diagnostics"] = {
+            "inject_imports": {
+                "passed": again.passed,
+                "failure_category": again.failure_category,
+                "tests_passed": again.tests_passed,
+                "tests_total": again.tests_total,
+            }
+        }
     return out
 
 
-async def grade_code_lines(lines: list[dict], sandbox_url: Optional[str] = None, time_limit: float = 20.0,
-                           max_concurrent: int = 4, generation_key: str = "generation",
-                           inject_imports: bool = False, tail_chars: int = 2000,
-                           wait_for_sandbox: float = 60.0) -> list[dict]:
+async def grade_code_lines(
+    lines: list[dict],
+    sandbox_url: Optional[str] = None,
+    time_limit: float = 20.0,
+    max_concurrent: int = 4,
+    generation_key: str = "generation",
+    inject_imports: bool = False,
+    tail_chars: int = 2000,
+    wait_for_sandbox: float = 60.0,
+) -> list[dict]:
     """Grade many lines, `max_concurrent` sessions at a time, in input order."""
-    from assay.sandbox.client import AsyncSandboxClient
+    from ..sandbox.client import AsyncSandboxClient
 
     semaphore = asyncio.Semaphore(max_concurrent)
     async with AsyncSandboxClient(sandbox_url) as client:
@@ -193,8 +220,11 @@ async def grade_code_lines(lines: list[dict], sandbox_url: Optional[str] = None,
                     raise  # a line without tests: the file is not a code benchmark's
                 except Exception as exc:  # noqa: BLE001 - one line that cannot be graded never stops the others
                     out = dict(line)
-                    out.update(CodeGrade(False, "sandbox_error", 0, 0,
-                                         f"grading failed: {type(exc).__name__}: {exc}"[-tail_chars:]).fields())
+                    out.update(
+                        CodeGrade(
+                            False, "sandbox_error", 0, 0, f"grading failed: {type(exc).__name__}: {exc}"[-tail_chars:]
+                        ).fields()
+                    )
                     out["extracted_code"] = None
                     return out
 

@@ -30,7 +30,7 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Optional
 
-from assay.evaluation.extract_math import extract_math_answer
+from .extract_math import extract_math_answer
 
 # ----------------------------------------------------------------------------- normalisation
 
@@ -136,7 +136,7 @@ def serve_worker(library_timeout: Optional[int]) -> None:
     logging.disable(logging.WARNING)  # math-verify logs every timeout and parse failure
     from math_verify import parse, verify
 
-    protocol.write("\"ready\"\n")
+    protocol.write('"ready"\n')
     protocol.flush()
     for line in sys.stdin:
         expected, predicted = json.loads(line)
@@ -169,8 +169,11 @@ class MathVerifier:
     def _start(self) -> None:
         code = f"from assay.evaluation.grade_math import serve_worker; serve_worker({self.library_timeout!r})"
         self._proc = subprocess.Popen(
-            [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, start_new_session=True,
+            [sys.executable, "-c", code],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         self._buffer = b""
         if self._read_line(self.start_timeout) != "ready":

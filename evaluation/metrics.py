@@ -37,8 +37,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Optional, Sequence
 
-from assay.evaluation.code_taxonomy import FAILURE_CATEGORIES
-from assay.evaluation.grade_math import normalize_math_answer
+from .code_taxonomy import FAILURE_CATEGORIES
+from .grade_math import normalize_math_answer
 
 CORRECT_KEYS = {"math": "symbolic_correct", "code": "passed"}
 SEED_FILE = re.compile(r"^output-rs(\d+)\.jsonl$")
@@ -111,8 +111,12 @@ def _percent(x: float) -> float:
 
 
 def _run_stats(seeds: Sequence[Sequence[dict]]) -> dict:
-    tokens = [line["num_generated_tokens"] for lines in seeds for line in lines
-              if isinstance(line.get("num_generated_tokens"), (int, float))]
+    tokens = [
+        line["num_generated_tokens"]
+        for lines in seeds
+        for line in lines
+        if isinstance(line.get("num_generated_tokens"), (int, float))
+    ]
     seconds = [sum(float(line.get("generation_time") or 0.0) for line in lines) for lines in seeds]
     return {
         "avg_tokens": statistics.fmean(tokens) if tokens else 0.0,
@@ -144,8 +148,7 @@ def metrics_table(seeds: Sequence[Sequence[dict]], grader: str, problems: Option
         per_seed = [sum(correct[s]) / count for s in range(k)]
         missing = [sum(not a for a in answered[s]) / count for s in range(k)]
         std = _percent(statistics.stdev(per_seed))
-        table[f"pass@1[avg-of-{k}]"] = row(statistics.fmean(per_seed), statistics.fmean(missing),
-                                           **{f"{key}_std": std})
+        table[f"pass@1[avg-of-{k}]"] = row(statistics.fmean(per_seed), statistics.fmean(missing), **{f"{key}_std": std})
     if grader == "math":
         for k in ks:
             if k == 1:
@@ -175,30 +178,39 @@ def failure_counts(seeds: Sequence[Sequence[dict]]) -> dict:
 
 def import_diagnostics(seeds: Sequence[Sequence[dict]]) -> Optional[dict]:
     """What the opt-in import injection found, or None when it did not run."""
-    regraded = [line["diagnostics"]["inject_imports"] for lines in seeds for line in lines
-                if isinstance(line.get("diagnostics"), dict) and "inject_imports" in line["diagnostics"]]
+    regraded = [
+        line["diagnostics"]["inject_imports"]
+        for lines in seeds
+        for line in lines
+        if isinstance(line.get("diagnostics"), dict) and "inject_imports" in line["diagnostics"]
+    ]
     if not regraded:
         return None
     total = sum(len(lines) for lines in seeds)
     passed = sum(bool(line.get("passed")) for lines in seeds for line in lines)
     would_pass = sum(bool(d.get("passed")) for d in regraded)
-    return {"inject_imports": {
-        "regraded": len(regraded),
-        "would_pass": would_pass,
-        "passed_official": _percent(passed / total) if total else 0.0,
-        "passed_with_imports": _percent((passed + would_pass) / total) if total else 0.0,
-    }}
+    return {
+        "inject_imports": {
+            "regraded": len(regraded),
+            "would_pass": would_pass,
+            "passed_official": _percent(passed / total) if total else 0.0,
+            "passed_with_imports": _percent((passed + would_pass) / total) if total else 0.0,
+        }
+    }
 
 
-def compute_benchmark_metrics(seeds: Sequence[Sequence[dict]], grader: Optional[str] = None,
-                              benchmark: str = "", seed_names: Sequence[str] = ()) -> dict:
+def compute_benchmark_metrics(
+    seeds: Sequence[Sequence[dict]], grader: Optional[str] = None, benchmark: str = "", seed_names: Sequence[str] = ()
+) -> dict:
     """The whole metrics.json document of one benchmark."""
     if not seeds:
         raise ValueError("no seed files to compute metrics from")
     sizes = {len(lines) for lines in seeds}
     if len(sizes) != 1:
-        raise ValueError(f"seed files have different numbers of lines {sorted(sizes)}: every seed must cover "
-                         "the same problems in the same order")
+        raise ValueError(
+            f"seed files have different numbers of lines {sorted(sizes)}: every seed must cover "
+            "the same problems in the same order"
+        )
     grader = grader or detect_grader(seeds[0])
     key = CORRECT_KEYS[grader]
     doc = {

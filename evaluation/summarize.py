@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
-from assay.core.config import ConfigError, register_stage_config, run_stage
-from assay.evaluation.metrics import default_rows
+from ..core.config import ConfigError, register_stage_config, run_stage
+from .metrics import default_rows
 
 FORMATS = ("text", "json", "markdown")
 COLUMNS = ("num_entries", "avg_tokens", "gen_seconds")
@@ -44,7 +44,9 @@ def find_metrics(output_dir: str | Path) -> dict[str, dict]:
     else:
         paths = {p.parent.name: p for p in root.glob("*/metrics.json")}
     if not paths:
-        raise FileNotFoundError(f"no metrics.json under {output_dir} (expected <output_dir>/eval-results/<benchmark>/metrics.json)")
+        raise FileNotFoundError(
+            f"no metrics.json under {output_dir} (expected <output_dir>/eval-results/<benchmark>/metrics.json)"
+        )
     return {name: json.loads(paths[name].read_text()) for name in sorted(paths)}
 
 
@@ -86,14 +88,19 @@ def _single_block(name: str, doc: dict, fmt: str, all_k: bool) -> str:
         parts.append(f"failures ({failures['total']} samples): {counts or 'none'}")
     diag = (doc.get("diagnostics") or {}).get("inject_imports")
     if diag:
-        parts.append(f"diagnostic (not official): with common imports {diag['would_pass']} of {diag['regraded']} "
-                     f"failed samples pass; {key} would be {diag['passed_with_imports']:.2f}%")
+        parts.append(
+            f"diagnostic (not official): with common imports {diag['would_pass']} of {diag['regraded']} "
+            f"failed samples pass; {key} would be {diag['passed_with_imports']:.2f}%"
+        )
     return "\n".join(parts)
 
 
 def _single_json(doc: dict, all_k: bool, categories: bool) -> dict:
-    out = {"correct_key": doc["correct_key"], "num_seeds": doc["num_seeds"],
-           "metrics": {mode: doc["metrics"][mode] for mode in _rows(doc, all_k)}}
+    out = {
+        "correct_key": doc["correct_key"],
+        "num_seeds": doc["num_seeds"],
+        "metrics": {mode: doc["metrics"][mode] for mode in _rows(doc, all_k)},
+    }
     if categories and doc.get("per_category"):
         out["per_category"] = doc["per_category"]
     for extra in ("failure_categories", "diagnostics"):
@@ -135,15 +142,23 @@ def _compare_block(name: str, docs: list[Optional[dict]], labels: list[str], fmt
         rows.append([mode, *cells])
         data[mode] = {
             "values": dict(zip(labels, values)),
-            "diff": {lab: (None if v is None or values[0] is None else v - values[0]) for lab, v in zip(labels[1:], values[1:])},
+            "diff": {
+                lab: (None if v is None or values[0] is None else v - values[0])
+                for lab, v in zip(labels[1:], values[1:])
+            },
         }
     title = _title(f"{name} ({key})", fmt)
     return title + "\n" + _table(["evaluation_mode", *labels], rows, fmt), data
 
 
-def summarize_results(output_dirs: str | Sequence[str], format: str = "text", all_k: bool = False,
-                      categories: bool = False, labels: Optional[Sequence[str]] = None,
-                      print_output: bool = True) -> str:
+def summarize_results(
+    output_dirs: str | Sequence[str],
+    format: str = "text",
+    all_k: bool = False,
+    categories: bool = False,
+    labels: Optional[Sequence[str]] = None,
+    print_output: bool = True,
+) -> str:
     """The summary of one output dir, or the side-by-side comparison of several; printed and returned."""
     if format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got '{format}'")
@@ -169,8 +184,13 @@ def summarize_results(output_dirs: str | Sequence[str], format: str = "text", al
             raise ValueError(f"{len(run_labels)} labels for {len(dirs)} output dirs")
         blocks, data = [], {}
         for name in names:
-            block, data[name] = _compare_block(name, [docs.get(name) for docs in found], run_labels,
-                                               "markdown" if format == "markdown" else "text", all_k)
+            block, data[name] = _compare_block(
+                name,
+                [docs.get(name) for docs in found],
+                run_labels,
+                "markdown" if format == "markdown" else "text",
+                all_k,
+            )
             blocks.append(block)
         if format == "json":
             text = json.dumps({"runs": dict(zip(run_labels, map(str, dirs))), "benchmarks": data}, indent=2)
@@ -206,8 +226,9 @@ def _run(cfg: SummarizeConfig) -> None:
     if not cfg.output_dirs:
         raise ConfigError("give at least one folder: ++output_dirs=[/path/to/output_dir]")
     try:
-        summarize_results(cfg.output_dirs, format=cfg.format, all_k=cfg.all_k, categories=cfg.categories,
-                          labels=cfg.labels)
+        summarize_results(
+            cfg.output_dirs, format=cfg.format, all_k=cfg.all_k, categories=cfg.categories, labels=cfg.labels
+        )
     except (FileNotFoundError, ValueError) as exc:
         raise ConfigError(str(exc)) from None
 

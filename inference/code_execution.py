@@ -41,10 +41,10 @@ import uuid
 from dataclasses import dataclass
 from typing import AsyncIterator, Optional
 
-from assay.core.config import ConfigError
-from assay.inference.code_execution_output import execution_record, limit_message, shown_output
-from assay.inference.code_execution_tags import CodeExecutionError, CodeTags, describe, load_code_tags
-from assay.inference.model_client import RequestFailedError
+from ..core.config import ConfigError
+from .code_execution_output import execution_record, limit_message, shown_output
+from .code_execution_tags import CodeExecutionError, CodeTags, describe, load_code_tags
+from .model_client import RequestFailedError
 
 MAX_REFUSED_CALLS = 3
 """Blocks past max_code_executions that get a message before the sample is ended."""
@@ -53,8 +53,14 @@ _CONTEXT_FULL = re.compile(r"HTTP 400.*(context length|context window|too long|m
 """A 400 that says prompt + max_tokens no longer fit: the appended outputs (prompt tokens, outside the budget)
 grew the text past the model's context, so the sample ends there as `length` instead of failing."""
 
-__all__ = ["CodeExecutionError", "CodeExecutionSetup", "CodeExecutionLoop", "prepare_code_execution",
-           "code_execution_loop", "MAX_REFUSED_CALLS"]
+__all__ = [
+    "CodeExecutionError",
+    "CodeExecutionSetup",
+    "CodeExecutionLoop",
+    "prepare_code_execution",
+    "code_execution_loop",
+    "MAX_REFUSED_CALLS",
+]
 
 
 @dataclass
@@ -67,14 +73,16 @@ class CodeExecutionSetup:
 
 def prepare_code_execution(cfg, health_timeout_s: float = 30.0) -> CodeExecutionSetup:
     """Load the code tags and find the sandbox, failing with a ConfigError that says what to set."""
-    from assay.sandbox.client import SandboxClient
+    from ..sandbox.client import SandboxClient
 
     tags = load_code_tags(cfg.code_tags)
     url = cfg.sandbox_url or os.environ.get("ASSAY_SANDBOX_URL")
     if not url:
-        raise ConfigError("code_execution=true needs a sandbox: start one (python -m assay.sandbox.server --port 6000) "
-                          "and pass ++sandbox_url=http://127.0.0.1:6000 or set ASSAY_SANDBOX_URL, or run through "
-                          "generate(..., with_sandbox=True), which starts one beside the job")
+        raise ConfigError(
+            "code_execution=true needs a sandbox: start one (python -m assay.sandbox.server --port 6000) "
+            "and pass ++sandbox_url=http://127.0.0.1:6000 or set ASSAY_SANDBOX_URL, or run through "
+            "generate(..., with_sandbox=True), which starts one beside the job"
+        )
     try:
         with SandboxClient(url) as sandbox:
             sandbox.wait_until_healthy(health_timeout_s)
@@ -156,19 +164,28 @@ class CodeExecutionLoop:
                 with contextlib.suppress(Exception):
                     await self.sandbox.delete_session(session_id)
                 self.sessions.release()
-        return {self.cfg.generation_key: text, "num_generated_tokens": tokens, "finish_reason": finish,
-                "truncated": finish == "length", "error": None, "code_executions": executions}
+        return {
+            self.cfg.generation_key: text,
+            "num_generated_tokens": tokens,
+            "finish_reason": finish,
+            "truncated": finish == "length",
+            "error": None,
+            "code_executions": executions,
+        }
 
     async def _execute(self, code: str, session_id: str):
         import httpx
 
-        from assay.sandbox.client import SandboxHTTPError
+        from ..sandbox.client import SandboxHTTPError
 
         for attempt in range(FULL_SANDBOX_RETRIES + 1):
             try:
-                return await self.sandbox.execute(code, session_id=session_id,
-                                                  timeout=self.limits.code_execution_timeout,
-                                                  max_output_chars=self.limits.max_output_chars)
+                return await self.sandbox.execute(
+                    code,
+                    session_id=session_id,
+                    timeout=self.limits.code_execution_timeout,
+                    max_output_chars=self.limits.max_output_chars,
+                )
             except SandboxHTTPError as exc:
                 # 503: the sandbox is full (other jobs share it) and ran nothing; wait and ask again.
                 if exc.status_code != 503 or attempt == FULL_SANDBOX_RETRIES:
@@ -185,7 +202,7 @@ async def code_execution_loop(cfg, setup: Optional[CodeExecutionSetup]) -> Async
     if setup is None:
         yield None
         return
-    from assay.sandbox.client import AsyncSandboxClient
+    from ..sandbox.client import AsyncSandboxClient
 
     async with AsyncSandboxClient(setup.sandbox_url, max_connections=max(8, cfg.max_concurrent_requests)) as sandbox:
         yield CodeExecutionLoop(cfg, setup.tags, sandbox, await sandbox_capacity(sandbox))

@@ -9,16 +9,18 @@ the result or the error, which a cut after the first N characters would lose. Th
 
 from __future__ import annotations
 
-from assay.sandbox.client import ExecutionResult
-from assay.sandbox.output import cap
+from ..sandbox.client import ExecutionResult
+from ..sandbox.output import cap
 
 RESTARTED_NOTE = "[the Python session was restarted: variables defined before are gone]"
 
 
 def limit_message(max_code_executions: int) -> str:
     """Shown instead of output for a block past the limit."""
-    return (f"Code execution limit reached: {max_code_executions} blocks were run, this one was not. "
-            "No more code will be run; continue without it.")
+    return (
+        f"Code execution limit reached: {max_code_executions} blocks were run, this one was not. "
+        "No more code will be run; continue without it."
+    )
 
 
 def _error_text(error: dict) -> str:
@@ -44,13 +46,29 @@ def shown_output(result: ExecutionResult, max_chars: int) -> str:
 def execution_record(code: str, output: str, result: ExecutionResult | None = None) -> dict:
     """One entry of the line's `code_executions`; without a result, the block was not run (status `skipped`)."""
     if result is None:
-        return {"code": code, "output": output, "status": "skipped", "stdout": "", "stderr": "", "result": None,
-                "error": None, "duration": 0.0}
+        return {
+            "code": code,
+            "output": output,
+            "status": "skipped",
+            "stdout": "",
+            "stderr": "",
+            "result": None,
+            "error": None,
+            "duration": 0.0,
+        }
     error = None
     if result.error:
         error = {"ename": result.error.get("ename"), "evalue": result.error.get("evalue")}
-    record = {"code": code, "output": output, "status": result.status, "stdout": result.stdout,
-              "stderr": result.stderr, "result": result.result, "error": error, "duration": result.duration}
+    record = {
+        "code": code,
+        "output": output,
+        "status": result.status,
+        "stdout": result.stdout,
+        "stderr": result.stderr,
+        "result": result.result,
+        "error": error,
+        "duration": result.duration,
+    }
     if result.restarted:
         record["restart_reason"] = result.restart_reason or "restarted"
     return record

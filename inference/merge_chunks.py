@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from assay.core.config import MISSING, ConfigError, register_stage_config, run_stage
-from assay.core.jsonl import read_jsonl, write_jsonl_atomic
+from ..core.config import MISSING, ConfigError, register_stage_config, run_stage
+from ..core.jsonl import read_jsonl, write_jsonl_atomic
 
 
 @register_stage_config
@@ -38,7 +38,7 @@ def chunk_file(output_file: str | Path, chunk_id: int) -> Path:
 
 
 def merge_chunks(cfg: MergeChunksConfig) -> None:
-    from assay.inference.generate import chunk_bounds
+    from .generate import chunk_bounds
 
     total = sum(1 for _ in read_jsonl(cfg.input_file))
     merged: list[dict] = []

@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 import aiohttp
 
-from assay.inference.config import InferenceConfig, ServerConfig
+from .config import InferenceConfig, ServerConfig
 
 
 class RequestFailedError(RuntimeError):
@@ -47,8 +47,11 @@ def sampling_body(inference: InferenceConfig, server_type: str) -> dict[str, Any
     }
     if inference.stop_phrases:
         body["stop"] = list(inference.stop_phrases)
-    extras = {"top_k": (inference.top_k, -1), "min_p": (inference.min_p, 0.0),
-              "repetition_penalty": (inference.repetition_penalty, 1.0)}
+    extras = {
+        "top_k": (inference.top_k, -1),
+        "min_p": (inference.min_p, 0.0),
+        "repetition_penalty": (inference.repetition_penalty, 1.0),
+    }
     for key, (value, default) in extras.items():
         if value != default or server_type in ("vllm", "sglang"):
             body[key] = value

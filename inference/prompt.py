@@ -14,7 +14,7 @@ from typing import Optional
 
 import yaml
 
-from assay.core.config import ConfigError
+from ..core.config import ConfigError
 
 
 class PromptError(ConfigError):
@@ -65,4 +65,6 @@ def load_prompt_config(name: str) -> PromptConfig:
     unknown = set(data) - {"user", "system", "few_shot_examples"}
     if unknown or "user" not in data:
         raise PromptError(f"prompt config '{name}' needs a `user` template; unknown keys: {sorted(unknown)}")
-    return PromptConfig(user=data["user"], system=data.get("system") or "", few_shot_examples=data.get("few_shot_examples") or [])
+    return PromptConfig(
+        user=data["user"], system=data.get("system") or "", few_shot_examples=data.get("few_shot_examples") or []
+    )

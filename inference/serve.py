@@ -18,14 +18,17 @@ import shlex
 import shutil
 import sys
 
-from assay.inference.embedded_model import resolve_model
-from assay.inference.lora_adapter import read_adapter, vllm_lora_args
-from assay.inference.server_commands import server_command, slurm_node_placement
+from .embedded_model import resolve_model
+from .lora_adapter import read_adapter, vllm_lora_args
+from .server_commands import server_command, slurm_node_placement
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m assay.inference.serve", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m assay.inference.serve",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--server_type", required=True, choices=["vllm", "sglang"])
     parser.add_argument("--model", required=True, help="path, hub name, or alias (smollm2)")
     parser.add_argument("--port", type=int, required=True)
@@ -54,21 +57,34 @@ def main(argv=None) -> None:
         fail(str(exc))
     if adapter is not None:
         if args.server_type != "vllm":
-            fail(f"{args.model} is a LoRA adapter; {args.server_type} serves merged models here: merge it "
-                 "first (assay merge_lora), or use server_type=vllm")
+            fail(
+                f"{args.model} is a LoRA adapter; {args.server_type} serves merged models here: merge it "
+                "first (assay merge_lora), or use server_type=vllm"
+            )
         model_path = resolve_model(adapter.base_model)
         if not os.path.isdir(model_path) and os.path.isabs(model_path):
-            fail(f"the base model of the LoRA adapter {args.model}, {model_path} (its adapter_config.json), is not "
-                 "on this node; merge the adapter with `assay merge_lora --base_model=...` and serve the merged folder")
+            fail(
+                f"the base model of the LoRA adapter {args.model}, {model_path} (its adapter_config.json), is not "
+                "on this node; merge the adapter with `assay merge_lora --base_model=...` and serve the merged folder"
+            )
         served_name = f"{args.model}:base"
         try:
             lora = vllm_lora_args(adapter, args.model, served_name)
         except ValueError as exc:
             fail(str(exc))
         server_args = shlex.join(lora) + (" " + server_args if server_args else "")
-    launch = server_command(args.server_type, model_path, port=args.port, host=args.host,
-                            served_model_name=served_name, server_gpus=args.num_gpus, server_nodes=args.num_nodes,
-                            node_rank=rank, master_addr=head, server_args=server_args)
+    launch = server_command(
+        args.server_type,
+        model_path,
+        port=args.port,
+        host=args.host,
+        served_model_name=served_name,
+        server_gpus=args.num_gpus,
+        server_nodes=args.num_nodes,
+        node_rank=rank,
+        master_addr=head,
+        server_args=server_args,
+    )
     what = f"LoRA adapter {args.model} on {model_path}" if adapter is not None else f"{args.model} ({model_path})"
     print(f"[assay] serving {what}: {launch.shell_line()}", flush=True)
     if args.dry_run:

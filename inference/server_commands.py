@@ -115,11 +115,14 @@ def server_command(
     server_args: passed verbatim after everything else (split by shell rules), so they override our flags.
     """
     if server_type not in SERVER_TYPES_WITH_PROCESS:
-        raise ValueError(f"server_type '{server_type}' starts no server; "
-                         f"launchable: {', '.join(SERVER_TYPES_WITH_PROCESS)}")
+        raise ValueError(
+            f"server_type '{server_type}' starts no server; launchable: {', '.join(SERVER_TYPES_WITH_PROCESS)}"
+        )
     if server_gpus < 0 or server_nodes < 1 or not 0 <= node_rank < server_nodes:
-        raise ValueError(f"need server_gpus >= 0, server_nodes >= 1, 0 <= node_rank < server_nodes; got "
-                         f"{server_gpus}, {server_nodes}, {node_rank}")
+        raise ValueError(
+            f"need server_gpus >= 0, server_nodes >= 1, 0 <= node_rank < server_nodes; got "
+            f"{server_gpus}, {server_nodes}, {node_rank}"
+        )
     if server_nodes > 1 and not master_addr:
         raise ValueError("a multi-node server needs master_addr (the head node's address)")
     extra = shlex.split(server_args)
@@ -128,10 +131,12 @@ def server_command(
     name = served_model_name or model
     url = health_url(host, port) if node_rank == 0 else None
     if server_type == "vllm":
-        return _vllm(python, model, name, host, port, server_gpus, server_nodes, node_rank, master_addr,
-                     master_port, extra, url)
-    return _sglang(python, model, name, host, port, server_gpus, server_nodes, node_rank, master_addr,
-                   master_port, extra, url)
+        return _vllm(
+            python, model, name, host, port, server_gpus, server_nodes, node_rank, master_addr, master_port, extra, url
+        )
+    return _sglang(
+        python, model, name, host, port, server_gpus, server_nodes, node_rank, master_addr, master_port, extra, url
+    )
 
 
 def _vllm(python, model, name, host, port, gpus, nodes, rank, master_addr, master_port, extra, url) -> ServerLaunch:
@@ -151,8 +156,18 @@ def _vllm(python, model, name, host, port, gpus, nodes, rank, master_addr, maste
     if nodes > 1:
         # vLLM's own multi-node mode (no Ray): tensor parallel within a node, pipeline parallel across
         # nodes, torch.distributed rendezvous at the head; worker nodes run headless.
-        argv += ["--pipeline-parallel-size", str(nodes), "--nnodes", str(nodes), "--node-rank", str(rank),
-                 "--master-addr", master_addr, "--master-port", str(master_port)]
+        argv += [
+            "--pipeline-parallel-size",
+            str(nodes),
+            "--nnodes",
+            str(nodes),
+            "--node-rank",
+            str(rank),
+            "--master-addr",
+            master_addr,
+            "--master-port",
+            str(master_port),
+        ]
         if rank > 0:
             argv.append("--headless")
     return ServerLaunch(argv + extra, {}, url)
@@ -161,12 +176,31 @@ def _vllm(python, model, name, host, port, gpus, nodes, rank, master_addr, maste
 def _sglang(python, model, name, host, port, gpus, nodes, rank, master_addr, master_port, extra, url) -> ServerLaunch:
     if gpus == 0:
         raise ValueError("SGLang needs GPUs here (server_gpus >= 1); on a CPU-only machine use server_type=vllm")
-    argv = [python, "-m", "sglang.launch_server", "--model-path", model, "--served-model-name", name,
-            "--host", host, "--port", str(port), "--tp-size", str(gpus * nodes)]
+    argv = [
+        python,
+        "-m",
+        "sglang.launch_server",
+        "--model-path",
+        model,
+        "--served-model-name",
+        name,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--tp-size",
+        str(gpus * nodes),
+    ]
     if nodes > 1:
         # SGLang spans tensor parallelism across the nodes; every node runs the same command with its rank.
-        argv += ["--nnodes", str(nodes), "--node-rank", str(rank),
-                 "--dist-init-addr", f"{_url_host(master_addr)}:{master_port}"]
+        argv += [
+            "--nnodes",
+            str(nodes),
+            "--node-rank",
+            str(rank),
+            "--dist-init-addr",
+            f"{_url_host(master_addr)}:{master_port}",
+        ]
     return ServerLaunch(argv + extra, {}, url)
 
 
@@ -174,8 +208,9 @@ def slurm_node_placement(environ: Optional[Mapping[str, str]] = None) -> tuple[i
     """(node_rank, head node hostname) of this Slurm task: SLURM_NODEID, first host of the job's node list."""
     env = os.environ if environ is None else environ
     rank = int(env["SLURM_NODEID"])
-    hosts = subprocess.run(["scontrol", "show", "hostnames", env["SLURM_JOB_NODELIST"]],
-                           capture_output=True, text=True, check=True).stdout.split()
+    hosts = subprocess.run(
+        ["scontrol", "show", "hostnames", env["SLURM_JOB_NODELIST"]], capture_output=True, text=True, check=True
+    ).stdout.split()
     return rank, hosts[0]
 
 

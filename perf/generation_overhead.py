@@ -65,8 +65,9 @@ async def baseline_openai(port: int, n: int, concurrency: int) -> float:
 
     async def one(i):
         async with sem:
-            await client.chat.completions.create(model="m", messages=[{"role": "user", "content": f"q{i}"}],
-                                                 temperature=0.0, max_tokens=16)
+            await client.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": f"q{i}"}], temperature=0.0, max_tokens=16
+            )
 
     start = time.perf_counter()
     await asyncio.gather(*(one(i) for i in range(n)))
@@ -101,10 +102,18 @@ def assay_stage(port: int, n: int, concurrency: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         inp = Path(tmp) / "in.jsonl"
         inp.write_text("".join(json.dumps({"question": f"q{i}"}) + "\n" for i in range(n)))
-        cfg = compose_stage_config(GenerateConfig, [
-            f"++input_file={inp}", f"++output_file={tmp}/out.jsonl", "++server.model=m", "++server.server_type=openai",
-            f"++server.port={port}", f"++max_concurrent_requests={concurrency}", "++inference.tokens_to_generate=16",
-        ])
+        cfg = compose_stage_config(
+            GenerateConfig,
+            [
+                f"++input_file={inp}",
+                f"++output_file={tmp}/out.jsonl",
+                "++server.model=m",
+                "++server.server_type=openai",
+                f"++server.port={port}",
+                f"++max_concurrent_requests={concurrency}",
+                "++inference.tokens_to_generate=16",
+            ],
+        )
         start = time.perf_counter()
         generate(cfg)
         return n / (time.perf_counter() - start)
@@ -144,8 +153,9 @@ async def _vllm_tokens_per_s(port: int, concurrency: int, n: int, max_tokens: in
 
         async def one(i):
             async with sem:
-                result = await client.chat([{"role": "user", "content": f"Tell me a story about the number {i}."}],
-                                           body, {})
+                result = await client.chat(
+                    [{"role": "user", "content": f"Tell me a story about the number {i}."}], body, {}
+                )
                 return result.num_generated_tokens or 0
 
         start = time.perf_counter()
@@ -161,8 +171,9 @@ def part_vllm(max_tokens: int) -> None:
     port = free_port()
     launch = server_command("vllm", resolve_model("smollm2"), port=port, served_model_name="smollm2")
     with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False) as log:
-        proc = subprocess.Popen(launch.argv, env=launch.environ(), stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            launch.argv, env=launch.environ(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         started = time.perf_counter()
         wait_ready(launch.health_url, 900, proc)

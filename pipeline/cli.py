@@ -15,17 +15,17 @@ from typing import Any, Callable, Optional
 
 import typer
 
-from assay.core.config import ConfigError
-from assay.pipeline.cluster import ClusterConfigError
-from assay.pipeline.dispatch import DependencyError
-from assay.pipeline.experiment import UnknownUpstreamError
-from assay.pipeline.job import JobFailedError
-from assay.pipeline.evaluate import eval as eval_
-from assay.pipeline.generate import generate
-from assay.pipeline.grpo import grpo
-from assay.pipeline.results import evaluate_results, prepare_data, summarize_results
-from assay.pipeline.run_cmd import run_cmd
-from assay.pipeline.sft import merge_lora, prepare_sft_data, sft
+from ..core.config import ConfigError
+from .cluster import ClusterConfigError
+from .dispatch import DependencyError
+from .evaluate import eval as eval_
+from .experiment import UnknownUpstreamError
+from .generate import generate
+from .grpo import grpo
+from .job import JobFailedError
+from .results import evaluate_results, prepare_data, summarize_results
+from .run_cmd import run_cmd
+from .sft import merge_lora, prepare_sft_data, sft
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -33,7 +33,6 @@ app = typer.Typer(
     help="assay: evaluate, generate, fine-tune and re-evaluate LLMs, locally or on Slurm.",
     pretty_exceptions_enable=False,
 )
-
 
 
 @app.callback()
@@ -140,10 +139,12 @@ app.add_typer(model_app, name="model")
 @model_app.command("prepare")
 def _model_prepare(
     name: str = typer.Argument("smollm2", help="Alias of the embedded model."),
-    cache_dir: Optional[str] = typer.Option(None, "--cache_dir", help="Defaults to $ASSAY_CACHE_DIR/models or ~/.cache/assay/models."),
+    cache_dir: Optional[str] = typer.Option(
+        None, "--cache_dir", help="Defaults to $ASSAY_CACHE_DIR/models or ~/.cache/assay/models."
+    ),
 ) -> None:
     """Convert an embedded model (from its pip package) into a Hugging Face folder, once; print the folder."""
-    from assay.inference.embedded_model import EmbeddedModelError, prepare_model
+    from ..inference.embedded_model import EmbeddedModelError, prepare_model
 
     try:
         print(prepare_model(name, cache_dir))
@@ -159,12 +160,16 @@ app.add_typer(benchmark_app, name="benchmark")
 @benchmark_app.command("validate")
 def _benchmark_validate(
     name: str = typer.Argument(..., help="The benchmark, e.g. mlcode."),
-    sandbox_url: Optional[str] = typer.Option(None, "--sandbox_url", help="A running sandbox; by default one is started and stopped."),
-    tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma-separated task ids or categories; by default all."),
+    sandbox_url: Optional[str] = typer.Option(
+        None, "--sandbox_url", help="A running sandbox; by default one is started and stopped."
+    ),
+    tasks: Optional[str] = typer.Option(
+        None, "--tasks", help="Comma-separated task ids or categories; by default all."
+    ),
     jobs: int = typer.Option(4, "--jobs", help="Samples graded at once."),
 ) -> None:
     """Grade the benchmark's own reference solutions (and broken variants of them) through the real grader; exit 1 on any violation."""
-    from assay.benchmarks.validate import validate_command
+    from ..benchmarks.validate import validate_command
 
     raise typer.Exit(validate_command(name, sandbox_url=sandbox_url, tasks=tasks, jobs=jobs))
 

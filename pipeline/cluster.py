@@ -69,8 +69,9 @@ class ClusterConfig:
             if self.executor != "local":
                 raise ClusterConfigError("max_parallel_jobs is for the local executor; Slurm schedules its own jobs")
             if not isinstance(self.max_parallel_jobs, int) or self.max_parallel_jobs < 1:
-                raise ClusterConfigError(f"max_parallel_jobs must be a whole number of at least 1, "
-                                         f"got {self.max_parallel_jobs!r}")
+                raise ClusterConfigError(
+                    f"max_parallel_jobs must be a whole number of at least 1, got {self.max_parallel_jobs!r}"
+                )
         for item in self.env_vars:
             key = item.split("=", 1)[0]
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):

@@ -21,29 +21,43 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from assay.pipeline.cluster import ClusterConfig
-from assay.pipeline.experiment import Experiment, RunAfter, submit_experiment
-from assay.pipeline.generate import node_python
-from assay.pipeline.job import Job
+from .cluster import ClusterConfig
+from .experiment import Experiment, RunAfter, submit_experiment
+from .generate import node_python
+from .job import Job
 
 
-def submit_deferred_eval(arguments: dict, cluster: ClusterConfig, run_after: RunAfter, dependency_type: str,
-                         dry_run: bool, wait: Optional[bool]) -> Experiment:
+def submit_deferred_eval(
+    arguments: dict,
+    cluster: ClusterConfig,
+    run_after: RunAfter,
+    dependency_type: str,
+    dry_run: bool,
+    wait: Optional[bool],
+) -> Experiment:
     """Submit the job that runs `eval(**arguments)` once `run_after` is done."""
     arguments = dict(arguments)
     arguments["cluster"] = dataclasses.asdict(cluster)
     arguments["output_dir"] = str(Path(arguments["output_dir"]).absolute())
     arguments["expname"] = f"{arguments['expname']}-checkpoints"
     arguments["wait"] = True
-    job = Job(name=arguments["expname"].removesuffix("-checkpoints"),
-              command=[node_python(cluster), "-m", "assay.pipeline.deferred_eval", json.dumps(arguments)],
-              output_dir=Path(arguments["output_dir"]), time=arguments.get("time"), follow_up_copies=False,
-              takes_local_slot=False)
-    experiment = submit_experiment(cluster, job.name, [job], run_after=run_after, dependency_type=dependency_type,
-                                   dry_run=dry_run)
+    job = Job(
+        name=arguments["expname"].removesuffix("-checkpoints"),
+        command=[node_python(cluster), "-m", "assay.pipeline.deferred_eval", json.dumps(arguments)],
+        output_dir=Path(arguments["output_dir"]),
+        time=arguments.get("time"),
+        follow_up_copies=False,
+        takes_local_slot=False,
+    )
+    experiment = submit_experiment(
+        cluster, job.name, [job], run_after=run_after, dependency_type=dependency_type, dry_run=dry_run
+    )
     if dry_run:
-        print(f"[assay] {arguments['model']} matches nothing yet: the models are expanded when this job starts, "
-              "after its upstream", flush=True)
+        print(
+            f"[assay] {arguments['model']} matches nothing yet: the models are expanded when this job starts, "
+            "after its upstream",
+            flush=True,
+        )
     if wait is None:
         wait = cluster.executor == "local"
     if wait and not dry_run:
@@ -52,7 +66,8 @@ def submit_deferred_eval(arguments: dict, cluster: ClusterConfig, run_after: Run
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    from assay.pipeline.evaluate import eval as run_eval, expand_models
+    from .evaluate import eval as run_eval
+    from .evaluate import expand_models
 
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:

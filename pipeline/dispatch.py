@@ -16,10 +16,10 @@ import threading
 from pathlib import Path
 from typing import Iterator, Optional
 
-from assay.pipeline.cluster import ClusterConfig, parse_time_minutes
-from assay.pipeline.job import FINAL_SLURM_STATES, Job, JobHandle, slurm_states
-from assay.pipeline.job_runner import JobSpec, LocalUpstream, run_job
-from assay.pipeline.local_slots import LocalSlots
+from .cluster import ClusterConfig, parse_time_minutes
+from .job import FINAL_SLURM_STATES, Job, JobHandle, slurm_states
+from .job_runner import JobSpec, LocalUpstream, run_job
+from .local_slots import LocalSlots
 
 LOCAL_DEFAULT_TIME = "10-00:00:00"  # local jobs still need a limit for submitit; ten days is none in practice
 _DRY_RUN_IDS = itertools.count(1)
@@ -32,8 +32,11 @@ class DependencyError(RuntimeError):
 def submit_job(job: Job, cluster: ClusterConfig, dry_run: bool = False) -> JobHandle:
     """Submit one job; return its handle (printing what would run instead, in a dry run)."""
     if dry_run and cluster.missing_env():
-        print(f"# warning: env var(s) {', '.join(cluster.missing_env())} named in cluster config '{cluster.name}' "
-              "are not set here; a real submission would stop with an error", flush=True)
+        print(
+            f"# warning: env var(s) {', '.join(cluster.missing_env())} named in cluster config '{cluster.name}' "
+            "are not set here; a real submission would stop with an error",
+            flush=True,
+        )
     if cluster.executor == "slurm":
         return _submit_slurm(job, cluster, dry_run)
     return _submit_local(job, cluster, dry_run)
@@ -114,8 +117,14 @@ def _slurm_executor(job: Job, cluster: ClusterConfig, dependency: Optional[str],
 def _submit_slurm(job: Job, cluster: ClusterConfig, dry_run: bool) -> JobHandle:
     dependency = slurm_dependency(job)
     executor = _slurm_executor(job, cluster, dependency, dry_run)
-    spec = JobSpec(name=job.name, command=job.command, env=dict(job.env), services=list(job.services),
-                   log_dir=str(job.log_dir), next_commands=list(job.next_commands))
+    spec = JobSpec(
+        name=job.name,
+        command=job.command,
+        env=dict(job.env),
+        services=list(job.services),
+        log_dir=str(job.log_dir),
+        next_commands=list(job.next_commands),
+    )
     if dry_run:
         job_id = f"dryrun-{next(_DRY_RUN_IDS)}"
         script = executor._make_submission_file_text(executor._submitit_command_str, uid="<uid>")
@@ -144,8 +153,15 @@ def _submit_local(job: Job, cluster: ClusterConfig, dry_run: bool) -> JobHandle:
     import submitit
 
     cluster_env = cluster.explicit_env() if dry_run else cluster.env()
-    spec = JobSpec(name=job.name, command=job.command, env={**cluster_env, **job.env}, wait_for=_local_upstreams(job),
-                   services=list(job.services), log_dir=str(job.log_dir), next_commands=list(job.next_commands))
+    spec = JobSpec(
+        name=job.name,
+        command=job.command,
+        env={**cluster_env, **job.env},
+        wait_for=_local_upstreams(job),
+        services=list(job.services),
+        log_dir=str(job.log_dir),
+        next_commands=list(job.next_commands),
+    )
     if cluster.max_parallel_jobs and job.takes_local_slot:
         spec.slots = LocalSlots.for_cluster(cluster.name, cluster.max_parallel_jobs)
     if dry_run:
@@ -197,7 +213,10 @@ def _interruptible_children() -> Iterator[None]:
     launcher. A handled signal is reset to its default in a child, so the controllers get Python's usual
     KeyboardInterrupt. Main thread only (the only one that may set handlers).
     """
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+    ):
         yield
         return
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -213,8 +232,10 @@ def _print_dry_run(job: Job, job_id: str, executor: str, spec: JobSpec, script: 
         f"# command(s) run on the node:\n{job.command_line()}",
     ]
     for service in spec.services:
-        lines.append(f"# service {service.name} started first, healthy at {service.health_url} ({{port}}: a free port):\n"
-                     + shlex.join(service.command))
+        lines.append(
+            f"# service {service.name} started first, healthy at {service.health_url} ({{port}}: a free port):\n"
+            + shlex.join(service.command)
+        )
     if spec.env:
         lines.append("# env set for the command:\n" + "\n".join(f"{k}={shlex.quote(v)}" for k, v in spec.env.items()))
     lines.append(f"# logs: {job.log_dir}/")

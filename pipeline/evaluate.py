@@ -19,14 +19,14 @@ import glob
 from pathlib import Path
 from typing import Optional, Union
 
-from assay.benchmarks.registry import BenchmarkError, copy_for_run, get_benchmark
-from assay.core.config import ConfigError
-from assay.pipeline.cluster import load_cluster_config
-from assay.pipeline.experiment import Experiment, RunAfter, submit_experiment
-from assay.pipeline.generate import ServerSetup, check_overrides, generation_jobs, node_python, warn_greedy_seeds
-from assay.pipeline.job import Dependency, Job
-from assay.pipeline.server_spec import sandbox_service
-from assay.pipeline.wrap import extra_args
+from ..benchmarks.registry import BenchmarkError, copy_for_run, get_benchmark
+from ..core.config import ConfigError
+from .cluster import load_cluster_config
+from .experiment import Experiment, RunAfter, submit_experiment
+from .generate import ServerSetup, check_overrides, generation_jobs, node_python, warn_greedy_seeds
+from .job import Dependency, Job
+from .server_spec import sandbox_service
+from .wrap import extra_args
 
 
 def parse_benchmarks(text: str) -> list[tuple[str, int]]:
@@ -56,8 +56,10 @@ def expand_models(model: Union[str, list[str]], defer_empty: bool = False) -> Op
         if not matches:
             if defer_empty:
                 return None
-            raise ConfigError(f"model pattern '{item}' matches nothing (to evaluate checkpoints a job will write, "
-                              "pass run_after=<its expname>)")
+            raise ConfigError(
+                f"model pattern '{item}' matches nothing (to evaluate checkpoints a job will write, "
+                "pass run_after=<its expname>)"
+            )
         models.extend(matches)
     return models
 
@@ -127,20 +129,35 @@ def eval(  # noqa: A001 - the command users know by this name
     cluster_cfg = load_cluster_config(cluster)
     models = expand_models(model, defer_empty=run_after is not None)
     if models is None:
-        from assay.pipeline.deferred_eval import submit_deferred_eval
+        from .deferred_eval import submit_deferred_eval
 
-        arguments = dict(benchmarks=benchmarks, output_dir=output_dir, model=model, cluster=cluster, expname=expname,
-                         server_type=server_type, server_address=server_address, server_gpus=server_gpus,
-                         server_nodes=server_nodes, server_args=server_args, num_jobs=num_jobs, num_chunks=num_chunks,
-                         with_sandbox=with_sandbox, time=time, dependent_jobs=dependent_jobs, ctx=overrides)
+        arguments = dict(
+            benchmarks=benchmarks,
+            output_dir=output_dir,
+            model=model,
+            cluster=cluster,
+            expname=expname,
+            server_type=server_type,
+            server_address=server_address,
+            server_gpus=server_gpus,
+            server_nodes=server_nodes,
+            server_args=server_args,
+            num_jobs=num_jobs,
+            num_chunks=num_chunks,
+            with_sandbox=with_sandbox,
+            time=time,
+            dependent_jobs=dependent_jobs,
+            ctx=overrides,
+        )
         return [submit_deferred_eval(arguments, cluster_cfg, run_after, dependency_type, dry_run, wait)]
     python = node_python(cluster_cfg)
     root = Path(output_dir).absolute()
     experiments = []
     run_dirs = []
     for name in models:
-        server = ServerSetup(server_type, name, server_address, server_gpus, server_nodes, server_args,
-                             with_sandbox=with_sandbox)
+        server = ServerSetup(
+            server_type, name, server_address, server_gpus, server_nodes, server_args, with_sandbox=with_sandbox
+        )
         server.check()
         run_dir = root if len(models) == 1 else root / model_label(name)
         run_dirs.append(run_dir)
@@ -155,26 +172,64 @@ def eval(  # noqa: A001 - the command users know by this name
                     input_file = copy_for_run(bench_name, bench_dir)
                 except BenchmarkError as exc:
                     raise ConfigError(str(exc)) from None
-            stage_overrides = [f"++prompt_config={bench.prompt_config}",
-                               f"++inference.tokens_to_generate={bench.tokens_to_generate}", *overrides]
-            gen_jobs, ready = generation_jobs(expname, input_file, bench_dir, cluster_cfg, server, stage_overrides,
-                                              list(range(seeds)), num_chunks, num_jobs, time=time,
-                                              log_root=run_dir)
-            grade = [python, "-m", "assay.evaluation.evaluate_results",
-                     f"++input_files={bench_dir}/output-rs*.jsonl", f"++grader={bench.grader}"]
-            metrics = [python, "-m", "assay.evaluation.compute_metrics", f"++input_dir={bench_dir}",
-                       f"++benchmark={bench_name}"]
-            grade_job = Job(name=expname, command=grade, next_commands=[metrics], output_dir=run_dir, time=time,
-                            follow_up_copies=False, dependencies=[Dependency(j) for j in ready])
+            stage_overrides = [
+                f"++prompt_config={bench.prompt_config}",
+                f"++inference.tokens_to_generate={bench.tokens_to_generate}",
+                *overrides,
+            ]
+            gen_jobs, ready = generation_jobs(
+                expname,
+                input_file,
+                bench_dir,
+                cluster_cfg,
+                server,
+                stage_overrides,
+                list(range(seeds)),
+                num_chunks,
+                num_jobs,
+                time=time,
+                log_root=run_dir,
+            )
+            grade = [
+                python,
+                "-m",
+                "assay.evaluation.evaluate_results",
+                f"++input_files={bench_dir}/output-rs*.jsonl",
+                f"++grader={bench.grader}",
+            ]
+            metrics = [
+                python,
+                "-m",
+                "assay.evaluation.compute_metrics",
+                f"++input_dir={bench_dir}",
+                f"++benchmark={bench_name}",
+            ]
+            grade_job = Job(
+                name=expname,
+                command=grade,
+                next_commands=[metrics],
+                output_dir=run_dir,
+                time=time,
+                follow_up_copies=False,
+                dependencies=[Dependency(j) for j in ready],
+            )
             if bench.needs_sandbox:
                 grade_job.services = [sandbox_service(python)]
                 grade_job.env = {"ASSAY_SANDBOX_URL": "http://127.0.0.1:{sandbox_port}"}
             jobs += gen_jobs + [grade_job]
-        experiments.append(submit_experiment(cluster_cfg, expname, jobs, run_after=run_after,
-                                             dependency_type=dependency_type, dependent_jobs=dependent_jobs,
-                                             dry_run=dry_run))
+        experiments.append(
+            submit_experiment(
+                cluster_cfg,
+                expname,
+                jobs,
+                run_after=run_after,
+                dependency_type=dependency_type,
+                dependent_jobs=dependent_jobs,
+                dry_run=dry_run,
+            )
+        )
     if len(models) > 1 and not dry_run:
-        from assay.pipeline import registry
+        from . import registry
 
         registry.record(cluster_cfg.name, expname, [h for e in experiments for h in e.final])
     if wait is None:
@@ -182,12 +237,12 @@ def eval(  # noqa: A001 - the command users know by this name
     if wait and not dry_run:
         for experiment in experiments:
             experiment.wait(follow=cluster_cfg.executor == "local")
-        from assay.evaluation.summarize import summarize_results
+        from ..evaluation.summarize import summarize_results
 
         labels = [model_label(m) for m in models] if len(models) > 1 else None
         summarize_results([str(d) for d in run_dirs], labels=labels)
         if len(models) > 1:
-            from assay.training.checkpoint_sweep import print_sweep
+            from ..training.checkpoint_sweep import print_sweep
 
             print_sweep(root)
     return experiments

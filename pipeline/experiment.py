@@ -15,10 +15,10 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Iterator, Optional, Union
 
-from assay.pipeline import registry
-from assay.pipeline.cluster import ClusterConfig
-from assay.pipeline.dispatch import submit_job
-from assay.pipeline.job import Dependency, Job, JobFailedError, JobHandle
+from . import registry
+from .cluster import ClusterConfig
+from .dispatch import submit_job
+from .job import Dependency, Job, JobFailedError, JobHandle
 
 RunAfter = Union[str, Iterable[str], None]
 
@@ -35,7 +35,9 @@ def _names(run_after: RunAfter) -> list[str]:
     return [n for item in run_after for n in _names(item)]
 
 
-def resolve_run_after(cluster: ClusterConfig, run_after: RunAfter, dependency_type: str = "afterok") -> list[Dependency]:
+def resolve_run_after(
+    cluster: ClusterConfig, run_after: RunAfter, dependency_type: str = "afterok"
+) -> list[Dependency]:
     """Dependencies on every job each expname in `run_after` stands for."""
     deps = []
     for name in _names(run_after):
@@ -143,8 +145,10 @@ def submit_experiment(
             if id(dep.upstream) not in last_copy:
                 raise ValueError(f"{job.name} depends on {dep.upstream.name}, which must come earlier in the list")
             depended_on.add(id(dep.upstream))
-        first_deps = [Dependency(last_copy[id(d.upstream)], d.kind) if isinstance(d.upstream, Job) else d
-                      for d in job.dependencies]
+        first_deps = [
+            Dependency(last_copy[id(d.upstream)], d.kind) if isinstance(d.upstream, Job) else d
+            for d in job.dependencies
+        ]
         if not internal:
             first_deps = list(upstream) + first_deps
         previous: Optional[JobHandle] = None

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from assay.core.config import ConfigError, validate_overrides
-from assay.inference.config import SERVER_TYPES, GenerateConfig
-from assay.pipeline.cluster import ClusterConfig, load_cluster_config
-from assay.pipeline.experiment import Experiment, RunAfter, submit_experiment
-from assay.pipeline.job import Dependency, Job
-from assay.pipeline.server_spec import sandbox_service, server_service
-from assay.pipeline.wrap import extra_args
+from ..core.config import ConfigError, validate_overrides
+from ..inference.config import SERVER_TYPES, GenerateConfig
+from .cluster import ClusterConfig, load_cluster_config
+from .experiment import Experiment, RunAfter, submit_experiment
+from .job import Dependency, Job
+from .server_spec import sandbox_service, server_service
+from .wrap import extra_args
 
 PIPELINE_KEYS = ("input_file", "output_file", "chunk_id", "num_chunks")
 """Stage keys the pipeline sets itself; the user sets them through the function's own parameters."""
@@ -43,7 +43,7 @@ def output_name(seed: Optional[int]) -> str:
 
 
 def plan_tasks(output_dir: Path, seeds: list[Optional[int]], num_chunks: Optional[int]) -> list[GenerationTask]:
-    from assay.inference.merge_chunks import chunk_file
+    from ..inference.merge_chunks import chunk_file
 
     tasks = []
     for seed in seeds:
@@ -58,7 +58,7 @@ def plan_tasks(output_dir: Path, seeds: list[Optional[int]], num_chunks: Optiona
 def check_overrides(overrides: list[str], with_sandbox: bool = True) -> GenerateConfig:
     """Fail now, on the user's machine, for any key or value the stage would reject on the node; return the
     stage's config (with placeholders for what the pipeline fills in)."""
-    from assay.core.config import compose_stage_config
+    from ..core.config import compose_stage_config
 
     for text in overrides:
         key = text.lstrip("+~").split("=", 1)[0]
@@ -69,17 +69,23 @@ def check_overrides(overrides: list[str], with_sandbox: bool = True) -> Generate
     placeholders = ["++input_file=-", "++output_file=-", "++server.model=-"]
     cfg = compose_stage_config(GenerateConfig, placeholders + list(overrides))
     if cfg.code_execution and not with_sandbox and not cfg.sandbox_url:
-        raise ConfigError("++code_execution=true runs the model's code in a sandbox: pass --with_sandbox "
-                          "(or ++sandbox_url=<a running sandbox>)")
+        raise ConfigError(
+            "++code_execution=true runs the model's code in a sandbox: pass --with_sandbox "
+            "(or ++sandbox_url=<a running sandbox>)"
+        )
     return cfg
 
 
 def warn_greedy_seeds(cfg: GenerateConfig, num_seeds: int, what: str) -> None:
     """Several seeds of greedy decoding are (nearly) the same sample N times: say so before anything runs."""
     if num_seeds > 1 and cfg.inference.temperature == 0:
-        print(f"[assay] warning: {what}: {num_seeds} seeds with inference.temperature=0 (greedy, the default) give "
-              "(nearly) the same sample each time, so majority@k and pass@k add nothing to pass@1; sample with "
-              "++inference.temperature=<t>, e.g. 0.7", file=sys.stderr, flush=True)
+        print(
+            f"[assay] warning: {what}: {num_seeds} seeds with inference.temperature=0 (greedy, the default) give "
+            "(nearly) the same sample each time, so majority@k and pass@k add nothing to pass@1; sample with "
+            "++inference.temperature=<t>, e.g. 0.7",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def generate(
@@ -139,18 +145,37 @@ def generate(
     overrides = extra_args(ctx)
     stage_cfg = check_overrides(overrides, with_sandbox)
     warn_greedy_seeds(stage_cfg, num_random_seeds or 1, f"generate {input_file}")
-    server = ServerSetup(server_type, model, server_address, server_gpus, server_nodes, server_args, server_port,
-                         with_sandbox)
+    server = ServerSetup(
+        server_type, model, server_address, server_gpus, server_nodes, server_args, server_port, with_sandbox
+    )
     server.check()
     if not Path(input_file).exists() and not dry_run:
         raise ConfigError(f"input_file {input_file} does not exist")
     cluster_cfg = load_cluster_config(cluster)
     out_dir = Path(output_dir).absolute()
     seeds = [None] if num_random_seeds is None else list(range(starting_seed, starting_seed + num_random_seeds))
-    jobs, _ = generation_jobs(expname, Path(input_file).absolute(), out_dir, cluster_cfg, server, overrides, seeds,
-                              num_chunks, num_jobs, postprocess_cmd, time)
-    experiment = submit_experiment(cluster_cfg, expname, jobs, run_after=run_after, dependency_type=dependency_type,
-                                   dependent_jobs=dependent_jobs, dry_run=dry_run)
+    jobs, _ = generation_jobs(
+        expname,
+        Path(input_file).absolute(),
+        out_dir,
+        cluster_cfg,
+        server,
+        overrides,
+        seeds,
+        num_chunks,
+        num_jobs,
+        postprocess_cmd,
+        time,
+    )
+    experiment = submit_experiment(
+        cluster_cfg,
+        expname,
+        jobs,
+        run_after=run_after,
+        dependency_type=dependency_type,
+        dependent_jobs=dependent_jobs,
+        dry_run=dry_run,
+    )
     if wait is None:
         wait = cluster_cfg.executor == "local"
     if wait and not dry_run:
@@ -187,8 +212,17 @@ class ServerSetup:
         if self.server_address:
             overrides += [f"++server.base_url={self.server_address}", f"++server.model={self.model}"]
         else:
-            services.append(server_service(self.server_type, self.model, python, self.server_gpus, self.server_nodes,
-                                           self.server_args, self.server_port))
+            services.append(
+                server_service(
+                    self.server_type,
+                    self.model,
+                    python,
+                    self.server_gpus,
+                    self.server_nodes,
+                    self.server_args,
+                    self.server_port,
+                )
+            )
             overrides += ["++server.host=127.0.0.1", "++server.port={server_port}", f"++server.model={self.model}"]
         if self.with_sandbox:
             services.append(sandbox_service(python))
@@ -226,8 +260,15 @@ def generation_jobs(
     services, server_overrides, env = server.for_job(python)
 
     def task_argv(task: GenerationTask) -> list[str]:
-        argv = [python, "-m", "assay.inference.generate", f"++input_file={input_file}",
-                f"++output_file={task.output_file}", *server_overrides, *overrides]
+        argv = [
+            python,
+            "-m",
+            "assay.inference.generate",
+            f"++input_file={input_file}",
+            f"++output_file={task.output_file}",
+            *server_overrides,
+            *overrides,
+        ]
         if task.seed is not None:
             argv.append(f"++inference.random_seed={task.seed}")
         if task.chunk is not None:
@@ -247,9 +288,18 @@ def generation_jobs(
             argvs.append(task_argv(task))
             if task.chunk is None:
                 argvs += postprocess(task.output_file)
-        job = Job(name=name, command=argvs[0], next_commands=argvs[1:], output_dir=log_root,
-                  nodes=server.server_nodes, gpus_per_node=server.server_gpus, time=time, env=dict(env),
-                  services=list(services), container="assay")
+        job = Job(
+            name=name,
+            command=argvs[0],
+            next_commands=argvs[1:],
+            output_dir=log_root,
+            nodes=server.server_nodes,
+            gpus_per_node=server.server_gpus,
+            time=time,
+            env=dict(env),
+            services=list(services),
+            container="assay",
+        )
         jobs.append(job)
         for task in group:
             jobs_of_seed.setdefault(task.seed, [])
@@ -259,12 +309,26 @@ def generation_jobs(
         return jobs, list(jobs)
     merges = []
     for seed in seeds:
-        merge = [python, "-m", "assay.inference.merge_chunks", f"++input_file={input_file}",
-                 f"++output_file={out_dir / output_name(seed)}", f"++num_chunks={num_chunks}"]
+        merge = [
+            python,
+            "-m",
+            "assay.inference.merge_chunks",
+            f"++input_file={input_file}",
+            f"++output_file={out_dir / output_name(seed)}",
+            f"++num_chunks={num_chunks}",
+        ]
         merge += [o for o in overrides if o.lstrip("+").startswith("num_samples=")]
-        merges.append(Job(name=name, command=merge, next_commands=postprocess(out_dir / output_name(seed)),
-                          output_dir=log_root, time=time, follow_up_copies=False,
-                          dependencies=[Dependency(j) for j in jobs_of_seed[seed]]))
+        merges.append(
+            Job(
+                name=name,
+                command=merge,
+                next_commands=postprocess(out_dir / output_name(seed)),
+                output_dir=log_root,
+                time=time,
+                follow_up_copies=False,
+                dependencies=[Dependency(j) for j in jobs_of_seed[seed]],
+            )
+        )
     return jobs + merges, merges
 
 

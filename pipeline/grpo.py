@@ -21,23 +21,28 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from assay.core.config import ConfigError, compose_stage_config, validate_overrides
-from assay.pipeline.cluster import load_cluster_config
-from assay.pipeline.experiment import Experiment, RunAfter
-from assay.pipeline.generate import node_python
-from assay.pipeline.job import Job
-from assay.pipeline.server_spec import sandbox_service
-from assay.pipeline.sft import _check_input, _refuse_pipeline_keys, _submit, training_command
-from assay.pipeline.wrap import extra_args
+from ..core.config import ConfigError, compose_stage_config, validate_overrides
+from .cluster import load_cluster_config
+from .experiment import Experiment, RunAfter
+from .generate import node_python
+from .job import Job
+from .server_spec import sandbox_service
+from .sft import _check_input, _refuse_pipeline_keys, _submit, training_command
+from .wrap import extra_args
 
-PIPELINE_KEYS = {"train_file": "train_file", "benchmark": "benchmark", "output_dir": "output_dir", "model": "model",
-                 "preflight_only": "preflight"}
+PIPELINE_KEYS = {
+    "train_file": "train_file",
+    "benchmark": "benchmark",
+    "output_dir": "output_dir",
+    "model": "model",
+    "preflight_only": "preflight",
+}
 """Stage keys the function sets, and the parameter to use instead."""
 
 
 def check_grpo_overrides(overrides: list[str], source: list[str], num_gpus: int):
     """Fail now for what the stage would reject on the node, including the batch shape for num_gpus GPUs."""
-    from assay.training.grpo import GRPOStageConfig
+    from ..training.grpo import GRPOStageConfig
 
     _refuse_pipeline_keys(overrides, PIPELINE_KEYS, "grpo")
     validate_overrides(GRPOStageConfig, overrides)
@@ -47,7 +52,8 @@ def check_grpo_overrides(overrides: list[str], source: list[str], num_gpus: int)
         raise ConfigError(
             f"a step's batch_size x GPUs x gradient_accumulation_steps = {cfg.batch_size} x {max(num_gpus, 1)} x "
             f"{cfg.gradient_accumulation_steps} = {completions} completions is not a multiple of num_generations="
-            f"{cfg.num_generations}: every prompt's group must be whole")
+            f"{cfg.num_generations}: every prompt's group must be whole"
+        )
     return cfg
 
 
@@ -95,7 +101,7 @@ def grpo(
         _check_input(train_file, "train_file", run_after, dry_run)
         source = [f"++train_file={Path(train_file).absolute()}"]
     else:
-        from assay.benchmarks.registry import BenchmarkError, get_benchmark
+        from ..benchmarks.registry import BenchmarkError, get_benchmark
 
         try:
             bench = get_benchmark(benchmark)
@@ -117,8 +123,12 @@ def grpo(
     if not stage_cfg.sandbox_url:  # the rewards run the tests in a sandbox on this node
         job.services = [sandbox_service(python)]
         job.env = {"ASSAY_SANDBOX_URL": "http://127.0.0.1:{sandbox_port}"}
-    done = (f"preflight passed; report in {out_dir / 'preflight.json'}" if preflight else
-            f"checkpoints in {out_dir}; reward traces in {out_dir / 'rewards'}; preflight report in "
-            f"{out_dir / 'preflight.json'}")
-    return _submit(cluster_cfg, expname, [job], run_after, dependency_type, 0 if preflight else dependent_jobs,
-                   dry_run, wait, done)
+    done = (
+        f"preflight passed; report in {out_dir / 'preflight.json'}"
+        if preflight
+        else f"checkpoints in {out_dir}; reward traces in {out_dir / 'rewards'}; preflight report in "
+        f"{out_dir / 'preflight.json'}"
+    )
+    return _submit(
+        cluster_cfg, expname, [job], run_after, dependency_type, 0 if preflight else dependent_jobs, dry_run, wait, done
+    )

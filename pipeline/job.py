@@ -16,8 +16,16 @@ from typing import Any, Optional
 
 DEPENDENCY_KINDS = ("afterok", "afterany")
 FINAL_SLURM_STATES = {
-    "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "OUT_OF_MEMORY",
-    "BOOT_FAIL", "DEADLINE", "REVOKED",
+    "COMPLETED",
+    "FAILED",
+    "CANCELLED",
+    "TIMEOUT",
+    "NODE_FAIL",
+    "PREEMPTED",
+    "OUT_OF_MEMORY",
+    "BOOT_FAIL",
+    "DEADLINE",
+    "REVOKED",
 }
 
 
@@ -105,7 +113,7 @@ class JobHandle:
         if self.executor == "dry_run":
             return "DRY_RUN"
         if self.executor == "local":
-            from assay.pipeline.job_runner import LocalUpstream, upstream_outcome
+            from .job_runner import LocalUpstream, upstream_outcome
 
             outcome = upstream_outcome(LocalUpstream(self.name, self.job_id, str(self.result_pickle)))
             return {"success": "COMPLETED", "error": "FAILED", None: "RUNNING"}[outcome]
@@ -121,7 +129,7 @@ class JobHandle:
         """
         if self.executor == "dry_run":
             return None
-        from assay.pipeline.log_follow import LogFollower
+        from .log_follow import LogFollower
 
         follower = LogFollower(self.stdout_path, self.stderr_path) if follow else None
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
@@ -178,12 +186,12 @@ def _own_message(submitit_message: str) -> str:
     """The last exception of submitit's remote traceback (ours carries the command's log tail)."""
     marker = "assay.pipeline.job_runner."
     idx = submitit_message.rfind(marker)
-    message = submitit_message[idx + len(marker):] if idx >= 0 else submitit_message
+    message = submitit_message[idx + len(marker) :] if idx >= 0 else submitit_message
     return message.split("\n\n----------------------")[0].strip()
 
 
 def _tail(path: Path, chars: int = 3000) -> str:
-    from assay.pipeline.job_runner import _log_tail
+    from .job_runner import _log_tail
 
     return _log_tail(path, chars)
 
@@ -195,7 +203,9 @@ def slurm_states(job_ids: list[str]) -> dict[str, str]:
     states: dict[str, str] = {}
     out = subprocess.run(
         ["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(job_ids)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     for line in out.stdout.splitlines():
         parts = line.strip().split("|")

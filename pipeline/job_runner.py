@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from assay.pipeline.local_slots import LocalSlots, hold_slot
-from assay.pipeline.services import RunningService, ServiceSpec, start_service, wait_healthy
+from .local_slots import LocalSlots, hold_slot
+from .services import RunningService, ServiceSpec, start_service, wait_healthy
 
 TAIL_CHARS = 3000
 _PR_SET_PDEATHSIG = 1

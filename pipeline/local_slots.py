@@ -66,7 +66,10 @@ def hold_slot(slots: Optional[LocalSlots], job_name: str, poll_s: float = 0.5) -
                 handle.close()  # closing the file releases the lock
             return
         if not announced:
-            print(f"[assay] {job_name}: waiting for a free local slot (max_parallel_jobs={slots.count}; "
-                  f"holders in {folder})", flush=True)
+            print(
+                f"[assay] {job_name}: waiting for a free local slot (max_parallel_jobs={slots.count}; "
+                f"holders in {folder})",
+                flush=True,
+            )
             announced = True
         time.sleep(poll_s)

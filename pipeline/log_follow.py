@@ -40,7 +40,7 @@ class LogFollower:
             text = self._pending[path] + data.decode(errors="replace")
             # keep an unfinished line for the next poll, unless it is a progress bar redraw (\r)
             cut = max(text.rfind("\n"), text.rfind("\r"))
-            complete, self._pending[path] = text[: cut + 1], text[cut + 1:]
+            complete, self._pending[path] = text[: cut + 1], text[cut + 1 :]
             shown = []
             for line in complete.splitlines(keepends=True):
                 if line.startswith(SUBMITIT_ERROR_PREFIX):

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from assay.pipeline.job import JobHandle
+from .job import JobHandle
 
 _IN_MEMORY: dict[tuple[str, str], list[JobHandle]] = {}
 
@@ -38,9 +38,7 @@ def record(cluster: str, expname: str, handles: list[JobHandle]) -> None:
     payload = {
         "expname": expname,
         "submitted_at": time.time(),
-        "jobs": [
-            {"name": h.name, "job_id": h.job_id, "executor": h.executor, "log_dir": str(h.log_dir)} for h in real
-        ],
+        "jobs": [{"name": h.name, "job_id": h.job_id, "executor": h.executor, "log_dir": str(h.log_dir)} for h in real],
     }
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(payload, indent=1))

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from assay.core.config import ConfigError
-from assay.pipeline.wrap import extra_args
+from ..core.config import ConfigError
+from .wrap import extra_args
 
 
 def prepare_data(benchmark: str, data_file: Optional[str] = None) -> Path:
@@ -22,8 +22,8 @@ def prepare_data(benchmark: str, data_file: Optional[str] = None) -> Path:
         benchmark: smallmath, mlcode (shipped), aime24, aime25 (downloaded from their public source).
         data_file: A local JSONL to use instead of downloading (for offline machines).
     """
-    from assay.benchmarks.registry import BenchmarkError
-    from assay.benchmarks.registry import prepare_data as prepare
+    from ..benchmarks.registry import BenchmarkError
+    from ..benchmarks.registry import prepare_data as prepare
 
     try:
         return prepare(benchmark, data_file)
@@ -40,9 +40,9 @@ def evaluate_results(input_files: str, grader: str, sandbox_url: Optional[str] =
         sandbox_url: The sandbox for grader=code; when unset (and no ASSAY_SANDBOX_URL), one is started here for the run.
         ctx: `++key=value` overrides of the grading stage (e.g. ++code.time_limit=30 ++diagnostics.inject_imports=true).
     """
-    from assay.core.config import run_stage
-    from assay.evaluation.evaluate_results import EvaluateResultsConfig
-    from assay.evaluation.evaluate_results import evaluate_results as grade
+    from ..core.config import run_stage
+    from ..evaluation.evaluate_results import EvaluateResultsConfig
+    from ..evaluation.evaluate_results import evaluate_results as grade
 
     argv = [f"++input_files={input_files}", f"++grader={grader}", *extra_args(ctx)]
     if grader != "code" or sandbox_url or os.environ.get("ASSAY_SANDBOX_URL"):
@@ -51,11 +51,11 @@ def evaluate_results(input_files: str, grader: str, sandbox_url: Optional[str] =
         run_stage(EvaluateResultsConfig, grade, argv=argv, prog="assay evaluate_results")
         _refresh_metrics(input_files)
         return
-    from assay.pipeline.server_spec import sandbox_service
-    from assay.pipeline.services import start_service, wait_healthy
-    from assay.pipeline.job_runner import _kill_group, _log_tail
-
     import tempfile
+
+    from .job_runner import _kill_group, _log_tail
+    from .server_spec import sandbox_service
+    from .services import start_service, wait_healthy
 
     log = Path(tempfile.mkdtemp(prefix="assay-sandbox-")) / "sandbox.log"
     service = start_service(sandbox_service(sys.executable), log, preexec_fn=os.setsid)
@@ -73,8 +73,8 @@ def evaluate_results(input_files: str, grader: str, sandbox_url: Optional[str] =
 
 def _refresh_metrics(input_files: str) -> None:
     """Recompute metrics.json of every eval folder whose seed files were just re-graded."""
-    from assay.evaluation.compute_metrics import ComputeMetricsConfig, compute_metrics
-    from assay.evaluation.evaluate_results import matched_files
+    from ..evaluation.compute_metrics import ComputeMetricsConfig, compute_metrics
+    from ..evaluation.evaluate_results import matched_files
 
     folders = sorted({p.parent for p in matched_files(input_files) if p.name.startswith("output-rs")})
     for folder in folders:
@@ -97,10 +97,15 @@ def summarize_results(
         categories: Add a block per category for benchmarks that have categories.
         labels: Comma-separated column names for the compared runs (default: the dir names).
     """
-    from assay.evaluation.summarize import summarize_results as summarize
+    from ..evaluation.summarize import summarize_results as summarize
 
     try:
-        return summarize(list(output_dirs), format=format, all_k=all_k, categories=categories,
-                         labels=labels.split(",") if labels else None)
+        return summarize(
+            list(output_dirs),
+            format=format,
+            all_k=all_k,
+            categories=categories,
+            labels=labels.split(",") if labels else None,
+        )
     except (ValueError, FileNotFoundError) as exc:
         raise ConfigError(str(exc)) from None

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from assay.pipeline.cluster import load_cluster_config
-from assay.pipeline.experiment import Experiment, RunAfter, submit_experiment
-from assay.pipeline.job import Job
-from assay.pipeline.wrap import extra_args
+from .cluster import load_cluster_config
+from .experiment import Experiment, RunAfter, submit_experiment
+from .job import Job
+from .wrap import extra_args
 
 
 def run_cmd(

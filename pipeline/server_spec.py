@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from assay.pipeline.services import ServiceSpec
+from .services import ServiceSpec
 
 SERVER_STARTUP_TIMEOUT_S = 3600.0  # large models on slow file systems take long; a dead server still fails at once
 
@@ -24,12 +24,26 @@ def server_service(
     port: Optional[int] = None,
 ) -> ServiceSpec:
     """The model server, serving `model` under the same name, healthy when /v1/models answers."""
-    command = [python, "-m", "assay.inference.serve", f"--server_type={server_type}", f"--model={model}",
-               "--port={port}", f"--num_gpus={gpus}", f"--num_nodes={nodes}"]
+    command = [
+        python,
+        "-m",
+        "assay.inference.serve",
+        f"--server_type={server_type}",
+        f"--model={model}",
+        "--port={port}",
+        f"--num_gpus={gpus}",
+        f"--num_nodes={nodes}",
+    ]
     if server_args:
         command.append(f"--server_args={server_args}")
-    return ServiceSpec(name="server", command=command, health_url="http://127.0.0.1:{port}/v1/models", port=port,
-                       startup_timeout_s=SERVER_STARTUP_TIMEOUT_S, all_nodes=nodes > 1)
+    return ServiceSpec(
+        name="server",
+        command=command,
+        health_url="http://127.0.0.1:{port}/v1/models",
+        port=port,
+        startup_timeout_s=SERVER_STARTUP_TIMEOUT_S,
+        all_nodes=nodes > 1,
+    )
 
 
 def sandbox_service(python: str) -> ServiceSpec:
@@ -38,9 +52,11 @@ def sandbox_service(python: str) -> ServiceSpec:
     Any user of a shared node can reach a loopback port; the token (ASSAY_SANDBOX_TOKEN, given to the
     sandbox and to the job's command through the environment) keeps them out.
     """
-    return ServiceSpec(name="sandbox",
-                       # a model may think for long between two calls of one session: keep idle sessions an hour
-                       command=[python, "-m", "assay.sandbox.server", "--host=127.0.0.1", "--port={port}",
-                                "--session-ttl=3600"],
-                       health_url="http://127.0.0.1:{port}/health", startup_timeout_s=300.0,
-                       secret_env="ASSAY_SANDBOX_TOKEN")
+    return ServiceSpec(
+        name="sandbox",
+        # a model may think for long between two calls of one session: keep idle sessions an hour
+        command=[python, "-m", "assay.sandbox.server", "--host=127.0.0.1", "--port={port}", "--session-ttl=3600"],
+        health_url="http://127.0.0.1:{port}/health",
+        startup_timeout_s=300.0,
+        secret_env="ASSAY_SANDBOX_TOKEN",
+    )

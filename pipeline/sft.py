@@ -26,19 +26,21 @@ import shlex
 from pathlib import Path
 from typing import Optional
 
-from assay.core.config import ConfigError, compose_stage_config, validate_overrides
-from assay.pipeline.cluster import ClusterConfig, load_cluster_config
-from assay.pipeline.experiment import Experiment, RunAfter, submit_experiment
-from assay.pipeline.generate import node_python
-from assay.pipeline.job import Job
-from assay.pipeline.server_spec import sandbox_service
-from assay.pipeline.wrap import extra_args
+from ..core.config import ConfigError, compose_stage_config, validate_overrides
+from .cluster import ClusterConfig, load_cluster_config
+from .experiment import Experiment, RunAfter, submit_experiment
+from .generate import node_python
+from .job import Job
+from .server_spec import sandbox_service
+from .wrap import extra_args
 
 TORCHRUN = "torch.distributed.run"
 """torchrun's module: `python -m torch.distributed.run` is the `torchrun` command."""
 
-RENDEZVOUS_SETUP = ('export MASTER_ADDR="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n1)" '
-                    'MASTER_PORT="$((20000 + SLURM_JOB_ID % 20000))"; exec "$@"')
+RENDEZVOUS_SETUP = (
+    'export MASTER_ADDR="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n1)" '
+    'MASTER_PORT="$((20000 + SLURM_JOB_ID % 20000))"; exec "$@"'
+)
 """Run on the head node before srun: the rendezvous address and port every node's torchrun gets (srun
 passes the environment on to the nodes)."""
 
@@ -47,8 +49,9 @@ def _refuse_pipeline_keys(overrides: list[str], keys: dict[str, str], function: 
     for text in overrides:
         key = text.lstrip("+~").split("=", 1)[0]
         if key in keys:
-            raise ConfigError(f"'{text}': {key} is set by the pipeline; use the --{keys[key]} option of "
-                              f"{function} instead")
+            raise ConfigError(
+                f"'{text}': {key} is set by the pipeline; use the --{keys[key]} option of {function} instead"
+            )
 
 
 def check_stage_overrides(config_class, overrides: list[str], keys: dict[str, str], function: str) -> None:
@@ -62,8 +65,14 @@ def check_stage_overrides(config_class, overrides: list[str], keys: dict[str, st
     compose_stage_config(config_class, [f"++{key}=-" for key in keys] + list(overrides))
 
 
-def training_command(python: str, module: str, stage_args: list[str], num_gpus: int = 0, num_nodes: int = 1,
-                     srun_args: tuple[str, ...] = ()) -> list[str]:
+def training_command(
+    python: str,
+    module: str,
+    stage_args: list[str],
+    num_gpus: int = 0,
+    num_nodes: int = 1,
+    srun_args: tuple[str, ...] = (),
+) -> list[str]:
     """The command of a training job: one process, torchrun on one node, or torchrun on every node via srun."""
     if num_nodes > 1:
         if num_gpus < 1:
@@ -74,21 +83,58 @@ def training_command(python: str, module: str, stage_args: list[str], num_gpus: 
     return [python, "-m", module, *stage_args]
 
 
-def multi_node_command(python: str, module: str, stage_args: list[str], procs_per_node: int, num_nodes: int,
-                       srun_args: tuple[str, ...] = ()) -> list[str]:
+def multi_node_command(
+    python: str,
+    module: str,
+    stage_args: list[str],
+    procs_per_node: int,
+    num_nodes: int,
+    srun_args: tuple[str, ...] = (),
+) -> list[str]:
     """Run on the head node of a Slurm job: one torchrun per node, all meeting at the head node."""
     per_node = [python, "-m", TORCHRUN, f"--nnodes={num_nodes}", f"--nproc_per_node={procs_per_node}"]
-    node_script = (f"exec {shlex.join(per_node)} --node_rank=\"$SLURM_NODEID\" --master_addr=\"$MASTER_ADDR\" "
-                   f"--master_port=\"$MASTER_PORT\" {shlex.join(['-m', module, *stage_args])}")
-    return ["bash", "-c", RENDEZVOUS_SETUP, "bash", "srun", "--overlap", f"--nodes={num_nodes}", "--ntasks-per-node=1",
-            "--kill-on-bad-exit=1", *srun_args, "bash", "-c", node_script]
+    node_script = (
+        f'exec {shlex.join(per_node)} --node_rank="$SLURM_NODEID" --master_addr="$MASTER_ADDR" '
+        f'--master_port="$MASTER_PORT" {shlex.join(["-m", module, *stage_args])}'
+    )
+    return [
+        "bash",
+        "-c",
+        RENDEZVOUS_SETUP,
+        "bash",
+        "srun",
+        "--overlap",
+        f"--nodes={num_nodes}",
+        "--ntasks-per-node=1",
+        "--kill-on-bad-exit=1",
+        *srun_args,
+        "bash",
+        "-c",
+        node_script,
+    ]
 
 
-def _submit(cluster_cfg: ClusterConfig, expname: str, jobs: list[Job], run_after: RunAfter, dependency_type: str,
-            dependent_jobs: int, dry_run: bool, wait: Optional[bool], done_message: str) -> Experiment:
+def _submit(
+    cluster_cfg: ClusterConfig,
+    expname: str,
+    jobs: list[Job],
+    run_after: RunAfter,
+    dependency_type: str,
+    dependent_jobs: int,
+    dry_run: bool,
+    wait: Optional[bool],
+    done_message: str,
+) -> Experiment:
     """Submit; wait (by default on local clusters) and then print `done_message`."""
-    experiment = submit_experiment(cluster_cfg, expname, jobs, run_after=run_after, dependency_type=dependency_type,
-                                   dependent_jobs=dependent_jobs, dry_run=dry_run)
+    experiment = submit_experiment(
+        cluster_cfg,
+        expname,
+        jobs,
+        run_after=run_after,
+        dependency_type=dependency_type,
+        dependent_jobs=dependent_jobs,
+        dry_run=dry_run,
+    )
     if wait is None:
         wait = cluster_cfg.executor == "local"
     if wait and not dry_run:
@@ -137,11 +183,12 @@ def sft(
         wait: Wait for the job and raise on failure; default: yes on local clusters, no on Slurm.
         ctx: `++key=value` overrides of the training stage (python -m assay.training.sft --help lists them), e.g. ++lora.rank=16 ++max_steps=1000 ++save_steps=100.
     """
-    from assay.training.sft import SFTStageConfig
+    from ..training.sft import SFTStageConfig
 
     overrides = extra_args(ctx)
-    check_stage_overrides(SFTStageConfig, overrides, {"train_file": "train_file", "output_dir": "output_dir",
-                                                      "model": "model"}, "sft")
+    check_stage_overrides(
+        SFTStageConfig, overrides, {"train_file": "train_file", "output_dir": "output_dir", "model": "model"}, "sft"
+    )
     if num_gpus < 0 or num_nodes < 1:
         raise ConfigError(f"num_gpus must be >= 0 and num_nodes >= 1, got {num_gpus} and {num_nodes}")
     cluster_cfg = load_cluster_config(cluster)
@@ -150,14 +197,35 @@ def sft(
     _check_input(train_file, "train_file", run_after, dry_run)
     out_dir = Path(output_dir).absolute()
     python = node_python(cluster_cfg)
-    stage_args = [f"++train_file={Path(train_file).absolute()}", f"++output_dir={out_dir}", f"++model={model}",
-                  *overrides]
-    command = training_command(python, "assay.training.sft", stage_args, num_gpus, num_nodes,
-                               tuple(cluster_cfg.container_args("assay")))
-    job = Job(name=expname, command=command, output_dir=out_dir, nodes=num_nodes, gpus_per_node=num_gpus, time=time,
-              container="assay")
-    return _submit(cluster_cfg, expname, [job], run_after, dependency_type, dependent_jobs, dry_run, wait,
-                   f"checkpoints in {out_dir} (LoRA runs: servable copies in {out_dir / 'merged'})")
+    stage_args = [
+        f"++train_file={Path(train_file).absolute()}",
+        f"++output_dir={out_dir}",
+        f"++model={model}",
+        *overrides,
+    ]
+    command = training_command(
+        python, "assay.training.sft", stage_args, num_gpus, num_nodes, tuple(cluster_cfg.container_args("assay"))
+    )
+    job = Job(
+        name=expname,
+        command=command,
+        output_dir=out_dir,
+        nodes=num_nodes,
+        gpus_per_node=num_gpus,
+        time=time,
+        container="assay",
+    )
+    return _submit(
+        cluster_cfg,
+        expname,
+        [job],
+        run_after,
+        dependency_type,
+        dependent_jobs,
+        dry_run,
+        wait,
+        f"checkpoints in {out_dir} (LoRA runs: servable copies in {out_dir / 'merged'})",
+    )
 
 
 def merge_lora(
@@ -188,19 +256,30 @@ def merge_lora(
         wait: Wait for the job and raise on failure; default: yes on local clusters, no on Slurm.
         ctx: `++key=value` overrides of the merge stage: ++dtype=bfloat16|float16|float32, ++overwrite=true.
     """
-    from assay.training.merge_lora import MergeLoraConfig
+    from ..training.merge_lora import MergeLoraConfig
 
     overrides = extra_args(ctx)
-    check_stage_overrides(MergeLoraConfig, overrides, {"adapter_dir": "adapter_dir", "output_dir": "output_dir",
-                                                       "base_model": "base_model"}, "merge_lora")
+    check_stage_overrides(
+        MergeLoraConfig,
+        overrides,
+        {"adapter_dir": "adapter_dir", "output_dir": "output_dir", "base_model": "base_model"},
+        "merge_lora",
+    )
     cluster_cfg = load_cluster_config(cluster)
     _check_input(adapter_dir, "adapter_dir", run_after, dry_run)
     out_dir = Path(output_dir).absolute()
     stage_cfg = compose_stage_config(MergeLoraConfig, ["++adapter_dir=-", "++output_dir=-", *overrides])
     if out_dir.exists() and not stage_cfg.overwrite and not dry_run:
         raise ConfigError(f"output_dir {out_dir} exists; pass ++overwrite=true to replace it")
-    command = [node_python(cluster_cfg), "-m", "assay.training.merge_lora", f"++adapter_dir={Path(adapter_dir).absolute()}",
-               f"++output_dir={out_dir}", *([f"++base_model={base_model}"] if base_model else []), *overrides]
+    command = [
+        node_python(cluster_cfg),
+        "-m",
+        "assay.training.merge_lora",
+        f"++adapter_dir={Path(adapter_dir).absolute()}",
+        f"++output_dir={out_dir}",
+        *([f"++base_model={base_model}"] if base_model else []),
+        *overrides,
+    ]
     # the logs cannot go inside output_dir: the merged folder is created whole, at the end
     job = Job(name=expname, command=command, output_dir=out_dir.parent, time=time, container="assay")
     return _submit(cluster_cfg, expname, [job], run_after, dependency_type, 0, dry_run, wait, f"wrote {out_dir}")
@@ -236,7 +315,7 @@ def prepare_sft_data(
         wait: Wait for the job and raise on failure; default: yes on local clusters, no on Slurm.
         ctx: `++key=value` overrides of the stage (python -m assay.training.prepare_data --help), e.g. ++max_length=4096 ++code_targets=true ++decontaminate=[mlcode].
     """
-    from assay.training.prepare_data import PrepareDataConfig, report_file
+    from ..training.prepare_data import PrepareDataConfig, report_file
 
     overrides = extra_args(ctx)
     keys = {"input_file": "input_file", "output_file": "output_file", "model": "model"}
@@ -244,16 +323,40 @@ def prepare_sft_data(
     placeholders = [f"++{key}=-" for key in keys]
     stage_cfg = compose_stage_config(PrepareDataConfig, placeholders + overrides)
     if stage_cfg.sandbox_check and not with_sandbox and not stage_cfg.sandbox_url:
-        raise ConfigError("++sandbox_check=true runs the code in a sandbox: pass --with_sandbox "
-                          "(or ++sandbox_url=<a running sandbox>)")
+        raise ConfigError(
+            "++sandbox_check=true runs the code in a sandbox: pass --with_sandbox "
+            "(or ++sandbox_url=<a running sandbox>)"
+        )
     cluster_cfg = load_cluster_config(cluster)
     _check_input(input_file, "input_file", run_after, dry_run)
     out_file = Path(output_file).absolute()
     python = node_python(cluster_cfg)
-    command = [python, "-m", "assay.training.prepare_data", f"++input_file={Path(input_file).absolute()}",
-               f"++output_file={out_file}", f"++model={model}", *overrides]
-    job = Job(name=expname, command=command, output_dir=out_file.parent, time=time, container="assay",
-              services=[sandbox_service(python)] if with_sandbox else [],
-              env={"ASSAY_SANDBOX_URL": "http://127.0.0.1:{sandbox_port}"} if with_sandbox else {})
-    return _submit(cluster_cfg, expname, [job], run_after, dependency_type, 0, dry_run, wait,
-                   f"wrote {out_file} (report: {report_file(str(out_file))})")
+    command = [
+        python,
+        "-m",
+        "assay.training.prepare_data",
+        f"++input_file={Path(input_file).absolute()}",
+        f"++output_file={out_file}",
+        f"++model={model}",
+        *overrides,
+    ]
+    job = Job(
+        name=expname,
+        command=command,
+        output_dir=out_file.parent,
+        time=time,
+        container="assay",
+        services=[sandbox_service(python)] if with_sandbox else [],
+        env={"ASSAY_SANDBOX_URL": "http://127.0.0.1:{sandbox_port}"} if with_sandbox else {},
+    )
+    return _submit(
+        cluster_cfg,
+        expname,
+        [job],
+        run_after,
+        dependency_type,
+        0,
+        dry_run,
+        wait,
+        f"wrote {out_file} (report: {report_file(str(out_file))})",
+    )

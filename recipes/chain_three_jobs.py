@@ -23,8 +23,12 @@ def main() -> None:
     order = f"{args.output_dir}/order.txt"
     common = dict(cluster=args.cluster, output_dir=args.output_dir, dry_run=args.dry_run, wait=False)
     run_cmd(f"echo A $(date +%s.%N) >> {order}", expname="chain-A", **common)
-    run_cmd(f"echo B $(date +%s.%N) >> {order}" + ("; exit 1" if args.fail_b else ""),
-            expname="chain-B", run_after="chain-A", **common)
+    run_cmd(
+        f"echo B $(date +%s.%N) >> {order}" + ("; exit 1" if args.fail_b else ""),
+        expname="chain-B",
+        run_after="chain-A",
+        **common,
+    )
     run_cmd(f"echo C $(date +%s.%N) >> {order}", expname="chain-C", run_after="chain-B", **common)
 
 

@@ -55,11 +55,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--num_nodes", type=int, default=1, help="nodes for SFT (Slurm)")
     parser.add_argument("--server_gpus", type=int, default=0, help="GPUs of each evaluation's vLLM server")
     parser.add_argument("--seeds", type=int, default=1, help="samples per mlcode task (mlcode:<seeds>)")
-    parser.add_argument("--eval_samples", type=int, default=24,
-                        help="evaluate the first N mlcode tasks (a quick slice); 0: all of them")
+    parser.add_argument(
+        "--eval_samples", type=int, default=24, help="evaluate the first N mlcode tasks (a quick slice); 0: all of them"
+    )
     parser.add_argument("--tokens_to_generate", type=int, default=512)
-    parser.add_argument("--cpu_threads", type=int, default=None,
-                        help="torch threads of SFT; 1 is fastest on a small, busy CPU machine")
+    parser.add_argument(
+        "--cpu_threads", type=int, default=None, help="torch threads of SFT; 1 is fastest on a small, busy CPU machine"
+    )
     parser.add_argument("--dry_run", action="store_true", help="print the jobs, submit nothing")
     return parser.parse_args(argv)
 
@@ -71,27 +73,56 @@ def main(argv=None) -> None:
     train_file = out / "data" / "train.jsonl"
 
     prepare_sft_data(
-        input_file=args.raw_file, output_file=str(train_file), model=args.model, expname="clean-data", **common,
-        ctx=wrap_arguments(f"++prompt_config=mlcode/default ++code_targets=true ++max_length={args.max_length} "
-                           "++decontaminate=[mlcode]"),
+        input_file=args.raw_file,
+        output_file=str(train_file),
+        model=args.model,
+        expname="clean-data",
+        **common,
+        ctx=wrap_arguments(
+            f"++prompt_config=mlcode/default ++code_targets=true ++max_length={args.max_length} "
+            "++decontaminate=[mlcode]"
+        ),
     )
-    sft_overrides = (f"++max_steps={args.max_steps} ++save_steps={args.save_steps} ++max_length={args.max_length} "
-                     f"++lora.rank={args.lora_rank} ++lora.alpha={2 * args.lora_rank} "
-                     f"++learning_rate={args.learning_rate} ++warmup_steps={max(1, args.max_steps // 10)}")
+    sft_overrides = (
+        f"++max_steps={args.max_steps} ++save_steps={args.save_steps} ++max_length={args.max_length} "
+        f"++lora.rank={args.lora_rank} ++lora.alpha={2 * args.lora_rank} "
+        f"++learning_rate={args.learning_rate} ++warmup_steps={max(1, args.max_steps // 10)}"
+    )
     if args.cpu_threads:
         sft_overrides += f" ++cpu_threads={args.cpu_threads}"
-    sft(train_file=str(train_file), output_dir=str(out / "sft"), model=args.model, expname="clean-sft",
-        run_after="clean-data", num_gpus=args.num_gpus, num_nodes=args.num_nodes, ctx=wrap_arguments(sft_overrides),
-        **common)
+    sft(
+        train_file=str(train_file),
+        output_dir=str(out / "sft"),
+        model=args.model,
+        expname="clean-sft",
+        run_after="clean-data",
+        num_gpus=args.num_gpus,
+        num_nodes=args.num_nodes,
+        ctx=wrap_arguments(sft_overrides),
+        **common,
+    )
     eval_overrides = f"++inference.tokens_to_generate={args.tokens_to_generate}"
     if args.eval_samples:
         eval_overrides += f" ++num_samples={args.eval_samples}"
-    eval(benchmarks=f"mlcode:{args.seeds}", output_dir=str(out / "eval"),
-         model=f"{args.model},{out / 'sft' / 'merged'}/checkpoint-*", expname="clean-eval", run_after="clean-sft",
-         server_type="vllm", server_gpus=args.server_gpus, ctx=wrap_arguments(eval_overrides), **common)
+    eval(
+        benchmarks=f"mlcode:{args.seeds}",
+        output_dir=str(out / "eval"),
+        model=f"{args.model},{out / 'sft' / 'merged'}/checkpoint-*",
+        expname="clean-eval",
+        run_after="clean-sft",
+        server_type="vllm",
+        server_gpus=args.server_gpus,
+        ctx=wrap_arguments(eval_overrides),
+        **common,
+    )
     python = node_python(load_cluster_config(args.cluster))
-    run_cmd(f"{python} -m assay.training.checkpoint_sweep ++eval_dir={out / 'eval'}", expname="clean-summary",
-            output_dir=str(out), run_after="clean-eval", **common)
+    run_cmd(
+        f"{python} -m assay.training.checkpoint_sweep ++eval_dir={out / 'eval'}",
+        expname="clean-summary",
+        output_dir=str(out),
+        run_after="clean-eval",
+        **common,
+    )
 
 
 if __name__ == "__main__":

@@ -75,8 +75,9 @@ def parse_execute(raw: bytes, cfg: SandboxConfig) -> dict:
         "code": code,
         "session_id": None if session_id is None else valid_session_id(session_id),
         "timeout": _number(body, "timeout", cfg.default_timeout, float, 0.001, cfg.max_timeout),
-        "max_output_chars": _number(body, "max_output_chars", cfg.default_max_output_chars, int, 0,
-                                    cfg.max_output_chars),
+        "max_output_chars": _number(
+            body, "max_output_chars", cfg.default_max_output_chars, int, 0, cfg.max_output_chars
+        ),
     }
 
 
@@ -86,8 +87,11 @@ def test_names(tests: str) -> list[str]:
         tree = ast.parse(tests)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         raise BadRequest(f"field 'tests' is not valid Python: {type(exc).__name__}: {exc}") from None
-    return [node.name for node in tree.body
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_")]
+    return [
+        node.name
+        for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_")
+    ]
 
 
 def parse_grade(raw: bytes, cfg: SandboxConfig) -> dict:
@@ -100,11 +104,14 @@ def parse_grade(raw: bytes, cfg: SandboxConfig) -> dict:
     if entry_point is not None and not isinstance(entry_point, str):
         raise BadRequest("field 'entry_point' must be null or a string")
     return {
-        "answer": body["answer"], "tests": body["tests"], "test_names": test_names(body["tests"]),
+        "answer": body["answer"],
+        "tests": body["tests"],
+        "test_names": test_names(body["tests"]),
         "entry_point": entry_point or None,
         "timeout": _number(body, "timeout", cfg.default_timeout, float, 0.001, cfg.max_timeout),
-        "max_output_chars": _number(body, "max_output_chars", cfg.default_max_output_chars, int, 0,
-                                    cfg.max_output_chars),
+        "max_output_chars": _number(
+            body, "max_output_chars", cfg.default_max_output_chars, int, 0, cfg.max_output_chars
+        ),
     }
 
 
@@ -122,8 +129,11 @@ def auth_middleware(token: str | None):
         if expected is not None and request.path != "/health":
             given = request.headers.get("Authorization", "").encode()
             if not hmac.compare_digest(given, expected):
-                return error_response(401, "missing or wrong bearer token (Authorization: Bearer <token>)",
-                                      **{"WWW-Authenticate": "Bearer"})
+                return error_response(
+                    401,
+                    "missing or wrong bearer token (Authorization: Bearer <token>)",
+                    **{"WWW-Authenticate": "Bearer"},
+                )
         return await handler(request)
 
     return check

@@ -71,8 +71,13 @@ def _settings(url: str | None, token: str | None) -> tuple[str, dict]:
 
 
 def _payload(code, session_id, timeout, max_output_chars) -> dict:
-    return {"code": code, "session_id": session_id, "timeout": timeout,
-            "max_output_chars": max_output_chars, "language": "python"}
+    return {
+        "code": code,
+        "session_id": session_id,
+        "timeout": timeout,
+        "max_output_chars": max_output_chars,
+        "language": "python",
+    }
 
 
 def _checked(response: httpx.Response) -> dict:
@@ -81,16 +86,24 @@ def _checked(response: httpx.Response) -> dict:
     except ValueError:
         data = {"message": response.text}
     if response.status_code >= 400:
-        raise SandboxHTTPError(response.status_code, data.get("message", response.text),
-                               response.headers.get("Retry-After"))
+        raise SandboxHTTPError(
+            response.status_code, data.get("message", response.text), response.headers.get("Retry-After")
+        )
     return data
 
 
 def _grade_request(answer, tests, entry_point, timeout, max_output_chars) -> dict:
     """The keyword arguments of one POST /grade (grading is stateless, so a retry is always safe)."""
-    return {"json": {"answer": answer, "tests": tests, "entry_point": entry_point, "timeout": timeout,
-                     "max_output_chars": max_output_chars},
-            "timeout": httpx.Timeout(timeout + RESPONSE_MARGIN, connect=10.0)}
+    return {
+        "json": {
+            "answer": answer,
+            "tests": tests,
+            "entry_point": entry_point,
+            "timeout": timeout,
+            "max_output_chars": max_output_chars,
+        },
+        "timeout": httpx.Timeout(timeout + RESPONSE_MARGIN, connect=10.0),
+    }
 
 
 RETRIES = 6
@@ -109,8 +122,11 @@ def _backoff(attempt: int, retry_after: str | None = None) -> float:
 
 def _retry_delay(exc: Exception, attempt: int) -> float:
     """Seconds to wait before attempt `attempt + 1`; re-raises `exc` when it is final or not worth retrying."""
-    retryable = exc.status_code in (502, 503, 504) if isinstance(exc, SandboxHTTPError) \
+    retryable = (
+        exc.status_code in (502, 503, 504)
+        if isinstance(exc, SandboxHTTPError)
         else isinstance(exc, httpx.TransportError)
+    )
     if attempt == RETRIES or not retryable:
         raise exc
     return _backoff(attempt, getattr(exc, "retry_after", None))
@@ -123,17 +139,31 @@ def _limits(max_connections: int) -> httpx.Limits:
 class SandboxClient:
     def __init__(self, url: str | None = None, token: str | None = None, max_connections: int = 64):
         self.url, headers = _settings(url, token)
-        self._http = httpx.Client(base_url=self.url, headers=headers, limits=_limits(max_connections),
-                                  timeout=httpx.Timeout(30.0, connect=10.0))
+        self._http = httpx.Client(
+            base_url=self.url,
+            headers=headers,
+            limits=_limits(max_connections),
+            timeout=httpx.Timeout(30.0, connect=10.0),
+        )
 
-    def execute(self, code: str, session_id: str | None = None, timeout: float = 10.0,
-                max_output_chars: int = 10000) -> ExecutionResult:
-        response = self._http.post("/execute", json=_payload(code, session_id, timeout, max_output_chars),
-                                   timeout=httpx.Timeout(timeout + RESPONSE_MARGIN, connect=10.0))
+    def execute(
+        self, code: str, session_id: str | None = None, timeout: float = 10.0, max_output_chars: int = 10000
+    ) -> ExecutionResult:
+        response = self._http.post(
+            "/execute",
+            json=_payload(code, session_id, timeout, max_output_chars),
+            timeout=httpx.Timeout(timeout + RESPONSE_MARGIN, connect=10.0),
+        )
         return ExecutionResult.from_json(_checked(response))
 
-    def grade(self, answer: str, tests: str, entry_point: str | None = None, timeout: float = 20.0,
-              max_output_chars: int = 10000) -> dict:
+    def grade(
+        self,
+        answer: str,
+        tests: str,
+        entry_point: str | None = None,
+        timeout: float = 20.0,
+        max_output_chars: int = 10000,
+    ) -> dict:
         """Grade one answer against tests in a fresh process (POST /grade); transport errors are retried."""
         request = _grade_request(answer, tests, entry_point, timeout, max_output_chars)
         for attempt in range(RETRIES + 1):
@@ -185,17 +215,31 @@ class SandboxClient:
 class AsyncSandboxClient:
     def __init__(self, url: str | None = None, token: str | None = None, max_connections: int = 256):
         self.url, headers = _settings(url, token)
-        self._http = httpx.AsyncClient(base_url=self.url, headers=headers, limits=_limits(max_connections),
-                                       timeout=httpx.Timeout(30.0, connect=10.0))
+        self._http = httpx.AsyncClient(
+            base_url=self.url,
+            headers=headers,
+            limits=_limits(max_connections),
+            timeout=httpx.Timeout(30.0, connect=10.0),
+        )
 
-    async def execute(self, code: str, session_id: str | None = None, timeout: float = 10.0,
-                      max_output_chars: int = 10000) -> ExecutionResult:
-        response = await self._http.post("/execute", json=_payload(code, session_id, timeout, max_output_chars),
-                                         timeout=httpx.Timeout(timeout + RESPONSE_MARGIN, connect=10.0))
+    async def execute(
+        self, code: str, session_id: str | None = None, timeout: float = 10.0, max_output_chars: int = 10000
+    ) -> ExecutionResult:
+        response = await self._http.post(
+            "/execute",
+            json=_payload(code, session_id, timeout, max_output_chars),
+            timeout=httpx.Timeout(timeout + RESPONSE_MARGIN, connect=10.0),
+        )
         return ExecutionResult.from_json(_checked(response))
 
-    async def grade(self, answer: str, tests: str, entry_point: str | None = None, timeout: float = 20.0,
-                    max_output_chars: int = 10000) -> dict:
+    async def grade(
+        self,
+        answer: str,
+        tests: str,
+        entry_point: str | None = None,
+        timeout: float = 20.0,
+        max_output_chars: int = 10000,
+    ) -> dict:
         request = _grade_request(answer, tests, entry_point, timeout, max_output_chars)
         for attempt in range(RETRIES + 1):
             try:

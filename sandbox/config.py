@@ -93,12 +93,8 @@ class SandboxConfig:
         default=2.0,
     )
     monitor_interval: float = _doc("Seconds between checks of each session's processes and memory.", default=0.1)
-    cgroups: bool = _doc(
-        "Use per-session cgroups (pids, memory) when this process may create them.", default=True
-    )
-    python: str = _doc(
-        "Interpreter that runs the kernels; it needs ipykernel but not assay.", default=sys.executable
-    )
+    cgroups: bool = _doc("Use per-session cgroups (pids, memory) when this process may create them.", default=True)
+    python: str = _doc("Interpreter that runs the kernels; it needs ipykernel but not assay.", default=sys.executable)
     kernel_start_timeout: float = _doc(
         "Seconds the fork server may take to start (it imports `preload`), and a session to become ready.",
         default=120.0,
@@ -115,8 +111,14 @@ class SandboxConfig:
             raise ValueError(f"isolation must be auto, namespaces or none, got {self.isolation!r}")
         if self.default_max_output_chars > self.max_output_chars:
             raise ValueError("default_max_output_chars must not exceed max_output_chars")
-        for name in ("workers", "max_sessions", "max_processes", "default_max_output_chars", "max_output_chars",
-                     "tmp_mb"):
+        for name in (
+            "workers",
+            "max_sessions",
+            "max_processes",
+            "default_max_output_chars",
+            "max_output_chars",
+            "tmp_mb",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("pool_size", "memory_mb", "address_space_mb", "cpu_seconds"):

@@ -33,10 +33,15 @@ class ForkServerError(RuntimeError):
 def zygote_settings(cfg: SandboxConfig, control_fd: int, preload: list[str]) -> dict:
     home = os.path.expanduser("~")
     return {
-        "control_fd": control_fd, "parent_pid": os.getpid(), "isolation": cfg.isolation,
+        "control_fd": control_fd,
+        "parent_pid": os.getpid(),
+        "isolation": cfg.isolation,
         "user_namespace": cfg.isolation in ("auto", "namespaces") and isolation.can_enter_user_namespace(),
-        "allow_network": cfg.allow_network, "tmp_size": f"{cfg.tmp_mb}m", "hidden_home": home,
-        "address_space_mb": cfg.address_space_mb, "cpu_seconds": cfg.cpu_seconds,
+        "allow_network": cfg.allow_network,
+        "tmp_size": f"{cfg.tmp_mb}m",
+        "hidden_home": home,
+        "address_space_mb": cfg.address_space_mb,
+        "cpu_seconds": cfg.cpu_seconds,
         "preload": preload,
         "env": isolation.default_env(home, "/tmp"),
     }
@@ -60,8 +65,14 @@ class ForkServer:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         settings = zygote_settings(self.cfg, theirs.fileno(), self.preload)
         env = settings["env"]
-        self.proc = subprocess.Popen([self.cfg.python, ZYGOTE, json.dumps(settings)], pass_fds=[theirs.fileno()],
-                                     env=env, stdin=subprocess.DEVNULL, close_fds=True, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [self.cfg.python, ZYGOTE, json.dumps(settings)],
+            pass_fds=[theirs.fileno()],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            close_fds=True,
+            start_new_session=True,
+        )
         theirs.close()
         self._control = ours
         ours.setblocking(False)
@@ -75,9 +86,13 @@ class ForkServer:
         except ForkServerError as exc:
             status = self.proc.wait(5) if self.proc else None
             raise ForkServerError(f"{exc} (status {status}; interpreter {self.cfg.python})") from None
-        log.info("fork server %s ready: isolation %s%s, preloaded %s", self.info.get("pid"), self.info["isolation"],
-                 f" ({self.info['isolation_note']})" if self.info.get("isolation_note") else "",
-                 ",".join(self.info.get("preloaded") or []) or "nothing")
+        log.info(
+            "fork server %s ready: isolation %s%s, preloaded %s",
+            self.info.get("pid"),
+            self.info["isolation"],
+            f" ({self.info['isolation_note']})" if self.info.get("isolation_note") else "",
+            ",".join(self.info.get("preloaded") or []) or "nothing",
+        )
         return self.info
 
     @property
@@ -94,7 +109,7 @@ class ForkServer:
         if not data:
             self._lost("the fork server exited")
             return
-        message = json.loads(data[HEADER.size:])
+        message = json.loads(data[HEADER.size :])
         if "ready" in message:
             if self._ready and not self._ready.done():
                 self._ready.set_result(message)

@@ -46,18 +46,45 @@ def _open(body: bytes, key: bytes) -> dict:
     return message
 
 
-async def grade_in(kernel: Kernel, answer: str, tests: str, test_names: list[str], entry_point: str | None,
-                   timeout: float, max_output_chars: int) -> dict:
+async def grade_in(
+    kernel: Kernel,
+    answer: str,
+    tests: str,
+    test_names: list[str],
+    entry_point: str | None,
+    timeout: float,
+    max_output_chars: int,
+) -> dict:
     """Run one sample in `kernel` (fresh, never used before) and return the verdict record."""
     key = secrets.token_bytes(32)
     loop = asyncio.get_running_loop()
-    result = {"status": "completed", "answer_error": None, "answer_syntax_error": None,
-              "defines_entry_point": None, "tests": [{"name": n, "ok": False, "error": None} for n in test_names],
-              "tests_total": len(test_names), "tests_passed": 0, "tampering": None, "tests_error": None,
-              "stdout": "", "stderr": "", "reason": None, "duration": 0.0}
+    result = {
+        "status": "completed",
+        "answer_error": None,
+        "answer_syntax_error": None,
+        "defines_entry_point": None,
+        "tests": [{"name": n, "ok": False, "error": None} for n in test_names],
+        "tests_total": len(test_names),
+        "tests_passed": 0,
+        "tampering": None,
+        "tests_error": None,
+        "stdout": "",
+        "stderr": "",
+        "reason": None,
+        "duration": 0.0,
+    }
     started = time.perf_counter()
-    kernel.send({"op": "grade", "key": key.hex(), "answer": answer, "tests": tests, "test_names": test_names,
-                 "entry_point": entry_point, "max_output_chars": max_output_chars})
+    kernel.send(
+        {
+            "op": "grade",
+            "key": key.hex(),
+            "answer": answer,
+            "tests": tests,
+            "test_names": test_names,
+            "entry_point": entry_point,
+            "max_output_chars": max_output_chars,
+        }
+    )
     deadline = loop.time() + timeout
     seq, pid, loaded, done = 0, None, False, False
     try:
@@ -127,8 +154,15 @@ async def grade_in(kernel: Kernel, answer: str, tests: str, test_names: list[str
         for entry in result["tests"]:
             entry["ok"] = False
     result["tests_passed"] = sum(1 for t in result["tests"] if t["ok"])
-    result["passed"] = bool(result["status"] == "completed" and done and not result["tampering"]
-                            and not result["tests_error"] and not result["answer_syntax_error"]
-                            and result["answer_error"] is None and result["defines_entry_point"]
-                            and result["tests_total"] > 0 and result["tests_passed"] == result["tests_total"])
+    result["passed"] = bool(
+        result["status"] == "completed"
+        and done
+        and not result["tampering"]
+        and not result["tests_error"]
+        and not result["answer_syntax_error"]
+        and result["answer_error"] is None
+        and result["defines_entry_point"]
+        and result["tests_total"] > 0
+        and result["tests_passed"] == result["tests_total"]
+    )
     return result

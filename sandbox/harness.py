@@ -48,13 +48,31 @@ import sys
 import types
 
 FRAME_ATTRIBUTES = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back"})
-REFUSED_EVENTS = frozenset({
-    "sys._current_frames", "sys._current_exceptions", "sys.settrace", "sys.setprofile", "sys.addaudithook",
-    "gc.get_objects", "gc.get_referrers", "gc.get_referents", "ctypes.dlopen", "ctypes.dlsym", "ctypes.dlsym/handle",
-    "ctypes.call_function", "ctypes.cdata", "ctypes.cdata/buffer", "ctypes.string_at", "ctypes.wstring_at",
-    "ctypes.addressof", "sys.monitoring.register_callback", "sys.monitoring.set_events",
-    "sys.monitoring.set_local_events", "cpython.PyInterpreterState_Clear",
-})
+REFUSED_EVENTS = frozenset(
+    {
+        "sys._current_frames",
+        "sys._current_exceptions",
+        "sys.settrace",
+        "sys.setprofile",
+        "sys.addaudithook",
+        "gc.get_objects",
+        "gc.get_referrers",
+        "gc.get_referents",
+        "ctypes.dlopen",
+        "ctypes.dlsym",
+        "ctypes.dlsym/handle",
+        "ctypes.call_function",
+        "ctypes.cdata",
+        "ctypes.cdata/buffer",
+        "ctypes.string_at",
+        "ctypes.wstring_at",
+        "ctypes.addressof",
+        "sys.monitoring.register_callback",
+        "sys.monitoring.set_events",
+        "sys.monitoring.set_local_events",
+        "cpython.PyInterpreterState_Clear",
+    }
+)
 SIGNAL_EVENTS = frozenset({"os.kill", "os.killpg", "signal.pthread_kill"})
 ANSWER_FILE = "solution.py"
 TESTS_FILE = "tests.py"
@@ -101,10 +119,26 @@ _BASE_TYPES: set[int] = set()
 _BASE_MODULES: frozenset = frozenset()
 
 
-_CONCRETE = (type({}.keys()), type({}.values()), type({}.items()), type(iter([])), type(iter(())), type(iter("")),
-             type(iter(range(0))), type(reversed([])), type(zip()), type(map(int, ())), type(filter(None, ())),
-             type(enumerate(())), type(iter(set())), type(iter({})), type(memoryview(b"")), type(...),
-             type(NotImplemented), type(i for i in ()))
+_CONCRETE = (
+    type({}.keys()),
+    type({}.values()),
+    type({}.items()),
+    type(iter([])),
+    type(iter(())),
+    type(iter("")),
+    type(iter(range(0))),
+    type(reversed([])),
+    type(zip()),
+    type(map(int, ())),
+    type(filter(None, ())),
+    type(enumerate(())),
+    type(iter(set())),
+    type(iter({})),
+    type(memoryview(b"")),
+    type(...),
+    type(NotImplemented),
+    type(i for i in ()),
+)
 
 
 def prepare() -> None:
@@ -179,8 +213,9 @@ def _module_snapshot(names) -> tuple:
         namespace = getattr(module, "__dict__", None)
         if not isinstance(namespace, dict):
             continue
-        out.append((name, id(module), tuple((k, id(v)) for k, v in list(namespace.items())
-                                            if type(k) is str and _watched(v))))
+        out.append(
+            (name, id(module), tuple((k, id(v)) for k, v in list(namespace.items()) if type(k) is str and _watched(v)))
+        )
     return tuple(out)
 
 
@@ -227,16 +262,37 @@ def watched_classes(namespace: dict) -> list:
     return [c for c in found if isinstance(vars(c), types.MappingProxyType)]
 
 
-def make_sentry(key: bytes, fd: int, expected: tuple, trusted_codes: frozenset, tests_namespace: dict,
-                watched_modules: set, streams: tuple, torch_stacks, watched_classes: list):
+def make_sentry(
+    key: bytes,
+    fd: int,
+    expected: tuple,
+    trusted_codes: frozenset,
+    tests_namespace: dict,
+    watched_modules: set,
+    streams: tuple,
+    torch_stacks,
+    watched_classes: list,
+):
     """Build (not install) the audit hook. Every name it uses is bound here, before the answer loads."""
     # builtins and C functions, bound as closure variables so no global or builtins lookup happens later
     b = _PRIVATE_BUILTINS
-    len_, id_, tuple_, isinstance_, type_, str_, int_, frozenset_ = (
-        b["len"], b["id"], b["tuple"], b["isinstance"], b["type"], b["str"], b["int"], b["frozenset"])
+    len_, id_, tuple_, isinstance_, type_, str_, frozenset_ = (
+        b["len"],
+        b["id"],
+        b["tuple"],
+        b["isinstance"],
+        b["type"],
+        b["str"],
+        b["frozenset"],
+    )
     bytes_, open_, dict_ = b["bytes"], b["open"], b["dict"]
     ValueError_, AttributeError_, RuntimeError_, PermissionError_, OSError_ = (
-        b["ValueError"], b["AttributeError"], b["RuntimeError"], b["PermissionError"], b["OSError"])
+        b["ValueError"],
+        b["AttributeError"],
+        b["RuntimeError"],
+        b["PermissionError"],
+        b["OSError"],
+    )
     getframe, current_frames = sys._getframe, sys._current_frames
     gettrace, getprofile = sys.gettrace, sys.getprofile
     sys_modules, sys_dict, builtins_dict = sys.modules, sys.__dict__, builtins.__dict__
@@ -259,14 +315,27 @@ def make_sentry(key: bytes, fd: int, expected: tuple, trusted_codes: frozenset, 
     own_targets = (0, -1, pid, -pid, pgid, -pgid, os.getppid())
 
     def snapshot_sys():
-        return (gettrace(), getprofile(), sys_dict.get("excepthook"), sys_dict.get("displayhook"),
-                sys_dict.get("unraisablehook"), sys_dict.get("breakpointhook"), sys_dict.get("stdout"),
-                sys_dict.get("stderr"), sys_dict.get("modules"), tuple_(sys_dict.get("meta_path") or ()),
-                tuple_(sys_dict.get("path_hooks") or ()), tuple_(gc_callbacks))
+        return (
+            gettrace(),
+            getprofile(),
+            sys_dict.get("excepthook"),
+            sys_dict.get("displayhook"),
+            sys_dict.get("unraisablehook"),
+            sys_dict.get("breakpointhook"),
+            sys_dict.get("stdout"),
+            sys_dict.get("stderr"),
+            sys_dict.get("modules"),
+            tuple_(sys_dict.get("meta_path") or ()),
+            tuple_(sys_dict.get("path_hooks") or ()),
+            tuple_(gc_callbacks),
+        )
 
     def snapshot_signals():
-        return (tuple_(getsignal(s) for s in signals), frozenset_(sigmask(signal.SIG_BLOCK, ())),
-                tuple_(getitimer(t) for t in itimers))
+        return (
+            tuple_(getsignal(s) for s in signals),
+            frozenset_(sigmask(signal.SIG_BLOCK, ())),
+            tuple_(getitimer(t) for t in itimers),
+        )
 
     def snapshot_namespace():
         return tuple_((k, id_(v)) for k, v in tests_namespace.items() if type_(k) is str_ and callable(v))
@@ -293,8 +362,7 @@ def make_sentry(key: bytes, fd: int, expected: tuple, trusted_codes: frozenset, 
     callable = b["callable"]  # noqa: A001 - bound for snapshot_namespace
     namespace_base = [None]
 
-    state = {"runner": None, "armed": False, "next": 0, "current": None, "seq": 0, "tampering": None,
-             "done": False}
+    state = {"runner": None, "armed": False, "next": 0, "current": None, "seq": 0, "tampering": None, "done": False}
     busy = [False]
     looking = [False]
 
@@ -364,7 +432,7 @@ def make_sentry(key: bytes, fd: int, expected: tuple, trusted_codes: frozenset, 
         body = SEALED + digest(key, payload, "sha256") + payload
         frame = len_(body).to_bytes(4, "big") + body
         while frame:
-            frame = frame[write(fd, frame):]
+            frame = frame[write(fd, frame) :]
 
     in_pid_namespace = os.getppid() == 1  # the session's init is PID 1 (zygote.py)
 
@@ -374,7 +442,7 @@ def make_sentry(key: bytes, fd: int, expected: tuple, trusted_codes: frozenset, 
                 stat = f.read()
         except OSError_:
             return False
-        return stat[stat.rindex(")") + 2:][:1] != "Z"
+        return stat[stat.rindex(")") + 2 :][:1] != "Z"
 
     def live_children():
         """Processes left besides this one: in a PID namespace, every other process but its init."""
@@ -512,8 +580,7 @@ def make_sentry(key: bytes, fd: int, expected: tuple, trusted_codes: frozenset, 
             tampering = check(True)
             out, err = streams
             state["done"] = True
-            seal({"kind": "done", "tests_run": state["next"], "tampering": tampering,
-                  "stdout": out(), "stderr": err()})
+            seal({"kind": "done", "tests_run": state["next"], "tampering": tampering, "stdout": out(), "stderr": err()})
 
     def hook(event, args):
         if looking[0]:
@@ -571,8 +638,25 @@ def make_sentry(key: bytes, fd: int, expected: tuple, trusted_codes: frozenset, 
                 note("the answer signalled the grading process")
                 raise PermissionError_("graded code may not signal the grading process")
 
-    trusted = frozenset_(trusted_codes | {f.__code__ for f in (
-        check, harness_event, hook, live_children, live, snapshot_classes, classes_changed, snapshot_sys, snapshot_signals, snapshot_namespace, seal)})
+    trusted = frozenset_(
+        trusted_codes
+        | {
+            f.__code__
+            for f in (
+                check,
+                harness_event,
+                hook,
+                live_children,
+                live,
+                snapshot_classes,
+                classes_changed,
+                snapshot_sys,
+                snapshot_signals,
+                snapshot_namespace,
+                seal,
+            )
+        }
+    )
     return hook
 
 
@@ -587,8 +671,14 @@ def describe(exc: BaseException) -> dict:
     if all(type(a) is str for a in args):
         evalue = args[0] if len(args) == 1 else (", ".join(args) if args else "")
     else:
-        evalue = "; ".join(a if type(a) is str else repr(a) if type(a) in (int, float, bool, type(None))
-                           else f"<{_type_name(type(a))}>" for a in args)
+        evalue = "; ".join(
+            a
+            if type(a) is str
+            else repr(a)
+            if type(a) in (int, float, bool, type(None))
+            else f"<{_type_name(type(a))}>"
+            for a in args
+        )
     lines = ["Traceback (most recent call last):"]
     tb = exc.__traceback__
     while tb is not None:
@@ -655,9 +745,11 @@ def serve(fd: int, request: dict, wire, capped_text_type, output_file: str, repl
         return data.decode("utf-8", "replace")[:limit]
 
     def plain_failure(kind: str, message: str) -> None:
-        """Before the answer exists nothing can forge a frame; still signed, for one format."""
+        """Before the answer exists nothing can forge a frame; still signed, for one format.
+
+        `key` is a closure cell, emptied by the `del key` below before the answer loads."""
         payload = marshal.dumps({"kind": kind, "message": message, "seq": 0, "pid": os.getpid()}, 4)
-        wire_body = SEALED + _hashlib.hmac_digest(key, payload, "sha256") + payload
+        wire_body = SEALED + _hashlib.hmac_digest(key, payload, "sha256") + payload  # noqa: F821 (see above)
         os.write(fd, len(wire_body).to_bytes(4, "big") + wire_body)
 
     tests_source, answer_source = request["tests"], request["answer"]
@@ -681,11 +773,16 @@ def serve(fd: int, request: dict, wire, capped_text_type, output_file: str, repl
     bool_types = (numpy.bool_,) if numpy is not None else ()
     array_types = (numpy.ndarray,) if numpy is not None else ()
     trusted = set(_BASE_TYPES)
-    checker = strict.Checker(trusted, AssertionError, torch_stacks, bool_types,
-                             torch.Tensor if torch is not None else None, array_types)
+    checker = strict.Checker(
+        trusted, AssertionError, torch_stacks, bool_types, torch.Tensor if torch is not None else None, array_types
+    )
     trusted.add(id(strict.Checker))
-    namespace = {"__name__": "tests", "__file__": TESTS_FILE, "__builtins__": dict(_PRIVATE_BUILTINS),
-                 "__assay_check__": checker}
+    namespace = {
+        "__name__": "tests",
+        "__file__": TESTS_FILE,
+        "__builtins__": dict(_PRIVATE_BUILTINS),
+        "__assay_check__": checker,
+    }
     try:
         exec(tests_code, namespace)
     except BaseException as exc:  # noqa: BLE001 - a broken task is a data error, never the answer's
@@ -714,9 +811,17 @@ def serve(fd: int, request: dict, wire, capped_text_type, output_file: str, repl
     entry_point = request.get("entry_point")
     entry_name = entry_point.split(".")[0] if entry_point else None
     trusted_codes = frozenset({_grade.__code__, describe.__code__})
-    hook = make_sentry(key, fd, tests, trusted_codes, namespace, relevant_modules(namespace),
-                       (lambda: out.getvalue(), lambda: err.getvalue() + fd_output()), torch_stacks,
-                       watched_classes(namespace))
+    hook = make_sentry(
+        key,
+        fd,
+        tests,
+        trusted_codes,
+        namespace,
+        relevant_modules(namespace),
+        (lambda: out.getvalue(), lambda: err.getvalue() + fd_output()),
+        torch_stacks,
+        watched_classes(namespace),
+    )
     del key, request
     sys.addaudithook(hook)
     del hook

@@ -64,16 +64,52 @@ CAP_LAST_CAP_FALLBACK = 40
 WRITABLE_TMPFS = ("/tmp", "/var/tmp", "/dev/shm", "/run")
 """Mount points that get a fresh, private tmpfs in each session."""
 
-HIDDEN_PATHS = (".ssh", ".aws", ".azure", ".netrc", ".git-credentials", ".docker", ".kube", ".gnupg",
-                ".config/gcloud", ".config/gh", ".cache/huggingface", ".huggingface", ".pypirc",
-                ".local/share/keyrings")
+HIDDEN_PATHS = (
+    ".ssh",
+    ".aws",
+    ".azure",
+    ".netrc",
+    ".git-credentials",
+    ".docker",
+    ".kube",
+    ".gnupg",
+    ".config/gcloud",
+    ".config/gh",
+    ".cache/huggingface",
+    ".huggingface",
+    ".pypirc",
+    ".local/share/keyrings",
+)
 """Secret-holding locations under the service user's home, covered by an empty folder or /dev/null."""
 
-ALLOWED_ENV = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_NUMERIC", "LC_MESSAGES", "TZ", "TERM",
-               "PYTHONHASHSEED", "PYTHONPATH", "PYTHONIOENCODING", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE",
-               "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
-               "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "LD_LIBRARY_PATH", "CUDA_HOME",
-               "VIRTUAL_ENV", "CONDA_PREFIX", "SSL_CERT_FILE", "MPLBACKEND")
+ALLOWED_ENV = (
+    "PATH",
+    "LANG",
+    "LANGUAGE",
+    "LC_ALL",
+    "LC_CTYPE",
+    "LC_NUMERIC",
+    "LC_MESSAGES",
+    "TZ",
+    "TERM",
+    "PYTHONHASHSEED",
+    "PYTHONPATH",
+    "PYTHONIOENCODING",
+    "PYTHONUNBUFFERED",
+    "PYTHONDONTWRITEBYTECODE",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "CUDA_VISIBLE_DEVICES",
+    "NVIDIA_VISIBLE_DEVICES",
+    "LD_LIBRARY_PATH",
+    "CUDA_HOME",
+    "VIRTUAL_ENV",
+    "CONDA_PREFIX",
+    "SSL_CERT_FILE",
+    "MPLBACKEND",
+)
 """Environment variables a session may see. Everything else (keys, tokens, job settings) is dropped."""
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -91,8 +127,10 @@ def _check(rc: int, what: str) -> None:
 
 
 def prctl(option: int, arg2: int = 0) -> None:
-    _check(_libc.prctl(option, ctypes.c_ulong(arg2), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0)),
-           f"prctl({option})")
+    _check(
+        _libc.prctl(option, ctypes.c_ulong(arg2), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0)),
+        f"prctl({option})",
+    )
 
 
 def unshare(flags: int) -> None:
@@ -197,8 +235,14 @@ def drop_privileges() -> None:
         prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
     except IsolationError:
         pass
-    prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP
-          | SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED)
+    prctl(
+        PR_SET_SECUREBITS,
+        SECBIT_NOROOT
+        | SECBIT_NOROOT_LOCKED
+        | SECBIT_NO_SETUID_FIXUP
+        | SECBIT_NO_SETUID_FIXUP_LOCKED
+        | SECBIT_KEEP_CAPS_LOCKED,
+    )
     header = _CapHeader(0x20080522, 0)
     data = (_CapData * 2)()
     _check(_libc.capset(ctypes.byref(header), data), "capset")

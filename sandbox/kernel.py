@@ -117,7 +117,9 @@ class Kernel:
         if not self._forkserver.isolated:
             os.makedirs(self.cwd, mode=0o700)
             work_dir = self.cwd
-        sock, self.handle, self._status = await self._forkserver.spawn(self.cgroup.dirs if self.cgroup else [], work_dir)
+        sock, self.handle, self._status = await self._forkserver.spawn(
+            self.cgroup.dirs if self.cgroup else [], work_dir
+        )
         loop = asyncio.get_running_loop()
         self.exited = loop.create_future()
         self._status.add_done_callback(self._on_status)
@@ -162,8 +164,9 @@ class Kernel:
         loop = asyncio.get_running_loop()
         task = asyncio.ensure_future(awaitable)
         try:
-            await asyncio.wait((task, self.exited), timeout=max(0.0, deadline - loop.time()),
-                               return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                (task, self.exited), timeout=max(0.0, deadline - loop.time()), return_when=asyncio.FIRST_COMPLETED
+            )
         except BaseException:
             task.cancel()
             raise
@@ -206,8 +209,10 @@ class Kernel:
                 answer = await self._until(asyncio.shield(pending), loop.time() + self.cfg.interrupt_grace)
             except asyncio.TimeoutError:
                 pending.cancel()
-                reason = (f"the call exceeded its {timeout:g} s timeout and ignored SIGINT for "
-                          f"{self.cfg.interrupt_grace:g} s; kernel killed, session state lost")
+                reason = (
+                    f"the call exceeded its {timeout:g} s timeout and ignored SIGINT for "
+                    f"{self.cfg.interrupt_grace:g} s; kernel killed, session state lost"
+                )
                 self.kill(reason)
                 return _failed("timeout", reason, "SandboxTimeout", kernel_lost=True)
         except _Died as died:
@@ -217,15 +222,26 @@ class Kernel:
             return _failed("killed", f"connection lost: {exc}", "SandboxKilled", kernel_lost=True)
         outcome = self._outcome(answer, max_output_chars)
         note = f"the call exceeded its {timeout:g} s timeout; interrupted, session state kept"
-        return CellOutcome("timeout", outcome.stdout, outcome.stderr, outcome.result,
-                           {"ename": "SandboxTimeout", "evalue": note, "traceback": []}, kernel_lost=False, reason=note)
+        return CellOutcome(
+            "timeout",
+            outcome.stdout,
+            outcome.stderr,
+            outcome.result,
+            {"ename": "SandboxTimeout", "evalue": note, "traceback": []},
+            kernel_lost=False,
+            reason=note,
+        )
 
     @staticmethod
     def _outcome(answer: dict, limit: int) -> CellOutcome:
         result = answer.get("result")
-        return CellOutcome(answer.get("status", "error"), cap(answer.get("stdout") or "", limit),
-                           cap(answer.get("stderr") or "", limit), cap(result, limit) if result is not None else None,
-                           answer.get("error"))
+        return CellOutcome(
+            answer.get("status", "error"),
+            cap(answer.get("stdout") or "", limit),
+            cap(answer.get("stderr") or "", limit),
+            cap(result, limit) if result is not None else None,
+            answer.get("error"),
+        )
 
     # -- life and death ----------------------------------------------------------------------
 
@@ -272,8 +288,15 @@ class Kernel:
 
 
 def _failed(status: str, reason: str, ename: str, kernel_lost: bool) -> CellOutcome:
-    return CellOutcome(status, "", "", None, {"ename": ename, "evalue": reason, "traceback": []},
-                       kernel_lost=kernel_lost, reason=reason)
+    return CellOutcome(
+        status,
+        "",
+        "",
+        None,
+        {"ename": ename, "evalue": reason, "traceback": []},
+        kernel_lost=kernel_lost,
+        reason=reason,
+    )
 
 
 class _Died(Exception):

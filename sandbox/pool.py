@@ -38,8 +38,11 @@ class KernelPool:
     def fill(self) -> None:
         """Start kernels until ready + starting covers the pool size plus everyone waiting."""
         want = self.size + len(self._waiters)
-        while (not self._closed and len(self._starting) < self.max_starting
-               and len(self._ready) + len(self._starting) < want):
+        while (
+            not self._closed
+            and len(self._starting) < self.max_starting
+            and len(self._ready) + len(self._starting) < want
+        ):
             task = asyncio.get_running_loop().create_task(self._start_one())
             self._starting.add(task)
             task.add_done_callback(self._started)

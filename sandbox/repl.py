@@ -109,7 +109,7 @@ def _format_error(exc: BaseException) -> dict:
         if _own_frame(filename):
             continue
         if filename.startswith(CELL_PREFIX):
-            lines.append(f"Cell In[{filename[len(CELL_PREFIX):-1]}], line {lineno}")
+            lines.append(f"Cell In[{filename[len(CELL_PREFIX) : -1]}], line {lineno}")
         else:
             lines.append(f"File {filename}:{lineno}, in {frame.f_code.co_name}")
         source = linecache.getline(filename, lineno).rstrip()
@@ -196,8 +196,13 @@ class Repl:
         finally:
             self.running = False
         self.count += 1
-        return {"status": "ok" if error is None else "error", "stdout": self.out.getvalue() + self._fd_output(limit),
-                "stderr": self.err.getvalue(), "result": result, "error": error}
+        return {
+            "status": "ok" if error is None else "error",
+            "stdout": self.out.getvalue() + self._fd_output(limit),
+            "stderr": self.err.getvalue(),
+            "result": result,
+            "error": error,
+        }
 
     def _fd_output(self, limit: int) -> str:
         """What child processes wrote to descriptors 1 and 2 during the cell, capped; the file is emptied."""

@@ -18,13 +18,24 @@ from __future__ import annotations
 import ast
 
 CHECK = "__assay_check__"  # a dunder name: never mangled inside class bodies
-_OPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=",
-        ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in"}
+_OPS = {
+    ast.Eq: "==",
+    ast.NotEq: "!=",
+    ast.Lt: "<",
+    ast.LtE: "<=",
+    ast.Gt: ">",
+    ast.GtE: ">=",
+    ast.Is: "is",
+    ast.IsNot: "is not",
+    ast.In: "in",
+    ast.NotIn: "not in",
+}
 
 
 def _check_call(method: str, *args: ast.expr) -> ast.Call:
-    return ast.Call(func=ast.Attribute(value=ast.Name(CHECK, ast.Load()), attr=method, ctx=ast.Load()),
-                    args=list(args), keywords=[])
+    return ast.Call(
+        func=ast.Attribute(value=ast.Name(CHECK, ast.Load()), attr=method, ctx=ast.Load()), args=list(args), keywords=[]
+    )
 
 
 class _Rewriter(ast.NodeTransformer):

@@ -74,15 +74,17 @@ class Router:
         env = {key: v for key, v in os.environ.items() if key != "ASSAY_SANDBOX_TOKEN"}
         if os.path.exists(self.sockets[k]):
             os.unlink(self.sockets[k])
-        self.procs[k] = subprocess.Popen(worker_command(self.cfg, k, self.sockets[k]), env=env,
-                                         stdin=subprocess.DEVNULL)
+        self.procs[k] = subprocess.Popen(
+            worker_command(self.cfg, k, self.sockets[k]), env=env, stdin=subprocess.DEVNULL
+        )
 
     async def start(self) -> None:
         for k in range(self.cfg.workers):
             self._spawn(k)
             timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
-            self.clients.append(aiohttp.ClientSession(
-                connector=aiohttp.UnixConnector(self.sockets[k], limit=0), timeout=timeout))
+            self.clients.append(
+                aiohttp.ClientSession(connector=aiohttp.UnixConnector(self.sockets[k], limit=0), timeout=timeout)
+            )
         await asyncio.gather(*(self._wait_healthy(k) for k in range(self.cfg.workers)))
         self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
 
@@ -127,14 +129,19 @@ class Router:
 
     async def forward(self, k: int, method: str, path: str, body: bytes | None = None) -> web.Response:
         try:
-            async with self.clients[k].request(method, "http://worker" + path, data=body,
-                                               headers={"Content-Type": "application/json"}) as resp:
-                return web.Response(body=await resp.read(), status=resp.status,
-                                    content_type="application/json",
-                                    headers={h: v for h, v in resp.headers.items() if h == "Retry-After"})
+            async with self.clients[k].request(
+                method, "http://worker" + path, data=body, headers={"Content-Type": "application/json"}
+            ) as resp:
+                return web.Response(
+                    body=await resp.read(),
+                    status=resp.status,
+                    content_type="application/json",
+                    headers={h: v for h, v in resp.headers.items() if h == "Retry-After"},
+                )
         except aiohttp.ClientError as exc:
-            return error_response(503, f"sandbox worker {k} is unavailable ({exc}); it is being restarted",
-                                  **{"Retry-After": "1"})
+            return error_response(
+                503, f"sandbox worker {k} is unavailable ({exc}); it is being restarted", **{"Retry-After": "1"}
+            )
 
     async def gather(self, path: str) -> list[dict]:
         async def one(k):

@@ -59,9 +59,11 @@ def main(argv: list[str] | None = None) -> None:
 
         web.run_app(make_app(cfg, worker=ns.worker_index), path=ns.unix_socket, print=None, **run)
         return
-    banner = (f"assay sandbox serving on http://{cfg.host}:{cfg.port} "
-              f"({cfg.workers} worker{'s' if cfg.workers > 1 else ''}, "
-              f"{'token required' if cfg.token else 'no token'})")
+    banner = (
+        f"assay sandbox serving on http://{cfg.host}:{cfg.port} "
+        f"({cfg.workers} worker{'s' if cfg.workers > 1 else ''}, "
+        f"{'token required' if cfg.token else 'no token'})"
+    )
     if cfg.workers == 1:
         from .app import make_app
 

@@ -31,7 +31,7 @@ from .cgroups import CgroupRoot
 from .config import SandboxConfig
 from .forkserver import ForkServer
 from .grading import grade_in
-from .kernel import CellOutcome, Kernel, KernelStartError
+from .kernel import CellOutcome, Kernel
 from .monitor import LimitMonitor
 from .pool import KernelPool
 
@@ -73,9 +73,14 @@ class Session:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def describe(self) -> dict:
-        return {"session_id": self.id, "created": self.created, "last_used": self.last_used,
-                "executions": self.executions, "busy": self.busy > 0,
-                "kernel_alive": bool(self.kernel and self.kernel.alive)}
+        return {
+            "session_id": self.id,
+            "created": self.created,
+            "last_used": self.last_used,
+            "executions": self.executions,
+            "busy": self.busy > 0,
+            "kernel_alive": bool(self.kernel and self.kernel.alive),
+        }
 
 
 class SessionManager:
@@ -108,13 +113,13 @@ class SessionManager:
             await self.forkserver.ensure(self.cfg.kernel_start_timeout)
         except Exception as exc:  # noqa: BLE001 - the service answers; each request gets a 503 saying why
             log.error("the sandbox's fork server did not start: %s", exc)
-        self.pool = KernelPool(lambda: Kernel(self.cfg, self.forkserver, self.work_root, self.cgroups),
-                               self.cfg.pool_size)
+        self.pool = KernelPool(
+            lambda: Kernel(self.cfg, self.forkserver, self.work_root, self.cgroups), self.cfg.pool_size
+        )
         self.heavy_pool = KernelPool(lambda: Kernel(self.cfg, self.heavy_forkserver, self.work_root, self.cgroups), 0)
         self.pool.fill()
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self.monitor.run(self._active_kernels)),
-                       loop.create_task(self._reap_idle())]
+        self._tasks = [loop.create_task(self.monitor.run(self._active_kernels)), loop.create_task(self._reap_idle())]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -122,8 +127,13 @@ class SessionManager:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         kernels = [s.kernel for s in self.sessions.values() if s.kernel] + list(self._throwaway)
         self.sessions.clear()
-        await asyncio.gather(self.pool.close(), self.heavy_pool.close(), *(k.close("server stopped") for k in kernels),
-                             *self._closing, return_exceptions=True)
+        await asyncio.gather(
+            self.pool.close(),
+            self.heavy_pool.close(),
+            *(k.close("server stopped") for k in kernels),
+            *self._closing,
+            return_exceptions=True,
+        )
         await self.forkserver.stop()
         await self.heavy_forkserver.stop()
         self.cgroups.remove()
@@ -188,9 +198,11 @@ class SessionManager:
             "max_sessions": self.cfg.max_sessions,
             "isolation": self.isolation(),
             "limits": {
-                "processes": f"cgroup pids.max={self.cfg.max_processes}" if self.cgroups.enforces_processes
+                "processes": f"cgroup pids.max={self.cfg.max_processes}"
+                if self.cgroups.enforces_processes
                 else f"process-group watch, {self.cfg.max_processes} processes",
-                "memory": f"cgroup memory limit {self.cfg.memory_mb} MB" if self.cgroups.enforces_memory
+                "memory": f"cgroup memory limit {self.cfg.memory_mb} MB"
+                if self.cgroups.enforces_memory
                 else f"RSS watch, {self.cfg.memory_mb} MB",
                 "address_space_mb": self.cfg.address_space_mb or None,
                 "cpu_seconds": self.cfg.cpu_seconds or None,
@@ -204,10 +216,12 @@ class SessionManager:
         return {
             "namespaces": namespaces,
             "filesystem": "read-only system, private tmpfs (/tmp, /dev/shm, /run, home secrets hidden)"
-            if namespaces else "the service user's files (each session gets its own folder)",
+            if namespaces
+            else "the service user's files (each session gets its own folder)",
             "pid_namespace": namespaces,
-            "network": "full (--allow-network)" if self.cfg.allow_network else
-            ("loopback only" if namespaces else "full (no network namespace on this machine)"),
+            "network": "full (--allow-network)"
+            if self.cfg.allow_network
+            else ("loopback only" if namespaces else "full (no network namespace on this machine)"),
             "privileges": "all capabilities dropped, no_new_privs" if namespaces else "the service user's",
             "environment": "allow-listed (no keys or tokens)",
             "note": info.get("isolation_note") or None,
@@ -259,8 +273,9 @@ class SessionManager:
             kernel.kill("throw-away session done")
             self._retire(kernel, "throw-away session done")
 
-    async def _run_in_session(self, session_id: str, code: str, timeout: float,
-                              max_output_chars: int) -> tuple[CellOutcome, str | None]:
+    async def _run_in_session(
+        self, session_id: str, code: str, timeout: float, max_output_chars: int
+    ) -> tuple[CellOutcome, str | None]:
         """Run in the named session; also return why its state was lost, if it was."""
         session = self.get_or_create(session_id)
         session.busy += 1
@@ -308,16 +323,29 @@ class SessionManager:
             reason = self.monitor.breach(kernel)
             if reason:
                 kernel.kill(reason)
-                outcome = CellOutcome("killed", outcome.stdout, outcome.stderr, outcome.result,
-                                      {"ename": "SandboxKilled", "evalue": reason, "traceback": []},
-                                      kernel_lost=True, reason=reason, duration=outcome.duration)
+                outcome = CellOutcome(
+                    "killed",
+                    outcome.stdout,
+                    outcome.stderr,
+                    outcome.result,
+                    {"ename": "SandboxKilled", "evalue": reason, "traceback": []},
+                    kernel_lost=True,
+                    reason=reason,
+                    duration=outcome.duration,
+                )
         return outcome
-
 
     # -- grading ------------------------------------------------------------------------------
 
-    async def grade(self, answer: str, tests: str, test_names: list[str], entry_point: str | None,
-                    timeout: float, max_output_chars: int) -> dict:
+    async def grade(
+        self,
+        answer: str,
+        tests: str,
+        test_names: list[str],
+        entry_point: str | None,
+        timeout: float,
+        max_output_chars: int,
+    ) -> dict:
         """One graded sample in a fresh process; waiting for a free slot is not charged to `timeout`."""
         self._check_room()
         self._reserved += 1

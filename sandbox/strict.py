@@ -37,8 +37,15 @@ class Checker:
 
     __slots__ = ("_trusted", "_fail_type", "_torch_modes", "_bool_types", "_tensor_type", "_array_types")
 
-    def __init__(self, trusted_type_ids: set[int], assertion_error: type, torch_modes=None,
-                 bool_types: tuple = (), tensor_type=None, array_types: tuple = ()):
+    def __init__(
+        self,
+        trusted_type_ids: set[int],
+        assertion_error: type,
+        torch_modes=None,
+        bool_types: tuple = (),
+        tensor_type=None,
+        array_types: tuple = (),
+    ):
         self._trusted = trusted_type_ids
         self._fail_type = assertion_error
         self._torch_modes = torch_modes  # () -> number of active torch function/dispatch modes
@@ -83,8 +90,12 @@ class Checker:
         """A value passed to a call in the tests, checked for dispatch tricks."""
         kind = type(value)
         if id(kind) in self._trusted:
-            if self._torch_modes is not None and self._tensor_type is not None and isinstance(value, self._tensor_type) \
-                    and self._torch_modes():
+            if (
+                self._torch_modes is not None
+                and self._tensor_type is not None
+                and isinstance(value, self._tensor_type)
+                and self._torch_modes()
+            ):
                 self.fail("a torch function or dispatch mode is active: the answer installed it")
             return value
         for hook in _DISPATCH_HOOKS:

@@ -44,8 +44,9 @@ def _load(name: str, private_builtins: bool = False):
     spec = importlib.util.spec_from_file_location(f"_assay_sandbox_{name}", os.path.join(_HERE, f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     if private_builtins:
-        module.__dict__["__builtins__"] = dict(__builtins__.__dict__ if hasattr(__builtins__, "__dict__")
-                                               else __builtins__)
+        module.__dict__["__builtins__"] = dict(
+            __builtins__.__dict__ if hasattr(__builtins__, "__dict__") else __builtins__
+        )
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
@@ -78,7 +79,6 @@ def _preload(names: list[str]) -> list[str]:
 def _make_shell():
     from IPython.core.interactiveshell import InteractiveShell
     from IPython.lib.pretty import pretty
-
     from traitlets.config import Config
 
     config = Config()
@@ -176,6 +176,7 @@ class Zygote:
     @staticmethod
     def _init(session: int, status_w: int) -> None:
         """PID 1 of a session's namespace: reap, relay SIGINT, report the session's end, exit."""
+
         def interrupt(signum, frame):
             try:
                 os.killpg(session, signal.SIGINT)
@@ -196,7 +197,6 @@ class Zygote:
                 os._exit(0)
 
     def _plain_child(self, request: dict, fd: int) -> None:
-        s = self.settings
         isolation.die_with_parent(os.getppid())
         os.setsid()
         work = request["work_dir"]
@@ -251,8 +251,15 @@ class Zygote:
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        self._report({"ready": True, "preloaded": self.preloaded, "isolation": self.settings["isolation"],
-                      "isolation_note": self.settings.get("isolation_note", ""), "pid": os.getpid()})
+        self._report(
+            {
+                "ready": True,
+                "preloaded": self.preloaded,
+                "isolation": self.settings["isolation"],
+                "isolation_note": self.settings.get("isolation_note", ""),
+                "pid": os.getpid(),
+            }
+        )
         control_fd = self.control.fileno()
         while True:
             ready, _, _ = select.select([control_fd, wake_r], [], [])

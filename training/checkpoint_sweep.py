@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from assay.core.config import MISSING, ConfigError, register_stage_config, run_stage
-from assay.evaluation.metrics import default_rows
-from assay.evaluation.summarize import _table, find_metrics
+from ..core.config import MISSING, ConfigError, register_stage_config, run_stage
+from ..evaluation.metrics import default_rows
+from ..evaluation.summarize import _table, find_metrics
 
 SWEEP_FILE = "checkpoint_sweep.json"
 
@@ -59,7 +59,9 @@ def sweep(eval_dir: str | Path) -> dict:
     root = Path(eval_dir)
     runs = runs_of(root)
     if not runs:
-        raise FileNotFoundError(f"no evaluated checkpoints under {root} (expected <eval_dir>/<checkpoint>/eval-results/)")
+        raise FileNotFoundError(
+            f"no evaluated checkpoints under {root} (expected <eval_dir>/<checkpoint>/eval-results/)"
+        )
     rows = []
     for run in runs:
         try:
@@ -77,14 +79,25 @@ def sweep(eval_dir: str | Path) -> dict:
                 "samples": failures.get("total"),
             }
         scores = [b["pass@1"] for b in benchmarks.values() if b["pass@1"] is not None]
-        rows.append({"step": step_of(run.name), "checkpoint": run.name, "path": str(run), "benchmarks": benchmarks,
-                     "mean": sum(scores) / len(scores) if scores else None})
+        rows.append(
+            {
+                "step": step_of(run.name),
+                "checkpoint": run.name,
+                "path": str(run),
+                "benchmarks": benchmarks,
+                "mean": sum(scores) / len(scores) if scores else None,
+            }
+        )
     scored = [r for r in rows if r["mean"] is not None]
     best = max(scored, key=lambda r: (r["mean"], -r["step"])) if scored else None
     if best is not None and best["mean"] == 0:  # nothing passed anywhere: no run is better than another
         best = None
-    return {"eval_dir": str(root), "rows": rows, "best": best["checkpoint"] if best else None,
-            "best_mean": best["mean"] if best else None}
+    return {
+        "eval_dir": str(root),
+        "rows": rows,
+        "best": best["checkpoint"] if best else None,
+        "best_mean": best["mean"] if best else None,
+    }
 
 
 def _failures_cell(failures: dict) -> str:
@@ -114,11 +127,15 @@ def format_sweep(result: dict, fmt: str = "text") -> str:
     text = _table(header, table, "markdown" if fmt == "markdown" else "text")
     count = len(names)
     if result["best"] is not None:
-        text += (f"\nbest: {result['best']} (mean pass@1 {result['best_mean']:.2f}% over {count} "
-                 f"benchmark{'s' if count != 1 else ''})")
+        text += (
+            f"\nbest: {result['best']} (mean pass@1 {result['best_mean']:.2f}% over {count} "
+            f"benchmark{'s' if count != 1 else ''})"
+        )
     elif any(row["mean"] is not None for row in rows):
-        text += (f"\nbest: none (every run scored 0.00% pass@1 on {'all ' if count != 1 else ''}{count} "
-                 f"benchmark{'s' if count != 1 else ''}: nothing to choose between them)")
+        text += (
+            f"\nbest: none (every run scored 0.00% pass@1 on {'all ' if count != 1 else ''}{count} "
+            f"benchmark{'s' if count != 1 else ''}: nothing to choose between them)"
+        )
     return text
 
 

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Optional
 
-from assay.core.jsonl import drop_incomplete_last_line, read_jsonl, write_jsonl_atomic
+from ..core.jsonl import drop_incomplete_last_line, read_jsonl, write_jsonl_atomic
 
 LOG_NAME = "train_log.jsonl"
 MERGED_DIR = "merged"

@@ -14,10 +14,23 @@ import builtins
 import symtable
 from typing import Optional
 
-from assay.evaluation.extract_code import extract_code
+from ..evaluation.extract_code import extract_code
 
-MODULE_NAMES = frozenset({"__name__", "__file__", "__doc__", "__builtins__", "__spec__", "__loader__",
-                          "__package__", "__annotations__", "__cached__", "__path__", "__class__"})
+MODULE_NAMES = frozenset(
+    {
+        "__name__",
+        "__file__",
+        "__doc__",
+        "__builtins__",
+        "__spec__",
+        "__loader__",
+        "__package__",
+        "__annotations__",
+        "__cached__",
+        "__path__",
+        "__class__",
+    }
+)
 """Names every module (or method, for `__class__`) has without defining them."""
 
 BUILTIN_NAMES = frozenset(dir(builtins)) | MODULE_NAMES

@@ -39,7 +39,7 @@ def grams_of(tokens: list[str], n: int) -> set[tuple[str, ...]]:
     """The word n-grams of a text (the whole text as one gram when it has fewer than n words)."""
     if len(tokens) < n:
         return {tuple(tokens)} if tokens else set()
-    return {tuple(tokens[i: i + n]) for i in range(len(tokens) - n + 1)}
+    return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
 
 
 @dataclass
@@ -58,7 +58,7 @@ class Match:
 
 def benchmark_items(name_or_path: str) -> list[BenchmarkItem]:
     """Prompts of a registered benchmark's prepared test file (the fields its user template fills), or of a JSONL path."""
-    from assay.core.jsonl import read_jsonl
+    from ..core.jsonl import read_jsonl
 
     if name_or_path.endswith(".jsonl"):
         items = []
@@ -68,20 +68,21 @@ def benchmark_items(name_or_path: str) -> list[BenchmarkItem]:
                 raise ValueError(f"{name_or_path}:{number + 1}: no prompt field (one of {', '.join(PROMPT_FIELDS)})")
             items.append(BenchmarkItem(Path(name_or_path).stem, str(line.get("id", number)), line[field]))
         return items
-    from assay.benchmarks.registry import get_benchmark, prepared_test_file
-    from assay.inference.prompt import load_prompt_config
+    from ..benchmarks.registry import get_benchmark, prepared_test_file
+    from ..inference.prompt import load_prompt_config
 
     bench = get_benchmark(name_or_path)
     fields = sorted(load_prompt_config(bench.prompt_config).fields())
-    return [BenchmarkItem(name_or_path, str(line.get("id", number)), "\n".join(str(line[f]) for f in fields))
-            for number, line in enumerate(read_jsonl(prepared_test_file(name_or_path)))]
+    return [
+        BenchmarkItem(name_or_path, str(line.get("id", number)), "\n".join(str(line[f]) for f in fields))
+        for number, line in enumerate(read_jsonl(prepared_test_file(name_or_path)))
+    ]
 
 
 class ContaminationIndex:
     """n-gram index of benchmark prompts; `match(prompt)` gives the item it overlaps most, if above threshold."""
 
-    def __init__(self, items: list[BenchmarkItem], n: int = 8, threshold: float = 0.5,
-                 common_fraction: float = 0.1):
+    def __init__(self, items: list[BenchmarkItem], n: int = 8, threshold: float = 0.5, common_fraction: float = 0.1):
         self.n, self.threshold = n, threshold
         self.items = items
         self.item_grams: list[set] = []
@@ -121,7 +122,7 @@ class ContaminationIndex:
         candidates: dict[int, float] = {}
         for length, table in self.short.items():  # a whole short test prompt inside this prompt
             for i in range(len(tokens) - length + 1):
-                for index in table.get(tuple(tokens[i: i + length]), ()):
+                for index in table.get(tuple(tokens[i : i + length]), ()):
                     candidates[index] = 1.0
         shared: Counter = Counter()
         for gram in grams:

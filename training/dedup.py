@@ -41,7 +41,7 @@ def shingles(text: str, size: int = 5) -> set[int]:
     words = _WORD.findall(normalize(text))
     if len(words) <= size:
         return {_hash32(" ".join(words))}
-    return {_hash32(" ".join(words[i: i + size])) for i in range(len(words) - size + 1)}
+    return {_hash32(" ".join(words[i : i + size])) for i in range(len(words) - size + 1)}
 
 
 def jaccard(a: set[int], b: set[int]) -> float:
@@ -86,7 +86,7 @@ class NearDuplicateIndex:
         hashed = shingles(text, self.shingle_size)
         rows = self.num_perm // self.bands
         sig = self.signature(hashed)
-        keys = [sig[i * rows: (i + 1) * rows].tobytes() for i in range(self.bands)]
+        keys = [sig[i * rows : (i + 1) * rows].tobytes() for i in range(self.bands)]
         seen: set[int] = set()
         best: Optional[tuple[int, float]] = None
         for band, key in enumerate(keys):

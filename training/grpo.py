@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from assay.core.config import MISSING, ConfigError, register_stage_config, run_stage
-from assay.training.preflight import REFUSED_EXIT_CODE, PreflightRefused, PreflightSettings
-from assay.training.sft import LoraSettings
+from ..core.config import MISSING, ConfigError, register_stage_config, run_stage
+from .preflight import REFUSED_EXIT_CODE, PreflightRefused, PreflightSettings
+from .sft import LoraSettings
 
 TASK_FIELDS = ("entry_point", "tests")
 
@@ -140,7 +140,9 @@ class GRPOStageConfig:
         if self.num_generations < 2:
             raise ValueError("num_generations must be at least 2: GRPO compares completions of the same prompt")
         if self.max_steps == 0 or self.save_steps < 1 or self.logging_steps < 1 or self.max_completion_length < 1:
-            raise ValueError("max_steps must be -1 or positive; save_steps, logging_steps, max_completion_length positive")
+            raise ValueError(
+                "max_steps must be -1 or positive; save_steps, logging_steps, max_completion_length positive"
+            )
         if self.dtype not in ("auto", "bfloat16", "float32", "float16"):
             raise ValueError(f"dtype must be auto, bfloat16, float16 or float32, got '{self.dtype}'")
         if self.rewards.format_weight < 0:
@@ -152,7 +154,7 @@ def task_file(cfg: GRPOStageConfig) -> Path:
         if not Path(cfg.train_file).exists():
             raise ConfigError(f"train_file {cfg.train_file} does not exist")
         return Path(cfg.train_file)
-    from assay.benchmarks.registry import BenchmarkError, get_benchmark, prepared_test_file
+    from ..benchmarks.registry import BenchmarkError, get_benchmark, prepared_test_file
 
     try:
         if get_benchmark(cfg.benchmark).grader != "code":
@@ -164,8 +166,8 @@ def task_file(cfg: GRPOStageConfig) -> Path:
 
 def load_tasks(cfg: GRPOStageConfig) -> list[dict]:
     """Dataset rows: `prompt` (chat messages), `entry_point`, `tests`, `id`, `row` (the line's index)."""
-    from assay.core.jsonl import read_jsonl
-    from assay.inference.prompt import load_prompt_config
+    from ..core.jsonl import read_jsonl
+    from ..inference.prompt import load_prompt_config
 
     path = task_file(cfg)
     prompt = load_prompt_config(cfg.prompt_config)
@@ -174,8 +176,15 @@ def load_tasks(cfg: GRPOStageConfig) -> list[dict]:
         missing = [k for k in TASK_FIELDS if not line.get(k)]
         if missing:
             raise ConfigError(f"{path}:{number}: a code task needs {', '.join(missing)} (and the prompt's fields)")
-        rows.append({"prompt": prompt.messages(line), "entry_point": line["entry_point"], "tests": line["tests"],
-                     "id": str(line.get("id", number)), "row": number - 1})
+        rows.append(
+            {
+                "prompt": prompt.messages(line),
+                "entry_point": line["entry_point"],
+                "tests": line["tests"],
+                "id": str(line.get("id", number)),
+                "row": number - 1,
+            }
+        )
     if not rows:
         raise ConfigError(f"{path} has no tasks")
     return rows
@@ -186,15 +195,17 @@ def want_vllm(cfg: GRPOStageConfig) -> bool:
 
     available = torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None
     if cfg.use_vllm and not available:
-        raise ConfigError("++use_vllm=true needs a GPU and the vllm package (pip install 'assay[vllm]'); "
-                          "without them generation uses transformers (leave use_vllm unset)")
+        raise ConfigError(
+            "++use_vllm=true needs a GPU and the vllm package (pip install 'assay[vllm]'); "
+            "without them generation uses transformers (leave use_vllm unset)"
+        )
     return available if cfg.use_vllm is None else cfg.use_vllm
 
 
 def resume_point(cfg: GRPOStageConfig, main_process: bool) -> Optional[Path]:
     """The checkpoint to continue from, or None for a fresh run (whose old logs and traces are removed)."""
-    from assay.training import checkpoints
-    from assay.training.rewards import TRACE_DIR
+    from . import checkpoints
+    from .rewards import TRACE_DIR
 
     output_dir = Path(cfg.output_dir)
     for path in checkpoints.remove_incomplete(output_dir) if main_process else []:
@@ -206,8 +217,10 @@ def resume_point(cfg: GRPOStageConfig, main_process: bool) -> Optional[Path]:
             shutil.rmtree(output_dir / TRACE_DIR, ignore_errors=True)
         return None
     if not cfg.resume:
-        raise ConfigError(f"{output_dir} already has checkpoints (last: {last.name}); pass ++resume=true to "
-                          "continue that run, or choose a new output_dir")
+        raise ConfigError(
+            f"{output_dir} already has checkpoints (last: {last.name}); pass ++resume=true to "
+            "continue that run, or choose a new output_dir"
+        )
     step = checkpoints.checkpoint_step(last)
     if main_process:
         checkpoints.truncate_log(output_dir, step)
@@ -226,11 +239,11 @@ def build_trainer(cfg: GRPOStageConfig, rows: list[dict]):
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    from assay.inference.embedded_model import resolve_model
-    from assay.training import callbacks
-    from assay.training.chat_tokens import load_tokenizer
-    from assay.training.rewards import ExecutionReward, FormatReward, RewardTrace
-    from assay.training.sft import checkpointing_arg, peft_config, resolve_dtype
+    from ..inference.embedded_model import resolve_model
+    from . import callbacks
+    from .chat_tokens import load_tokenizer
+    from .rewards import ExecutionReward, FormatReward, RewardTrace
+    from .sft import checkpointing_arg, peft_config, resolve_dtype
 
     model_path = resolve_model(cfg.model)
     tokenizer = load_tokenizer(model_path, cfg.tokenizer)
@@ -242,36 +255,65 @@ def build_trainer(cfg: GRPOStageConfig, rows: list[dict]):
     vllm = {"vllm_mode": "colocate", "vllm_gpu_memory_utilization": cfg.vllm_gpu_memory_utilization} if use_vllm else {}
     eval_batch = cfg.num_generations * max(1, cfg.batch_size // cfg.num_generations)  # whole groups per batch
     settings = dict(
-        output_dir=cfg.output_dir, max_steps=cfg.max_steps, num_train_epochs=cfg.num_epochs,
-        per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        per_device_eval_batch_size=eval_batch, learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.lr_scheduler,
-        warmup_steps=cfg.warmup_steps, weight_decay=cfg.weight_decay, max_grad_norm=cfg.max_grad_norm, bf16=bf16,
-        **checkpointing_arg(GRPOConfig, cfg.gradient_checkpointing), save_strategy="steps",
-        save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit, logging_steps=cfg.logging_steps,
-        seed=cfg.seed, report_to=list(cfg.report_to) or "none", disable_tqdm=True,
-        use_cpu=not torch.cuda.is_available(), num_generations=cfg.num_generations,
-        max_completion_length=cfg.max_completion_length, temperature=cfg.temperature, top_p=cfg.top_p,
-        beta=cfg.beta, reward_weights=weights, chat_template_kwargs=dict(cfg.chat_template_kwargs) or None,
-        use_vllm=use_vllm, log_completions=False, remove_unused_columns=False, **vllm)
+        output_dir=cfg.output_dir,
+        max_steps=cfg.max_steps,
+        num_train_epochs=cfg.num_epochs,
+        per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        per_device_eval_batch_size=eval_batch,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type=cfg.lr_scheduler,
+        warmup_steps=cfg.warmup_steps,
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm,
+        bf16=bf16,
+        **checkpointing_arg(GRPOConfig, cfg.gradient_checkpointing),
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=cfg.save_total_limit,
+        logging_steps=cfg.logging_steps,
+        seed=cfg.seed,
+        report_to=list(cfg.report_to) or "none",
+        disable_tqdm=True,
+        use_cpu=not torch.cuda.is_available(),
+        num_generations=cfg.num_generations,
+        max_completion_length=cfg.max_completion_length,
+        temperature=cfg.temperature,
+        top_p=cfg.top_p,
+        beta=cfg.beta,
+        reward_weights=weights,
+        chat_template_kwargs=dict(cfg.chat_template_kwargs) or None,
+        use_vllm=use_vllm,
+        log_completions=False,
+        remove_unused_columns=False,
+        **vllm,
+    )
     owned = sorted(set(settings) & set(cfg.trl_args))
     if owned:
-        raise ConfigError(f"++trl_args.{owned[0]} is set by the stage from its own settings (see --help); "
-                          "set that instead")
+        raise ConfigError(
+            f"++trl_args.{owned[0]} is set by the stage from its own settings (see --help); set that instead"
+        )
     try:  # before loading the model: trl's own checks (batch sizes vs num_generations, unknown trl_args)
         args = GRPOConfig(**settings, **dict(cfg.trl_args))
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"GRPO settings: {exc}") from None
     # full fine-tuning keeps float32 master weights under bf16 autocast; frozen LoRA bases can live in bf16
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32 if not cfg.lora.enabled and bf16
-                                                 else dtype)
+    model = AutoModelForCausalLM.from_pretrained(
+        model_path, dtype=torch.float32 if not cfg.lora.enabled and bf16 else dtype
+    )
     stop_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id, *_as_list(model.generation_config.eos_token_id)}
-    trace = RewardTrace(cfg.output_dir, names, weights, {i for i in stop_ids if i is not None},
-                        rank=args.process_index)
+    trace = RewardTrace(cfg.output_dir, names, weights, {i for i in stop_ids if i is not None}, rank=args.process_index)
     funcs = [ExecutionReward(trace, cfg.sandbox_url, cfg.rewards.time_limit, cfg.rewards.max_concurrent)]
     if "format" in names:
         funcs.append(FormatReward(trace))
-    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=Dataset.from_list(rows),
-                          processing_class=tokenizer, peft_config=peft_config(cfg.lora) if cfg.lora.enabled else None)
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=funcs,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+        peft_config=peft_config(cfg.lora) if cfg.lora.enabled else None,
+    )
     for noisy in (PrinterCallback, ProgressCallback):
         trainer.remove_callback(noisy)
     trainer.add_callback(callbacks.FinalCheckpoint())
@@ -296,8 +338,8 @@ def run_preflight(cfg: GRPOStageConfig, trainer, trace):
     import json
     import time
 
-    from assay.training import preflight
-    from assay.training.rewards import PREFLIGHT_TRACE
+    from . import preflight
+    from .rewards import PREFLIGHT_TRACE
 
     dataset = trainer.train_dataset
     per_batch = trainer.args.per_device_eval_batch_size // cfg.num_generations * trainer.args.world_size
@@ -307,8 +349,10 @@ def run_preflight(cfg: GRPOStageConfig, trainer, trace):
             old.unlink()
     trainer.accelerator.wait_for_everyone()
     if trainer.is_world_process_zero():
-        print(f"preflight: sampling {len(rows)} prompts x {cfg.num_generations} completions with the starting "
-              "policy", flush=True)
+        print(
+            f"preflight: sampling {len(rows)} prompts x {cfg.num_generations} completions with the starting policy",
+            flush=True,
+        )
     started = time.monotonic()
     trace.phase = PREFLIGHT_TRACE
     try:
@@ -316,8 +360,12 @@ def run_preflight(cfg: GRPOStageConfig, trainer, trace):
     finally:
         trace.phase = "train"
     trainer.accelerator.wait_for_everyone()
-    lines = [json.loads(text) for path in sorted(trace.dir.glob(f"{PREFLIGHT_TRACE}*.jsonl"))
-             for text in path.read_text().splitlines() if text.strip()]
+    lines = [
+        json.loads(text)
+        for path in sorted(trace.dir.glob(f"{PREFLIGHT_TRACE}*.jsonl"))
+        for text in path.read_text().splitlines()
+        if text.strip()
+    ]
     report = preflight.summarize(lines, cfg.preflight.max_zero_variance_fraction, cfg.preflight.num_samples_shown)
     report.seconds = round(time.monotonic() - started, 1)
     if trainer.is_world_process_zero():
@@ -332,7 +380,7 @@ def run_preflight(cfg: GRPOStageConfig, trainer, trace):
 
 def check_sandbox(cfg: GRPOStageConfig, wait_s: float = 15.0) -> None:
     """Fail before loading the model when no sandbox answers (every reward runs code in it)."""
-    from assay.sandbox.client import SandboxClient
+    from ..sandbox.client import SandboxClient
 
     with SandboxClient(cfg.sandbox_url) as client:
         try:
@@ -341,17 +389,18 @@ def check_sandbox(cfg: GRPOStageConfig, wait_s: float = 15.0) -> None:
             raise ConfigError(
                 f"no sandbox answers at {client.url}: the rewards run each completion's code there. Start one "
                 "(python -m assay.sandbox.server --port 6000) and pass ++sandbox_url=http://127.0.0.1:6000 or set "
-                "ASSAY_SANDBOX_URL; `assay grpo` starts one beside the job") from None
+                "ASSAY_SANDBOX_URL; `assay grpo` starts one beside the job"
+            ) from None
 
 
 def train(cfg: GRPOStageConfig) -> Optional[Path]:
     """Run the preflight, then train; return the last checkpoint (None with preflight_only)."""
-    from assay.training.callbacks import thread_setup
+    from .callbacks import thread_setup
 
     thread_setup(cfg.cpu_threads)
-    from assay.training import callbacks, checkpoints
-    from assay.training.merge_lora import merge_lora
-    from assay.training.sft import is_main_process, quiet_library_output
+    from . import callbacks, checkpoints
+    from .merge_lora import merge_lora
+    from .sft import is_main_process, quiet_library_output
 
     quiet_library_output()
     output_dir = Path(cfg.output_dir)
@@ -363,8 +412,11 @@ def train(cfg: GRPOStageConfig) -> Optional[Path]:
         print(f"grpo: already trained to step {done_at} of {cfg.max_steps}", flush=True)
         return resume_from
     check_sandbox(cfg)
-    print(f"grpo: {len(rows)} tasks; {cfg.num_generations} completions per prompt, at most "
-          f"{cfg.max_completion_length} tokens each", flush=True)
+    print(
+        f"grpo: {len(rows)} tasks; {cfg.num_generations} completions per prompt, at most "
+        f"{cfg.max_completion_length} tokens each",
+        flush=True,
+    )
     trainer, trace, model_path = build_trainer(cfg, rows)
     if cfg.preflight_only or (cfg.preflight.enabled and resume_from is None):
         run_preflight(cfg, trainer, trace)
@@ -402,12 +454,17 @@ def train(cfg: GRPOStageConfig) -> Optional[Path]:
     last = checkpoints.last_checkpoint(output_dir)
     if stopper.stopped_at is not None:  # every rank exits non-zero, so torchrun and the job fail too
         if main:
-            print(f"grpo: stopped by a signal at step {stopper.stopped_at}; {last} saved; rerun to resume",
-                  file=sys.stderr, flush=True)
+            print(
+                f"grpo: stopped by a signal at step {stopper.stopped_at}; {last} saved; rerun to resume",
+                file=sys.stderr,
+                flush=True,
+            )
         raise SystemExit(3)
     if main:
-        print(f"grpo: done at step {trainer.state.global_step}; last checkpoint {last}; reward traces in "
-              f"{trace.dir}", flush=True)
+        print(
+            f"grpo: done at step {trainer.state.global_step}; last checkpoint {last}; reward traces in {trace.dir}",
+            flush=True,
+        )
     return last
 
 
@@ -415,7 +472,7 @@ def main(argv=None) -> None:
     try:
         run_stage(GRPOStageConfig, train, argv=argv, prog="python -m assay.training.grpo")
     except PreflightRefused as refused:  # every rank refuses (they read the same report); one says why
-        from assay.training.sft import is_main_process
+        from .sft import is_main_process
 
         if is_main_process():
             print(str(refused), file=sys.stderr, flush=True)

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from assay.core.config import MISSING, ConfigError, register_stage_config, run_stage
-from assay.inference.lora_adapter import adapter_base_model
-from assay.training.checkpoints import make_readable
+from ..core.config import MISSING, ConfigError, register_stage_config, run_stage
+from ..inference.lora_adapter import adapter_base_model
+from .checkpoints import make_readable
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 
@@ -66,8 +66,13 @@ def _saved_dtype(base: str, dtype: str):
     return own if isinstance(own, torch.dtype) else torch.float32
 
 
-def merge_lora(adapter_dir: os.PathLike, output_dir: os.PathLike, base_model: Optional[str] = None,
-               dtype: str = "auto", overwrite: bool = False) -> Path:
+def merge_lora(
+    adapter_dir: os.PathLike,
+    output_dir: os.PathLike,
+    base_model: Optional[str] = None,
+    dtype: str = "auto",
+    overwrite: bool = False,
+) -> Path:
     """Write the merged model of `adapter_dir` to `output_dir` (atomically); return output_dir."""
     adapter_dir, output_dir = Path(adapter_dir), Path(output_dir)
     if not (adapter_dir / "adapter_config.json").is_file():
@@ -80,7 +85,7 @@ def merge_lora(adapter_dir: os.PathLike, output_dir: os.PathLike, base_model: Op
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from assay.inference.embedded_model import _readable_by_older_transformers, resolve_model
+    from ..inference.embedded_model import _readable_by_older_transformers, resolve_model
 
     # transformers' own deprecated call inside peft, printed on every merge
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
@@ -98,8 +103,9 @@ def merge_lora(adapter_dir: os.PathLike, output_dir: os.PathLike, base_model: Op
         tokenizer.save_pretrained(tmp)
         _readable_by_older_transformers(tmp)  # servers pinned to transformers 4.x read it too
         make_readable(tmp)
-        (tmp / "assay-merged-from.json").write_text(json.dumps(
-            {"adapter_dir": str(adapter_dir.absolute()), "base_model": base}, indent=1) + "\n")
+        (tmp / "assay-merged-from.json").write_text(
+            json.dumps({"adapter_dir": str(adapter_dir.absolute()), "base_model": base}, indent=1) + "\n"
+        )
         if output_dir.exists():
             shutil.rmtree(output_dir)
         output_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -95,8 +95,9 @@ def _std(values: list[float]) -> float:
     return (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
 
 
-def summarize(lines: list[dict], max_zero_variance_fraction: float, num_samples_shown: int = 8,
-              tolerance: float = 1e-6) -> PreflightReport:
+def summarize(
+    lines: list[dict], max_zero_variance_fraction: float, num_samples_shown: int = 8, tolerance: float = 1e-6
+) -> PreflightReport:
     """The report of the preflight's trace lines (one per completion, with `row` and `reward`)."""
     if not lines:
         raise ValueError("the preflight produced no completions")
@@ -104,8 +105,11 @@ def summarize(lines: list[dict], max_zero_variance_fraction: float, num_samples_
     for line in lines:
         groups.setdefault(line["row"], []).append(line)
     rewards = [line["reward"] for line in lines]
-    flat = sum(1 for members in groups.values()
-               if max(m["reward"] for m in members) - min(m["reward"] for m in members) <= tolerance)
+    flat = sum(
+        1
+        for members in groups.values()
+        if max(m["reward"] for m in members) - min(m["reward"] for m in members) <= tolerance
+    )
     names = list(lines[0]["rewards"])
     clipped = [line["clipped"] for line in lines if line.get("clipped") is not None]
     tokens = [line["num_tokens"] for line in lines if line.get("num_tokens") is not None]
@@ -115,16 +119,22 @@ def summarize(lines: list[dict], max_zero_variance_fraction: float, num_samples_
         key = line.get("failure_category") or "passed"
         categories[key] = categories.get(key, 0) + 1
     report = PreflightReport(
-        num_prompts=len(groups), num_completions=len(lines), mean_reward=sum(rewards) / len(rewards),
-        reward_std=_std(rewards), zero_variance_fraction=flat / len(groups),
+        num_prompts=len(groups),
+        num_completions=len(lines),
+        mean_reward=sum(rewards) / len(rewards),
+        reward_std=_std(rewards),
+        zero_variance_fraction=flat / len(groups),
         clipped_fraction=sum(clipped) / len(clipped) if clipped else 0.0,
         mean_tokens=sum(tokens) / len(tokens) if tokens else 0.0,
         reward_means={n: sum(line["rewards"][n] for line in lines) / len(lines) for n in names},
         pass_fraction=sum(bool(line["passed"]) for line in outcomes) / len(outcomes) if outcomes else None,
         failure_categories=categories,
-        groups=[{"row": row, "id": members[0].get("id"), "rewards": [m["reward"] for m in members]}
-                for row, members in groups.items()],
-        samples=_samples(groups, num_samples_shown), max_zero_variance_fraction=max_zero_variance_fraction,
+        groups=[
+            {"row": row, "id": members[0].get("id"), "rewards": [m["reward"] for m in members]}
+            for row, members in groups.items()
+        ],
+        samples=_samples(groups, num_samples_shown),
+        max_zero_variance_fraction=max_zero_variance_fraction,
     )
     report.reasons = refusal_reasons(report)
     return report
@@ -139,8 +149,23 @@ def _samples(groups: dict, count: int) -> list[dict]:
         for group in members:
             if depth < len(group) and len(out) < count:
                 line = group[depth]
-                out.append({k: line.get(k) for k in ("row", "id", "reward", "rewards", "tests_passed", "tests_total",
-                                                      "failure_category", "num_tokens", "clipped", "completion")})
+                out.append(
+                    {
+                        k: line.get(k)
+                        for k in (
+                            "row",
+                            "id",
+                            "reward",
+                            "rewards",
+                            "tests_passed",
+                            "tests_total",
+                            "failure_category",
+                            "num_tokens",
+                            "clipped",
+                            "completion",
+                        )
+                    }
+                )
         depth += 1
     return out
 
@@ -151,13 +176,15 @@ def refusal_reasons(report: PreflightReport) -> list[str]:
         reasons.append(
             f"the mean reward is 0 over {report.num_completions} completions of {report.num_prompts} prompts: the "
             "starting policy never earns any reward, so every group's rewards are equal, every advantage is zero, "
-            "and no step would produce a gradient.")
+            "and no step would produce a gradient."
+        )
     elif report.zero_variance_fraction > report.max_zero_variance_fraction:
         reasons.append(
             f"{report.zero_variance_fraction:.0%} of the groups have all-equal rewards (more than "
             f"max_zero_variance_fraction={report.max_zero_variance_fraction:g}): a group's advantages are its "
             "rewards minus their mean, so those groups give zero advantage and no gradient; nearly all of each "
-            "step's compute would be wasted.")
+            "step's compute would be wasted."
+        )
     return reasons
 
 
@@ -165,10 +192,14 @@ def advice(report: PreflightReport) -> list[str]:
     """What usually helps, given what the report shows."""
     tips = []
     if report.clipped_fraction >= 0.5:
-        tips.append(f"{report.clipped_fraction:.0%} of the completions were cut at max_completion_length: raise "
-                    "++max_completion_length (a cut code block is no answer)")
-    tips += ["use easier tasks, or first fine-tune (assay sft) on solved examples so the model passes some",
-             "raise ++num_generations (more samples per prompt: more chances that one differs)"]
+        tips.append(
+            f"{report.clipped_fraction:.0%} of the completions were cut at max_completion_length: raise "
+            "++max_completion_length (a cut code block is no answer)"
+        )
+    tips += [
+        "use easier tasks, or first fine-tune (assay sft) on solved examples so the model passes some",
+        "raise ++num_generations (more samples per prompt: more chances that one differs)",
+    ]
     if "format" not in report.reward_means:
         tips.append("add ++rewards.format_weight=0.1 (partial credit for a well-formed answer)")
     return tips
@@ -204,16 +235,20 @@ def format_report(report: PreflightReport) -> str:
     if report.pass_fraction is not None:
         found = ", ".join(f"{k} {v}" for k, v in sorted(report.failure_categories.items(), key=lambda kv: -kv[1]))
         lines.append(f"  passed all tests       {report.pass_fraction:.0%} ({found})")
-    lines.append("  group rewards          " + "; ".join(
-        f"{g['id'] or g['row']}: {' '.join(f'{r:.2f}' for r in g['rewards'])}" for g in report.groups[:8])
-        + (" ..." if len(report.groups) > 8 else ""))
+    lines.append(
+        "  group rewards          "
+        + "; ".join(f"{g['id'] or g['row']}: {' '.join(f'{r:.2f}' for r in g['rewards'])}" for g in report.groups[:8])
+        + (" ..." if len(report.groups) > 8 else "")
+    )
     if report.samples:
         lines.append(f"  {'id':<28} {'reward':>6} {'tests':>5} {'outcome':<18} {'toks':>4}  completion")
         for s in report.samples:
             tests = f"{s['tests_passed']}/{s['tests_total']}" if s.get("tests_total") is not None else "-"
             outcome = (s.get("failure_category") or "passed") + (", cut" if s.get("clipped") else "")
-            lines.append(f"  {_cell(s['id'] or s['row'], 28):<28} {s['reward']:>6.2f} {tests:>5} {outcome:<18} "
-                         f"{s['num_tokens'] if s['num_tokens'] is not None else '-':>4}  {_cell(s['completion'], 70)}")
+            lines.append(
+                f"  {_cell(s['id'] or s['row'], 28):<28} {s['reward']:>6.2f} {tests:>5} {outcome:<18} "
+                f"{s['num_tokens'] if s['num_tokens'] is not None else '-':>4}  {_cell(s['completion'], 70)}"
+            )
     return "\n".join(lines)
 
 

@@ -34,13 +34,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from assay.core.config import MISSING, ConfigError, register_stage_config, run_stage
-from assay.core.jsonl import read_jsonl, write_jsonl_atomic
-from assay.training import code_checks
-from assay.training.chat_tokens import load_tokenizer, tokenize_conversation
+from ..core.config import MISSING, ConfigError, register_stage_config, run_stage
+from ..core.jsonl import read_jsonl, write_jsonl_atomic
+from . import code_checks
+from .chat_tokens import load_tokenizer, tokenize_conversation
 
-FILTERS = ("failed_generation", "no_code", "syntax_error", "undefined_names", "too_long", "contaminated",
-           "exact_duplicate", "near_duplicate", "sandbox_failed")
+FILTERS = (
+    "failed_generation",
+    "no_code",
+    "syntax_error",
+    "undefined_names",
+    "too_long",
+    "contaminated",
+    "exact_duplicate",
+    "near_duplicate",
+    "sandbox_failed",
+)
 """Every reason an example can be removed, in the order the filters run."""
 
 MAX_DETAILS = 200
@@ -134,8 +143,10 @@ def build_messages(line: dict, cfg: PrepareDataConfig, prompt_template) -> list[
         messages = prompt_template.messages(line, cfg.system_message)
     else:
         if not isinstance(line.get(cfg.prompt_key), str):
-            raise ConfigError(f"an input line has no string field '{cfg.prompt_key}' (++prompt_key); "
-                              f"its fields: {', '.join(sorted(line))}")
+            raise ConfigError(
+                f"an input line has no string field '{cfg.prompt_key}' (++prompt_key); "
+                f"its fields: {', '.join(sorted(line))}"
+            )
         messages = [{"role": "system", "content": cfg.system_message}] if cfg.system_message else []
         messages.append({"role": "user", "content": line[cfg.prompt_key]})
     return messages + [{"role": "assistant", "content": line[cfg.response_key]}]
@@ -143,8 +154,13 @@ def build_messages(line: dict, cfg: PrepareDataConfig, prompt_template) -> list[
 
 def failed_generation(line: dict, cfg: PrepareDataConfig) -> bool:
     response = line.get(cfg.response_key)
-    return (not isinstance(response, str) or not response.strip() or bool(line.get("error"))
-            or line.get("finish_reason") == "length" or line.get("truncated") is True)
+    return (
+        not isinstance(response, str)
+        or not response.strip()
+        or bool(line.get("error"))
+        or line.get("finish_reason") == "length"
+        or line.get("truncated") is True
+    )
 
 
 def prompt_text(messages: list[dict]) -> str:
@@ -166,11 +182,17 @@ class Report:
             listed.append({"index": candidate.index, **detail})
 
     def as_dict(self, kept: list[Candidate], cfg: PrepareDataConfig) -> dict:
-        return {"input_file": cfg.input_file, "output_file": cfg.output_file, "model": cfg.model,
-                "max_length": cfg.max_length, "input": self.total, "kept": len(kept),
-                "removed": {reason: self.removed.get(reason, 0) for reason in FILTERS},
-                "token_length": length_stats([c.num_tokens for c in kept], cfg.max_length, cfg.histogram_bins),
-                "details": self.details}
+        return {
+            "input_file": cfg.input_file,
+            "output_file": cfg.output_file,
+            "model": cfg.model,
+            "max_length": cfg.max_length,
+            "input": self.total,
+            "kept": len(kept),
+            "removed": {reason: self.removed.get(reason, 0) for reason in FILTERS},
+            "token_length": length_stats([c.num_tokens for c in kept], cfg.max_length, cfg.histogram_bins),
+            "details": self.details,
+        }
 
 
 def length_stats(lengths: list[int], max_length: int, bins: int) -> dict:
@@ -180,11 +202,17 @@ def length_stats(lengths: list[int], max_length: int, bins: int) -> dict:
     ordered = sorted(lengths)
     width = -(-max_length // bins)
     counts = Counter(min(n // width, bins - 1) for n in lengths)
-    return {"count": len(lengths), "min": ordered[0], "mean": round(statistics.fmean(lengths), 1),
-            "p50": ordered[len(ordered) // 2], "p90": ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))],
-            "max": ordered[-1],
-            "histogram": [{"from": b * width, "to": min((b + 1) * width, max_length), "count": counts.get(b, 0)}
-                          for b in range(bins)]}
+    return {
+        "count": len(lengths),
+        "min": ordered[0],
+        "mean": round(statistics.fmean(lengths), 1),
+        "p50": ordered[len(ordered) // 2],
+        "p90": ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))],
+        "max": ordered[-1],
+        "histogram": [
+            {"from": b * width, "to": min((b + 1) * width, max_length), "count": counts.get(b, 0)} for b in range(bins)
+        ],
+    }
 
 
 def check_code(candidate: Candidate, cfg: PrepareDataConfig, report: Report) -> bool:
@@ -204,13 +232,15 @@ def check_code(candidate: Candidate, cfg: PrepareDataConfig, report: Report) -> 
             report.drop("undefined_names", candidate, names=missing)
             return False
     candidate.code = code
-    candidate.messages[-1] = {"role": "assistant",
-                              "content": code_checks.as_code_block(code) if cfg.code_fence else code.rstrip() + "\n"}
+    candidate.messages[-1] = {
+        "role": "assistant",
+        "content": code_checks.as_code_block(code) if cfg.code_fence else code.rstrip() + "\n",
+    }
     return True
 
 
 def deduplicate(candidates: list[Candidate], cfg: PrepareDataConfig, report: Report) -> list[Candidate]:
-    from assay.training.dedup import NearDuplicateIndex, exact_key
+    from .dedup import NearDuplicateIndex, exact_key
 
     seen: dict[str, int] = {}
     near = NearDuplicateIndex(threshold=cfg.near_dup_threshold)
@@ -235,8 +265,8 @@ def deduplicate(candidates: list[Candidate], cfg: PrepareDataConfig, report: Rep
 
 
 def decontaminate(candidates: list[Candidate], cfg: PrepareDataConfig, report: Report) -> list[Candidate]:
-    from assay.benchmarks.registry import BenchmarkError
-    from assay.training.decontaminate import ContaminationIndex, benchmark_items
+    from ..benchmarks.registry import BenchmarkError
+    from .decontaminate import ContaminationIndex, benchmark_items
 
     try:
         items = [item for name in cfg.decontaminate for item in benchmark_items(name)]
@@ -249,13 +279,14 @@ def decontaminate(candidates: list[Candidate], cfg: PrepareDataConfig, report: R
         if match is None:
             kept.append(candidate)
         else:
-            report.drop("contaminated", candidate, benchmark=match.benchmark, item_id=match.item_id,
-                        overlap=match.overlap)
+            report.drop(
+                "contaminated", candidate, benchmark=match.benchmark, item_id=match.item_id, overlap=match.overlap
+            )
     return kept
 
 
 def prepare(cfg: PrepareDataConfig) -> dict:
-    from assay.inference.prompt import load_prompt_config
+    from ..inference.prompt import load_prompt_config
 
     if not Path(cfg.input_file).exists():
         raise ConfigError(f"input_file {cfg.input_file} does not exist")
@@ -283,7 +314,7 @@ def prepare(cfg: PrepareDataConfig) -> dict:
         candidates = decontaminate(candidates, cfg, report)
     candidates = deduplicate(candidates, cfg, report)
     if cfg.sandbox_check and cfg.code_targets:
-        from assay.training.sandbox_check import sandbox_failures
+        from .sandbox_check import sandbox_failures
 
         failures = sandbox_failures(candidates, cfg)
         for candidate in candidates:
@@ -292,8 +323,9 @@ def prepare(cfg: PrepareDataConfig) -> dict:
         candidates = [c for c in candidates if c.index not in failures]
     out = Path(cfg.output_file)
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_jsonl_atomic(out, ({"messages": c.messages, "num_tokens": c.num_tokens, "source_index": c.index}
-                             for c in candidates))
+    write_jsonl_atomic(
+        out, ({"messages": c.messages, "num_tokens": c.num_tokens, "source_index": c.index} for c in candidates)
+    )
     result = report.as_dict(candidates, cfg)
     report_path = report_file(cfg.output_file)
     report_path.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
@@ -309,18 +341,24 @@ def report_file(output_file: str) -> Path:
 
 def format_report(result: dict, path: Path) -> str:
     removed = ", ".join(f"{reason} {n}" for reason, n in result["removed"].items() if n) or "none"
-    lines = [f"prepare_data: kept {result['kept']} of {result['input']} -> {result['output_file']}",
-             f"  removed: {removed}"]
+    lines = [
+        f"prepare_data: kept {result['kept']} of {result['input']} -> {result['output_file']}",
+        f"  removed: {removed}",
+    ]
     stats = result["token_length"]
     if stats["count"]:
-        lines.append(f"  tokens: min {stats['min']}, p50 {stats['p50']}, mean {stats['mean']}, p90 {stats['p90']}, "
-                     f"max {stats['max']} (max_length {result['max_length']})")
+        lines.append(
+            f"  tokens: min {stats['min']}, p50 {stats['p50']}, mean {stats['mean']}, p90 {stats['p90']}, "
+            f"max {stats['max']} (max_length {result['max_length']})"
+        )
         peak = max(b["count"] for b in stats["histogram"]) or 1
         for b in stats["histogram"]:
             lines.append(f"  {b['from']:>7}-{b['to']:<7} {b['count']:>7} {'#' * round(30 * b['count'] / peak)}")
     for match in result["details"].get("contaminated", []):
-        lines.append(f"  contaminated: line {match['index'] + 1} overlaps {match['benchmark']}/{match['item_id']} "
-                     f"({match['overlap']:.0%})")
+        lines.append(
+            f"  contaminated: line {match['index'] + 1} overlaps {match['benchmark']}/{match['item_id']} "
+            f"({match['overlap']:.0%})"
+        )
     lines.append(f"  report: {path}")
     return "\n".join(lines)
 

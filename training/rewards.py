@@ -25,8 +25,8 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
-from assay.evaluation.extract_code import defines, extract_code, top_level_names
-from assay.evaluation.grade_code import grade_code_lines
+from ..evaluation.extract_code import defines, extract_code, top_level_names
+from ..evaluation.grade_code import grade_code_lines
 
 TRACE_DIR = "rewards"
 PREFLIGHT_TRACE = "preflight"
@@ -65,8 +65,9 @@ class RewardTrace:
     checkpoint), and appended to afterwards (several generation batches of one step).
     """
 
-    def __init__(self, output_dir: str, names: list[str], weights: list[float], stop_token_ids: set[int],
-                 rank: int = 0):
+    def __init__(
+        self, output_dir: str, names: list[str], weights: list[float], stop_token_ids: set[int], rank: int = 0
+    ):
         self.dir = Path(output_dir) / TRACE_DIR
         self.names = list(names)
         self.weights = dict(zip(names, weights))
@@ -112,11 +113,18 @@ class RewardTrace:
         lines = []
         for i, completion in enumerate(completions):
             rewards = {name: self._pending[name][i] for name in self.names}
-            line = {"step": step, "phase": self.phase, "row": _at(batch.get("row"), i), "id": _at(batch.get("id"), i),
-                    "prompt": prompt_text(prompts[i]) if prompts[i] is not None else None,
-                    "completion": completion_text(completion), "rewards": rewards,
-                    "reward": sum(self.weights[n] * v for n, v in rewards.items()),
-                    "num_tokens": len(ids[i]) if ids[i] is not None else None, "clipped": self._clipped(ids[i])}
+            line = {
+                "step": step,
+                "phase": self.phase,
+                "row": _at(batch.get("row"), i),
+                "id": _at(batch.get("id"), i),
+                "prompt": prompt_text(prompts[i]) if prompts[i] is not None else None,
+                "completion": completion_text(completion),
+                "rewards": rewards,
+                "reward": sum(self.weights[n] * v for n, v in rewards.items()),
+                "num_tokens": len(ids[i]) if ids[i] is not None else None,
+                "clipped": self._clipped(ids[i]),
+            }
             if self._outcomes is not None:
                 line.update(self._outcomes[i])
             lines.append(json.dumps(line, ensure_ascii=False))
@@ -134,8 +142,13 @@ def _at(values: Optional[list], i: int) -> Any:
 class ExecutionReward:
     """Fraction of the task's tests that the completion's code passes in the sandbox (see the module doc)."""
 
-    def __init__(self, trace: Optional[RewardTrace] = None, sandbox_url: Optional[str] = None,
-                 time_limit: float = 20.0, max_concurrent: int = 8):
+    def __init__(
+        self,
+        trace: Optional[RewardTrace] = None,
+        sandbox_url: Optional[str] = None,
+        time_limit: float = 20.0,
+        max_concurrent: int = 8,
+    ):
         self.__name__ = "execution"  # trl logs rewards/<__name__>/mean
         self.trace = trace
         self.sandbox_url = sandbox_url
@@ -143,18 +156,34 @@ class ExecutionReward:
         self.max_concurrent = max_concurrent
 
     def grade(self, completions: list, entry_point: list, tests: list) -> list[dict]:
-        lines = [{"generation": completion_text(c), "entry_point": e, "tests": t}
-                 for c, e, t in zip(completions, entry_point, tests)]
-        return asyncio.run(grade_code_lines(lines, self.sandbox_url, time_limit=self.time_limit,
-                                            max_concurrent=self.max_concurrent, tail_chars=STDERR_TAIL_CHARS))
+        lines = [
+            {"generation": completion_text(c), "entry_point": e, "tests": t}
+            for c, e, t in zip(completions, entry_point, tests)
+        ]
+        return asyncio.run(
+            grade_code_lines(
+                lines,
+                self.sandbox_url,
+                time_limit=self.time_limit,
+                max_concurrent=self.max_concurrent,
+                tail_chars=STDERR_TAIL_CHARS,
+            )
+        )
 
     def __call__(self, completions: list, entry_point: list, tests: list, **batch) -> list[float]:
         graded = self.grade(completions, entry_point, tests)
         rewards = [g["tests_passed"] / g["tests_total"] if g["tests_total"] else 0.0 for g in graded]
         if self.trace is not None:
-            outcomes = [{"tests_passed": g["tests_passed"], "tests_total": g["tests_total"], "passed": g["passed"],
-                         "failure_category": g["failure_category"], "stderr_tail": g["stderr_tail"] or None}
-                        for g in graded]
+            outcomes = [
+                {
+                    "tests_passed": g["tests_passed"],
+                    "tests_total": g["tests_total"],
+                    "passed": g["passed"],
+                    "failure_category": g["failure_category"],
+                    "stderr_tail": g["stderr_tail"] or None,
+                }
+                for g in graded
+            ]
             self.trace.add(self.__name__, rewards, {"completions": completions, **batch}, outcomes)
         return rewards
 

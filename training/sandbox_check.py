@@ -12,12 +12,12 @@ import asyncio
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from assay.training.prepare_data import Candidate, PrepareDataConfig
+    from .prepare_data import Candidate, PrepareDataConfig
 
 
 async def _run_all(candidates: list["Candidate"], cfg: "PrepareDataConfig") -> dict[int, dict]:
-    from assay.evaluation.grade_code import run_code_sample
-    from assay.sandbox.client import AsyncSandboxClient
+    from ..evaluation.grade_code import run_code_sample
+    from ..sandbox.client import AsyncSandboxClient
 
     semaphore = asyncio.Semaphore(cfg.sandbox_concurrency)
     failures: dict[int, dict] = {}
@@ -27,13 +27,21 @@ async def _run_all(candidates: list["Candidate"], cfg: "PrepareDataConfig") -> d
         async def one(candidate: "Candidate") -> None:
             tests = candidate.line.get("tests") or ""
             async with semaphore:
-                grade = await run_code_sample(client, candidate.code, tests,
-                                              candidate.line.get(cfg.entry_point_key), cfg.sandbox_time_limit,
-                                              tail_chars=500)
+                grade = await run_code_sample(
+                    client,
+                    candidate.code,
+                    tests,
+                    candidate.line.get(cfg.entry_point_key),
+                    cfg.sandbox_time_limit,
+                    tail_chars=500,
+                )
             if not grade.passed:
-                failures[candidate.index] = {"failure_category": grade.failure_category,
-                                             "tests_passed": grade.tests_passed, "tests_total": grade.tests_total,
-                                             "stderr_tail": grade.stderr_tail}
+                failures[candidate.index] = {
+                    "failure_category": grade.failure_category,
+                    "tests_passed": grade.tests_passed,
+                    "tests_total": grade.tests_total,
+                    "stderr_tail": grade.stderr_tail,
+                }
 
         await asyncio.gather(*(one(c) for c in candidates))
     return failures

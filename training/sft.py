@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from assay.core.config import MISSING, ConfigError, register_stage_config, run_stage
+from ..core.config import MISSING, ConfigError, register_stage_config, run_stage
 
 
 @dataclass
@@ -122,15 +122,17 @@ class SFTStageConfig:
 
 def load_examples(cfg: SFTStageConfig, tokenizer) -> tuple[list[dict], int]:
     """Tokenized examples ({input_ids, labels}) that fit max_length, and how many did not."""
-    from assay.core.jsonl import read_jsonl
-    from assay.training.chat_tokens import tokenize_conversation
+    from ..core.jsonl import read_jsonl
+    from .chat_tokens import tokenize_conversation
 
     rows, too_long = [], 0
     for number, line in enumerate(read_jsonl(cfg.train_file), start=1):
         messages = line.get(cfg.messages_key)
         if not isinstance(messages, list):
-            raise ConfigError(f"{cfg.train_file}:{number}: no '{cfg.messages_key}' list (++messages_key); "
-                              "assay.training.prepare_data writes this format")
+            raise ConfigError(
+                f"{cfg.train_file}:{number}: no '{cfg.messages_key}' list (++messages_key); "
+                "assay.training.prepare_data writes this format"
+            )
         conv = tokenize_conversation(tokenizer, messages, cfg.chat_template_kwargs)
         if len(conv) > cfg.max_length:
             too_long += 1
@@ -148,8 +150,14 @@ def peft_config(lora: LoraSettings):
     kwargs = {}
     if lora.target_parameters:
         kwargs["target_parameters"] = list(lora.target_parameters)
-    return LoraConfig(r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout, task_type="CAUSAL_LM",
-                      target_modules="all-linear" if targets == ["all-linear"] else (list(targets) or None), **kwargs)
+    return LoraConfig(
+        r=lora.rank,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        task_type="CAUSAL_LM",
+        target_modules="all-linear" if targets == ["all-linear"] else (list(targets) or None),
+        **kwargs,
+    )
 
 
 def resolve_dtype(name: str):
@@ -194,7 +202,7 @@ def resume_point(cfg: SFTStageConfig) -> Optional[Path]:
     Only the main process changes files (every rank of a torchrun launch gets here at once); the others
     see the same complete checkpoints, since a checkpoint counts only once its trainer_state.json exists.
     """
-    from assay.training import checkpoints
+    from . import checkpoints
 
     output_dir = Path(cfg.output_dir)
     main = is_main_process()
@@ -207,8 +215,10 @@ def resume_point(cfg: SFTStageConfig) -> Optional[Path]:
             (output_dir / checkpoints.LOG_NAME).unlink(missing_ok=True)
         return None
     if not cfg.resume:
-        raise ConfigError(f"{output_dir} already has checkpoints (last: {last.name}); pass ++resume=true to "
-                          "continue that run, or choose a new output_dir")
+        raise ConfigError(
+            f"{output_dir} already has checkpoints (last: {last.name}); pass ++resume=true to "
+            "continue that run, or choose a new output_dir"
+        )
     step = checkpoints.checkpoint_step(last)
     if main:
         checkpoints.truncate_log(output_dir, step)
@@ -240,7 +250,7 @@ class Run:
 
 def build(cfg: SFTStageConfig) -> Run:
     """Load the model and data and set up the trainer, its callbacks and the resume point; train nothing."""
-    from assay.training.callbacks import thread_setup
+    from .callbacks import thread_setup
 
     thread_setup(cfg.cpu_threads)
     import torch
@@ -249,9 +259,9 @@ def build(cfg: SFTStageConfig) -> Run:
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
     from trl import SFTConfig, SFTTrainer
 
-    from assay.inference.embedded_model import resolve_model
-    from assay.training import callbacks
-    from assay.training.chat_tokens import load_tokenizer
+    from ..inference.embedded_model import resolve_model
+    from . import callbacks
+    from .chat_tokens import load_tokenizer
 
     quiet_library_output()
     if not Path(cfg.train_file).is_file():
@@ -262,26 +272,50 @@ def build(cfg: SFTStageConfig) -> Run:
     tokenizer = load_tokenizer(model_path, cfg.tokenizer)
     rows, too_long = load_examples(cfg, tokenizer)
     if is_main_process():
-        print(f"sft: {len(rows)} examples" + (f" ({too_long} longer than max_length={cfg.max_length} dropped)"
-                                              if too_long else ""), flush=True)
+        print(
+            f"sft: {len(rows)} examples"
+            + (f" ({too_long} longer than max_length={cfg.max_length} dropped)" if too_long else ""),
+            flush=True,
+        )
     resume_from = resume_point(cfg)
     dtype, bf16 = resolve_dtype(cfg.dtype)
     # full fine-tuning keeps float32 master weights under bf16 autocast; frozen LoRA bases can live in bf16
     load_dtype = torch.float32 if not cfg.lora.enabled and bf16 else dtype
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=load_dtype)
     args = SFTConfig(
-        output_dir=str(output_dir), max_steps=cfg.max_steps, num_train_epochs=cfg.num_epochs,
-        per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.lr_scheduler, warmup_steps=cfg.warmup_steps,
-        weight_decay=cfg.weight_decay, max_grad_norm=cfg.max_grad_norm, bf16=bf16,
-        **checkpointing_arg(SFTConfig, cfg.gradient_checkpointing), save_strategy="steps", save_steps=cfg.save_steps,
-        save_total_limit=cfg.save_total_limit, logging_steps=cfg.logging_steps, seed=cfg.seed,
-        report_to=list(cfg.report_to) or "none", disable_tqdm=True, use_cpu=not torch.cuda.is_available(),
-        max_length=cfg.max_length, packing=False, dataset_num_proc=None, remove_unused_columns=False,
+        output_dir=str(output_dir),
+        max_steps=cfg.max_steps,
+        num_train_epochs=cfg.num_epochs,
+        per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type=cfg.lr_scheduler,
+        warmup_steps=cfg.warmup_steps,
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm,
+        bf16=bf16,
+        **checkpointing_arg(SFTConfig, cfg.gradient_checkpointing),
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=cfg.save_total_limit,
+        logging_steps=cfg.logging_steps,
+        seed=cfg.seed,
+        report_to=list(cfg.report_to) or "none",
+        disable_tqdm=True,
+        use_cpu=not torch.cuda.is_available(),
+        max_length=cfg.max_length,
+        packing=False,
+        dataset_num_proc=None,
+        remove_unused_columns=False,
         ddp_find_unused_parameters=cfg.ddp_find_unused_parameters,
     )
-    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
-                         peft_config=peft_config(cfg.lora) if cfg.lora.enabled else None)
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+        peft_config=peft_config(cfg.lora) if cfg.lora.enabled else None,
+    )
     for noisy in (PrinterCallback, ProgressCallback):
         trainer.remove_callback(noisy)
     trainer.add_callback(callbacks.StepLog(str(output_dir)))
@@ -291,8 +325,8 @@ def build(cfg: SFTStageConfig) -> Run:
 
 
 def train(cfg: SFTStageConfig) -> Path:
-    from assay.training import callbacks, checkpoints
-    from assay.training.merge_lora import merge_lora
+    from . import callbacks, checkpoints
+    from .merge_lora import merge_lora
 
     run = build(cfg)
     trainer, output_dir = run.trainer, Path(cfg.output_dir)
@@ -330,8 +364,11 @@ def train(cfg: SFTStageConfig) -> Path:
     last = checkpoints.last_checkpoint(output_dir)
     if stopper.stopped_at is not None:  # every rank exits non-zero, so torchrun and the job fail too
         if main:
-            print(f"sft: stopped by a signal at step {stopper.stopped_at}; {last} saved; rerun to resume",
-                  file=sys.stderr, flush=True)
+            print(
+                f"sft: stopped by a signal at step {stopper.stopped_at}; {last} saved; rerun to resume",
+                file=sys.stderr,
+                flush=True,
+            )
         raise SystemExit(3)
     if main:
         print(f"sft: done at step {max(done_at, trainer.state.global_step)}; last checkpoint {last}", flush=True)

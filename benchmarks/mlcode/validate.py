@@ -49,7 +49,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator, Optional, Sequence, TextIO, Union
 
-from assay.benchmarks.mlcode import build
+from . import build
 
 VARIANTS = ("fenced", "direct", "null", "no_import")
 CHECKS = ("fenced", "direct", "null", "no_import", "determ", "time")
@@ -96,8 +96,11 @@ def null_answer(reference: str, entry_point: str) -> str:
     class with the same bases and methods, whose every body is `raise NotImplementedError`."""
     tree = ast.parse(reference)
     imports = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
-    targets = [node for node in tree.body
-               if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == entry_point]
+    targets = [
+        node
+        for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == entry_point
+    ]
     if not targets:
         raise ValueError(f"the reference does not define '{entry_point}' with def or class at top level")
     node = targets[-1]
@@ -277,7 +280,7 @@ class _TimedClient:
 
 async def grade_answer(client, task: dict, generation: str, expected_code: str, time_limit: float) -> Grading:
     """Grade one generation for `task` exactly as eval grades a generation line."""
-    from assay.evaluation.grade_code import grade_code_line
+    from ...evaluation.grade_code import grade_code_line
 
     line = {"id": task["id"], "generation": generation, "entry_point": task["entry_point"], "tests": task["tests"]}
     timed = _TimedClient(client)
@@ -285,8 +288,9 @@ async def grade_answer(client, task: dict, generation: str, expected_code: str, 
     try:
         graded = await grade_code_line(timed, line, time_limit)
     except Exception as exc:  # noqa: BLE001 - a refused or lost sandbox call is a failed check, not a crash
-        return Grading(error=f"{type(exc).__name__}: {exc}", seconds=timed.seconds,
-                       wall_seconds=time.monotonic() - start)
+        return Grading(
+            error=f"{type(exc).__name__}: {exc}", seconds=timed.seconds, wall_seconds=time.monotonic() - start
+        )
     return Grading(
         passed=bool(graded["passed"]),
         failure_category=graded["failure_category"],
@@ -299,9 +303,10 @@ async def grade_answer(client, task: dict, generation: str, expected_code: str, 
     )
 
 
-async def _validate_tasks(url: str, token: Optional[str], tasks: list[dict], time_limit: float, jobs: int,
-                          progress: Optional[TextIO]) -> list[TaskResult]:
-    from assay.sandbox.client import AsyncSandboxClient
+async def _validate_tasks(
+    url: str, token: Optional[str], tasks: list[dict], time_limit: float, jobs: int, progress: Optional[TextIO]
+) -> list[TaskResult]:
+    from ...sandbox.client import AsyncSandboxClient
 
     semaphore = asyncio.Semaphore(jobs)
     done = 0
@@ -326,8 +331,11 @@ async def _validate_tasks(url: str, token: Optional[str], tasks: list[dict], tim
             done += 1
             if progress is not None:
                 state = "ok" if result.ok else "VIOLATION"
-                print(f"[{done}/{len(tasks)}] {task['id']}: {state} ({result.reference_seconds:.1f} s)",
-                      file=progress, flush=True)
+                print(
+                    f"[{done}/{len(tasks)}] {task['id']}: {state} ({result.reference_seconds:.1f} s)",
+                    file=progress,
+                    flush=True,
+                )
             return result
 
         return list(await asyncio.gather(*(task_result(task) for task in tasks)))
@@ -350,12 +358,16 @@ def local_sandbox(pool_size: int = DEFAULT_JOBS, startup_timeout: float = SANDBO
     It runs without a token and without the caller's ASSAY_SANDBOX_* and PYTEST_* variables: a
     token meant for another server must not lock this one, and ipykernel stops capturing the
     output of a kernel's child processes when it sees PYTEST_CURRENT_TEST."""
-    from assay.pipeline.server_spec import sandbox_service
-    from assay.pipeline.services import RunningService, free_port, wait_healthy
+    from ...pipeline.server_spec import sandbox_service
+    from ...pipeline.services import RunningService, free_port, wait_healthy
 
     spec = sandbox_service(sys.executable)
-    spec = replace(spec, command=[*spec.command, f"--pool-size={pool_size}"], startup_timeout_s=startup_timeout,
-                   poll_interval_s=0.25)
+    spec = replace(
+        spec,
+        command=[*spec.command, f"--pool-size={pool_size}"],
+        startup_timeout_s=startup_timeout,
+        poll_interval_s=0.25,
+    )
     port = free_port()
     log_dir = Path(tempfile.mkdtemp(prefix="mlcode-validate-"))
     log_path = log_dir / "sandbox.log"
@@ -419,13 +431,20 @@ def select_tasks(all_tasks: list[dict], wanted: Optional[Sequence[Union[str, dic
 def _stale_jsonl_problem() -> Optional[str]:
     expected = build.render_jsonl(build.build_records())
     if build.JSONL_PATH.read_text() != expected:
-        return f"{build.JSONL_PATH.name} is out of date with the task folders: run python -m assay.benchmarks.mlcode.build"
+        return (
+            f"{build.JSONL_PATH.name} is out of date with the task folders: run python -m assay.benchmarks.mlcode.build"
+        )
     return None
 
 
-def validate_mlcode(sandbox_url: Optional[str] = None, tasks: Optional[Sequence[Union[str, dict]]] = None,
-                    time_limit: float = 20.0, jobs: int = DEFAULT_JOBS, token: Optional[str] = None,
-                    progress: Optional[TextIO] = None) -> ValidationReport:
+def validate_mlcode(
+    sandbox_url: Optional[str] = None,
+    tasks: Optional[Sequence[Union[str, dict]]] = None,
+    time_limit: float = 20.0,
+    jobs: int = DEFAULT_JOBS,
+    token: Optional[str] = None,
+    progress: Optional[TextIO] = None,
+) -> ValidationReport:
     """Grade every selected task's four answers through the real grader and judge the checks.
 
     Without `sandbox_url` a local sandbox server is started for the run (and always stopped);
@@ -466,29 +485,42 @@ def format_report(report: ValidationReport, stream: Optional[TextIO] = None) -> 
     id_width = max([len("task"), *(len(t.task_id) for t in report.tasks)])
     cat_width = max([len("category"), *(len(t.category) for t in report.tasks)])
     widths = {name: max(len(name), 3) for name in CHECKS}
-    header = (f"{'task':<{id_width}}  {'category':<{cat_width}}  "
-              + "  ".join(f"{name:^{widths[name]}}" for name in CHECKS) + "  ref s")
+    header = (
+        f"{'task':<{id_width}}  {'category':<{cat_width}}  "
+        + "  ".join(f"{name:^{widths[name]}}" for name in CHECKS)
+        + "  ref s"
+    )
     lines = [header, "-" * len(header)]
     for task in sorted(report.tasks, key=lambda t: t.task_id):
         marks = "  ".join(f"{(yes if task.checks.get(name) else no):^{widths[name]}}" for name in CHECKS)
-        lines.append(f"{task.task_id:<{id_width}}  {task.category:<{cat_width}}  {marks}  {task.reference_seconds:5.1f}")
+        lines.append(
+            f"{task.task_id:<{id_width}}  {task.category:<{cat_width}}  {marks}  {task.reference_seconds:5.1f}"
+        )
 
-    lines += ["", f"{'category':<{cat_width}}  tasks  " + "  ".join(f"{name:^{widths[name] + 4}}" for name in CHECKS)
-              + "  max ref s"]
+    lines += [
+        "",
+        f"{'category':<{cat_width}}  tasks  "
+        + "  ".join(f"{name:^{widths[name] + 4}}" for name in CHECKS)
+        + "  max ref s",
+    ]
     by_category: dict[str, list[TaskResult]] = defaultdict(list)
     for task in report.tasks:
         by_category[task.category].append(task)
     order = [c for c in build.CATEGORIES if c in by_category] + sorted(set(by_category) - set(build.CATEGORIES))
     for category in [*order, "all"]:
         group = report.tasks if category == "all" else by_category[category]
-        counts = "  ".join(f"{f'{sum(t.checks.get(n, False) for t in group)}/{len(group)}':^{widths[n] + 4}}"
-                           for n in CHECKS)
+        counts = "  ".join(
+            f"{f'{sum(t.checks.get(n, False) for t in group)}/{len(group)}':^{widths[n] + 4}}" for n in CHECKS
+        )
         slowest = max((t.reference_seconds for t in group), default=0.0)
         lines.append(f"{category:<{cat_width}}  {len(group):>5}  {counts}  {slowest:9.1f}")
 
     gradings = sum(len(t.gradings) for t in report.tasks)
-    lines += ["", f"{len(report.tasks)} tasks, {gradings} gradings, {report.jobs} at a time, time limit "
-                  f"{report.time_limit:g} s, {report.wall_seconds:.0f} s in all"]
+    lines += [
+        "",
+        f"{len(report.tasks)} tasks, {gradings} gradings, {report.jobs} at a time, time limit "
+        f"{report.time_limit:g} s, {report.wall_seconds:.0f} s in all",
+    ]
     violations = report.violations
     if violations:
         lines += ["", f"{len(violations)} violation(s):"] + [f"- {v}" for v in violations]
@@ -497,14 +529,16 @@ def format_report(report: ValidationReport, stream: Optional[TextIO] = None) -> 
     return "\n".join(lines)
 
 
-def run(sandbox_url: Optional[str] = None, tasks: Optional[str] = None, jobs: int = DEFAULT_JOBS,
-        time_limit: float = 20.0) -> int:
+def run(
+    sandbox_url: Optional[str] = None, tasks: Optional[str] = None, jobs: int = DEFAULT_JOBS, time_limit: float = 20.0
+) -> int:
     """Validate, print the report, and return the exit status (0: no violation, 1: violations,
     2: the request itself is wrong, e.g. an unknown task id)."""
     try:
         wanted = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
-        report = validate_mlcode(sandbox_url=sandbox_url, tasks=wanted, time_limit=time_limit, jobs=jobs,
-                                 progress=sys.stderr)
+        report = validate_mlcode(
+            sandbox_url=sandbox_url, tasks=wanted, time_limit=time_limit, jobs=jobs, progress=sys.stderr
+        )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -513,14 +547,22 @@ def run(sandbox_url: Optional[str] = None, tasks: Optional[str] = None, jobs: in
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m assay.benchmarks.mlcode.validate",
-                                     description=__doc__.split("\n")[0])
-    parser.add_argument("--sandbox_url", default=None,
-                        help="a running sandbox service (token from ASSAY_SANDBOX_TOKEN); default: start one")
+    parser = argparse.ArgumentParser(
+        prog="python -m assay.benchmarks.mlcode.validate", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--sandbox_url",
+        default=None,
+        help="a running sandbox service (token from ASSAY_SANDBOX_TOKEN); default: start one",
+    )
     parser.add_argument("--tasks", default=None, help="comma-separated task ids or categories (default: all)")
     parser.add_argument("--jobs", type=int, default=DEFAULT_JOBS, help="gradings at once (default: %(default)s)")
-    parser.add_argument("--time_limit", type=float, default=20.0,
-                        help="seconds per graded sample, as eval grades (default: %(default)s)")
+    parser.add_argument(
+        "--time_limit",
+        type=float,
+        default=20.0,
+        help="seconds per graded sample, as eval grades (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     return run(args.sandbox_url, args.tasks, args.jobs, args.time_limit)
 

@@ -19,7 +19,6 @@ import sys
 import textwrap
 
 import pytest
-
 from assay.benchmarks.mlcode import build
 
 RECORDS = build.build_records()
@@ -88,7 +87,7 @@ def _top_level_names(tree: ast.Module) -> list[str]:
 
 # ----------------------------------------------------------------------------- the warm driver
 
-_DRIVER = r'''
+_DRIVER = r"""
 import builtins, json, os, select, shutil, signal, sys, tempfile, time, traceback, types
 import torch  # imported and warmed once here; each task runs in a fresh fork
 import torch._dynamo, torch.distributed, torch.nn.functional, torch.utils.checkpoint  # optimizers import _dynamo lazily
@@ -170,14 +169,12 @@ for line in sys.stdin:
     shutil.rmtree(workdir, ignore_errors=True)
     proto.write(json.dumps(response) + "\n")
     proto.flush()
-'''
+"""
 
 
 @pytest.fixture(scope="module")
 def driver():
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _DRIVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
+    proc = subprocess.Popen([sys.executable, "-c", _DRIVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
     def run(variants: dict[str, str], tests: str, timeout: float = 180.0) -> dict:
         request = {"variants": variants, "tests": tests, "names": _test_names(tests), "timeout": timeout}

@@ -12,9 +12,6 @@ from __future__ import annotations
 import sys
 
 import pytest
-
-from assay.sandbox.isolation import probe
-
 from assay.benchmarks.mlcode.validate import (
     CHECKS,
     DEFAULT_JOBS,
@@ -26,6 +23,7 @@ from assay.benchmarks.mlcode.validate import (
     without_imports,
 )
 from assay.benchmarks.validate import validate_command
+from assay.sandbox.isolation import probe
 
 TESTS = """\
 import math as _math
@@ -46,27 +44,41 @@ SANDBOX_HAS_NAMESPACES = probe(allow_network=False)[0]
 
 
 def _task(name: str, reference: str = REFERENCE, tests: str = TESTS) -> dict:
-    return {"id": f"broken/{name}", "category": "broken", "difficulty": "easy", "prompt": "Write `area(r)`.",
-            "entry_point": "area", "tests": tests, "reference_solution": reference}
+    return {
+        "id": f"broken/{name}",
+        "category": "broken",
+        "difficulty": "easy",
+        "prompt": "Write `area(r)`.",
+        "entry_point": "area",
+        "tests": tests,
+        "reference_solution": reference,
+    }
 
 
 def _broken_tasks(marker_path: str) -> dict[str, tuple[dict, set[str]]]:
     """name -> (task, the checks that must fail for it)."""
-    once = TESTS + f"""
+    once = (
+        TESTS
+        + f"""
 
 def test_first_grading_only():
     assert area(1.0) > 0  # a null answer or a missing import stops here, before the marker
     import os as _os
     _os.close(_os.open({marker_path!r}, _os.O_CREAT | _os.O_EXCL | _os.O_WRONLY))
 """
+    )
     slow = TESTS + "\n\ndef test_slow():\n    assert area(1.0) > 0\n    import time as _time\n    _time.sleep(8)\n"
     return {
         "sound": (_task("sound"), set()),
         "wrong_reference": (_task("wrong_reference", REFERENCE.replace("r * r", "r * 2")), {"fenced", "direct"}),
-        "null_passes_a_test": (_task("null_passes_a_test", tests=TESTS + "\n\ndef test_defined():\n    area\n"),
-                               {"null"}),
-        "needs_no_import": (_task("needs_no_import", "def area(r):\n    return 3.141592653589793 * r * r\n"),
-                            {"no_import"}),
+        "null_passes_a_test": (
+            _task("null_passes_a_test", tests=TESTS + "\n\ndef test_defined():\n    area\n"),
+            {"null"},
+        ),
+        "needs_no_import": (
+            _task("needs_no_import", "def area(r):\n    return 3.141592653589793 * r * r\n"),
+            {"no_import"},
+        ),
         "passes_only_once": (_task("passes_only_once", tests=once), {"determ"}),
         "past_time_limit": (_task("past_time_limit", tests=slow), {"fenced", "direct", "time"}),
     }
@@ -83,7 +95,7 @@ def test_every_task_passes_validation(capsys):
     rows = {line.split()[0]: line for line in out.splitlines() if line and "/" in line.split()[0]}
     ids = [task["id"] for task in load_tasks()]
     assert sorted(rows) == sorted(ids)
-    for task_id, row in rows.items():
+    for row in rows.values():
         assert row.count(yes) == len(CHECKS) and no not in row.split()[2:], row
     assert "no violations" in out
 

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import pytest
-
 from assay.core.config import MISSING, ConfigError, compose_stage_config, format_help, run_stage, validate_overrides
 from assay.inference.config import GenerateConfig
 
@@ -113,7 +112,9 @@ def test_run_stage_exits_2_with_the_message(capsys):
 def test_generate_module_rejects_a_typo_before_doing_anything():
     proc = subprocess.run(
         [sys.executable, "-m", "assay.inference.generate", "++inference.temprature=1"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert "inference.temperature" in proc.stderr

@@ -31,7 +31,10 @@ class Sandbox:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ASSAY_SANDBOX_", "PYTEST_"))}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "assay.sandbox.server", "--port", str(self.port), "--pool-size", "2"],
-            stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
         )
         from assay.sandbox.client import SandboxClient
 

@@ -11,11 +11,10 @@ import subprocess
 import sys
 
 import pytest
-
 from assay.benchmarks.mlcode import build
 from assay.evaluation.grade_code import DIAGNOSTIC_IMPORTS, collect_test_names, grade_code_lines
 
-TESTS = '''\
+TESTS = """\
 def test_small():
     assert solve(2) == 4
 
@@ -30,30 +29,58 @@ def test_three():
 
 def test_negative():
     assert solve(-2) == 4
-'''
+"""
 
 ANSWERS = {
     "pass": ("passes", None, 3, "def solve(x):\n    return x * x\n"),
     "wrong": ("wrong", "wrong_answer", 1, "def solve(x):\n    return x + x\n"),
     "syntax": ("syntax", "syntax_error", 0, "def solve(x:\n    return x * x\n"),
     "indent": ("indentation", "syntax_error", 0, "def solve(x):\n    y = x\n      return y * y\n"),
-    "import_at_definition": ("nn at class definition", "missing_import", 0,
-                             "def solve(x):\n    return x * x\n\nclass Net(nn.Module):\n    pass\n"),
-    "import_in_call": ("math inside the function", "missing_import", 0,
-                       "def solve(x):\n    return int(math.pow(x, 2))\n"),
+    "import_at_definition": (
+        "nn at class definition",
+        "missing_import",
+        0,
+        "def solve(x):\n    return x * x\n\nclass Net(nn.Module):\n    pass\n",
+    ),
+    "import_in_call": (
+        "math inside the function",
+        "missing_import",
+        0,
+        "def solve(x):\n    return int(math.pow(x, 2))\n",
+    ),
     "symbol": ("entry point missing", "missing_symbol", 0, "def square(x):\n    return x * x\n"),
-    "crash_in_answer": ("example usage crashes", "runtime_error", 0,
-                        "def solve(x):\n    return x * x\n\nprint(solve('a'))\n"),
-    "crash_in_test": ("one test raises TypeError, one fails its assert", "runtime_error", 1,
-                      "def solve(x):\n    if x == 3:\n        return len(x)\n    return x * 2\n"),
-    "timeout": ("hangs on negatives after two passes", "timeout", 2,
-                "def solve(x):\n    while x < 0:\n        pass\n    return x * x\n"),
-    "own_tests": ("the answer's own test_* never run", None, 3,
-                  "def solve(x):\n    return x * x\n\ndef test_bogus():\n    assert False\n\n"
-                  "def test_small():\n    assert False\n"),
-    "loud": ("lots of output does not hide the result", None, 3,
-             "print('x' * 200000)\nimport sys\nprint('y' * 50000, file=sys.stderr)\n\n"
-             "def solve(x):\n    print('z' * 30000)\n    return x * x\n"),
+    "crash_in_answer": (
+        "example usage crashes",
+        "runtime_error",
+        0,
+        "def solve(x):\n    return x * x\n\nprint(solve('a'))\n",
+    ),
+    "crash_in_test": (
+        "one test raises TypeError, one fails its assert",
+        "runtime_error",
+        1,
+        "def solve(x):\n    if x == 3:\n        return len(x)\n    return x * 2\n",
+    ),
+    "timeout": (
+        "hangs on negatives after two passes",
+        "timeout",
+        2,
+        "def solve(x):\n    while x < 0:\n        pass\n    return x * x\n",
+    ),
+    "own_tests": (
+        "the answer's own test_* never run",
+        None,
+        3,
+        "def solve(x):\n    return x * x\n\ndef test_bogus():\n    assert False\n\n"
+        "def test_small():\n    assert False\n",
+    ),
+    "loud": (
+        "lots of output does not hide the result",
+        None,
+        3,
+        "print('x' * 200000)\nimport sys\nprint('y' * 50000, file=sys.stderr)\n\n"
+        "def solve(x):\n    print('z' * 30000)\n    return x * x\n",
+    ),
 }
 
 
@@ -63,11 +90,19 @@ def fenced(code: str) -> str:
 
 @pytest.fixture(scope="module")
 def graded(sandbox):
-    lines = [{"id": key, "generation": fenced(code), "entry_point": "solve", "tests": TESTS}
-             for key, (_, _, _, code) in ANSWERS.items()]
+    lines = [
+        {"id": key, "generation": fenced(code), "entry_point": "solve", "tests": TESTS}
+        for key, (_, _, _, code) in ANSWERS.items()
+    ]
     lines.append({"id": "no_code", "generation": "I would square it.", "entry_point": "solve", "tests": TESTS})
-    lines.append({"id": "truncated", "generation": "```python\ndef solve(x):\n    return x *", "entry_point": "solve",
-                  "tests": TESTS})
+    lines.append(
+        {
+            "id": "truncated",
+            "generation": "```python\ndef solve(x):\n    return x *",
+            "entry_point": "solve",
+            "tests": TESTS,
+        }
+    )
     out = asyncio.run(grade_code_lines(lines, sandbox.url, time_limit=4.0, max_concurrent=2))
     return {line["id"]: line for line in out}
 
@@ -108,8 +143,10 @@ def test_grading_keeps_every_other_field(graded):
 def test_each_sample_gets_a_fresh_session(sandbox):
     polluter = "def solve(x):\n    return x * x\n\nleak = 1\n"
     reader = "def solve(x):\n    return x * x + leak - 1\n"  # NameError if the session were reused
-    lines = [{"id": i, "generation": fenced(code), "entry_point": "solve", "tests": TESTS}
-             for i, code in enumerate([polluter, reader])]
+    lines = [
+        {"id": i, "generation": fenced(code), "entry_point": "solve", "tests": TESTS}
+        for i, code in enumerate([polluter, reader])
+    ]
     out = asyncio.run(grade_code_lines(lines, sandbox.url, time_limit=10.0, max_concurrent=1))
     assert out[0]["passed"] and out[1]["failure_category"] == "runtime_error"
     from assay.sandbox.client import SandboxClient
@@ -120,14 +157,18 @@ def test_each_sample_gets_a_fresh_session(sandbox):
 
 def test_test_names_come_from_the_ast_in_order():
     assert collect_test_names(TESTS) == ["test_small", "test_three", "test_negative"]
-    assert collect_test_names("import os\nclass test_x:\n    pass\ntest_y = 1\nasync def test_z():\n    pass\n") == ["test_z"]
+    assert collect_test_names("import os\nclass test_x:\n    pass\ntest_y = 1\nasync def test_z():\n    pass\n") == [
+        "test_z"
+    ]
 
 
 def test_import_diagnostic_is_separate_from_the_official_fields(sandbox):
     missing = "def solve(x):\n    return int(math.pow(x, 2))\n"
     wrong = "def solve(x):\n    return x + x\n"
-    lines = [{"id": i, "generation": fenced(code), "entry_point": "solve", "tests": TESTS}
-             for i, code in enumerate([missing, wrong, "def solve(x):\n    return x * x\n"])]
+    lines = [
+        {"id": i, "generation": fenced(code), "entry_point": "solve", "tests": TESTS}
+        for i, code in enumerate([missing, wrong, "def solve(x):\n    return x * x\n"])
+    ]
     out = asyncio.run(grade_code_lines(lines, sandbox.url, time_limit=10.0, max_concurrent=2, inject_imports=True))
     assert (out[0]["passed"], out[0]["failure_category"]) == (False, "missing_import")
     assert out[0]["diagnostics"]["inject_imports"]["passed"] is True
@@ -151,10 +192,20 @@ def test_mlcode_tasks_through_the_evaluate_results_stage(sandbox, tmp_path):
     for task in MLCODE_TASKS:
         record = records[task]
         null = f"def {record['entry_point']}(*args, **kwargs):\n    raise NotImplementedError\n"
-        for variant, code in [("reference", record["reference_solution"]), ("null", null),
-                              ("no_imports", _without_imports(record["reference_solution"]))]:
-            lines.append({**record, "variant": variant, "generation": fenced(code), "num_generated_tokens": 10,
-                          "generation_time": 1.5})
+        for variant, code in [
+            ("reference", record["reference_solution"]),
+            ("null", null),
+            ("no_imports", _without_imports(record["reference_solution"])),
+        ]:
+            lines.append(
+                {
+                    **record,
+                    "variant": variant,
+                    "generation": fenced(code),
+                    "num_generated_tokens": 10,
+                    "generation_time": 1.5,
+                }
+            )
     # only `dist` missing: the NameError happens inside a forked rank and reaches the grader as the
     # text of the harness's AssertionError
     dist_task = records["distributed/all_reduce_mean"]
@@ -166,10 +217,19 @@ def test_mlcode_tasks_through_the_evaluate_results_stage(sandbox, tmp_path):
     path = folder / "output-rs0.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     proc = subprocess.run(
-        [sys.executable, "-m", "assay.evaluation.evaluate_results", f"++input_files={folder}/output-rs*.jsonl",
-         "++grader=code", f"++sandbox_url={sandbox.url}", "++code.max_concurrent=2",
-         "++diagnostics.inject_imports=true"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "assay.evaluation.evaluate_results",
+            f"++input_files={folder}/output-rs*.jsonl",
+            "++grader=code",
+            f"++sandbox_url={sandbox.url}",
+            "++code.max_concurrent=2",
+            "++diagnostics.inject_imports=true",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     graded = [json.loads(line) for line in path.read_text().splitlines()]
@@ -183,7 +243,9 @@ def test_mlcode_tasks_through_the_evaluate_results_stage(sandbox, tmp_path):
         assert ref["prompt"] == records[task]["prompt"] and ref["generation_time"] == 1.5
     no_dist = by[("distributed/all_reduce_mean", "no_dist_import")]
     assert no_dist["failure_category"] == "missing_import"
-    assert "AssertionError" in no_dist["stderr_tail"] and "NameError: name 'dist' is not defined" in no_dist["stderr_tail"]
+    assert (
+        "AssertionError" in no_dist["stderr_tail"] and "NameError: name 'dist' is not defined" in no_dist["stderr_tail"]
+    )
     assert "3/10 passed" in proc.stdout and "4 missing_import" in proc.stdout
 
     from assay.evaluation.compute_metrics import main as compute_metrics_main

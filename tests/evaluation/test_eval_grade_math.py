@@ -9,7 +9,6 @@ import sys
 import time
 
 import pytest
-
 from assay.evaluation.grade_math import MathVerifier, as_number, grade_math_line, math_equal, normalize_math_answer
 
 
@@ -19,26 +18,31 @@ def verifier():
         yield v
 
 
-@pytest.mark.parametrize("written", ["73", "073", "\\boxed{73}", "73.0", "$73$", "73.", "+73", "\\text{73}", " 73 ",
-                                     "\\(73\\)", "$\\boxed{073}$"])
+@pytest.mark.parametrize(
+    "written",
+    ["73", "073", "\\boxed{73}", "73.0", "$73$", "73.", "+73", "\\text{73}", " 73 ", "\\(73\\)", "$\\boxed{073}$"],
+)
 def test_forms_of_73_normalise_to_73(written):
     assert normalize_math_answer(written) == "73"
 
 
-@pytest.mark.parametrize("written,expected", [
-    ("1,000", "1000"),
-    ("1,2", "1,2"),  # a pair, not a thousands separator
-    ("-0.50", "-0.5"),
-    (".5", "0.5"),
-    ("-0", "0"),
-    ("\\dfrac{1}{2}", "\\frac{1}{2}"),
-    ("90^\\circ", "90"),
-    ("\\left( 1, 2 \\right)", "( 1, 2 )"),
-    ("\\text{(B)}", "(B)"),
-    ("\\boxed{\\boxed{42}}", "42"),
-    ("\\frac{1}{2}\\,", "\\frac{1}{2}"),
-    ("\\boxed{1}+\\boxed{2}", "\\boxed{1}+\\boxed{2}"),  # not one wrapper around everything
-])
+@pytest.mark.parametrize(
+    "written,expected",
+    [
+        ("1,000", "1000"),
+        ("1,2", "1,2"),  # a pair, not a thousands separator
+        ("-0.50", "-0.5"),
+        (".5", "0.5"),
+        ("-0", "0"),
+        ("\\dfrac{1}{2}", "\\frac{1}{2}"),
+        ("90^\\circ", "90"),
+        ("\\left( 1, 2 \\right)", "( 1, 2 )"),
+        ("\\text{(B)}", "(B)"),
+        ("\\boxed{\\boxed{42}}", "42"),
+        ("\\frac{1}{2}\\,", "\\frac{1}{2}"),
+        ("\\boxed{1}+\\boxed{2}", "\\boxed{1}+\\boxed{2}"),  # not one wrapper around everything
+    ],
+)
 def test_normalisation(written, expected):
     assert normalize_math_answer(written) == expected
 
@@ -59,14 +63,17 @@ def test_numbers_compare_exactly_without_the_worker():
     assert lazy._proc is None
 
 
-@pytest.mark.parametrize("predicted,expected,same", [
-    ("\\frac{\\sqrt{2}}{2}", "\\frac{1}{\\sqrt{2}}", True),
-    ("(x+1)^2", "x^2+2x+1", True),
-    ("2\\pi", "\\pi \\cdot 2", True),
-    ("\\sqrt{8}", "2\\sqrt{2}", True),
-    ("\\sqrt{8}", "3\\sqrt{2}", False),
-    ("x^2", "x^3", False),
-])
+@pytest.mark.parametrize(
+    "predicted,expected,same",
+    [
+        ("\\frac{\\sqrt{2}}{2}", "\\frac{1}{\\sqrt{2}}", True),
+        ("(x+1)^2", "x^2+2x+1", True),
+        ("2\\pi", "\\pi \\cdot 2", True),
+        ("\\sqrt{8}", "2\\sqrt{2}", True),
+        ("\\sqrt{8}", "3\\sqrt{2}", False),
+        ("x^2", "x^3", False),
+    ],
+)
 def test_symbolic_equivalence(verifier, predicted, expected, same):
     assert math_equal(predicted, expected, verifier) is same
 
@@ -104,13 +111,29 @@ def test_evaluate_results_math_stage_grades_in_place(tmp_path):
         {"id": 0, "expected_answer": "73", "generation": "Thus \\boxed{73}.", "num_generated_tokens": 5},
         {"id": 1, "expected_answer": "\\frac{1}{2}", "generation": "Final Answer: 0.5", "num_generated_tokens": 6},
         {"id": 2, "expected_answer": "4", "generation": "<think>\\boxed{4}", "num_generated_tokens": 7},
-        {"id": 3, "expected_answer": "10", "generation": "\\boxed{11}", "num_generated_tokens": 8,
-         "predicted_answer": "stale", "symbolic_correct": True},
+        {
+            "id": 3,
+            "expected_answer": "10",
+            "generation": "\\boxed{11}",
+            "num_generated_tokens": 8,
+            "predicted_answer": "stale",
+            "symbolic_correct": True,
+        },
     ]
     path = tmp_path / "output-rs0.jsonl"
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
-    proc = subprocess.run([sys.executable, "-m", "assay.evaluation.evaluate_results", f"++input_files={tmp_path}/output-rs*.jsonl",
-                           "++grader=math"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "assay.evaluation.evaluate_results",
+            f"++input_files={tmp_path}/output-rs*.jsonl",
+            "++grader=math",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "2/4 symbolic_correct" in proc.stdout
     graded = [json.loads(x) for x in path.read_text().splitlines()]
@@ -121,6 +144,16 @@ def test_evaluate_results_math_stage_grades_in_place(tmp_path):
 
 
 def test_evaluate_results_rejects_a_glob_that_matches_nothing(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "assay.evaluation.evaluate_results", f"++input_files={tmp_path}/*.jsonl",
-                           "++grader=math"], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "assay.evaluation.evaluate_results",
+            f"++input_files={tmp_path}/*.jsonl",
+            "++grader=math",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and "matches no file" in proc.stderr

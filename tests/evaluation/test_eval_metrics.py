@@ -7,7 +7,6 @@ import math
 import random
 
 import pytest
-
 from assay.evaluation.compute_metrics import main as compute_metrics_main
 from assay.evaluation.metrics import (
     all_fail_at_k,
@@ -32,8 +31,14 @@ def math_seeds(grid=GRID, categories=None):
     for s, row in enumerate(grid):
         lines = []
         for p, (ok, answer) in enumerate(row):
-            line = {"problem": f"p{p}", "expected_answer": "?", "symbolic_correct": ok, "predicted_answer": answer,
-                    "num_generated_tokens": 10 * (s + 1), "generation_time": [1.0 + p, 2.0, 0.5][s] if s < 3 else 1.0}
+            line = {
+                "problem": f"p{p}",
+                "expected_answer": "?",
+                "symbolic_correct": ok,
+                "predicted_answer": answer,
+                "num_generated_tokens": 10 * (s + 1),
+                "generation_time": [1.0 + p, 2.0, 0.5][s] if s < 3 else 1.0,
+            }
             if categories:
                 line["category"] = categories[p]
             lines.append(line)
@@ -94,14 +99,23 @@ def test_majority_uses_normalised_answers():
 
 def test_hand_computed_table():
     table = metrics_table(math_seeds(), "math")
-    assert list(table) == ["pass@1[avg-of-2]", "pass@1[avg-of-3]", "majority@2", "majority@3",
-                           "pass@1", "pass@2", "pass@3"]
+    assert list(table) == [
+        "pass@1[avg-of-2]",
+        "pass@1[avg-of-3]",
+        "majority@2",
+        "majority@3",
+        "pass@1",
+        "pass@2",
+        "pass@3",
+    ]
     key = "symbolic_correct"
     # per-seed accuracy 2/4, 2/4, 1/4
     assert table["pass@1[avg-of-2]"][key] == pytest.approx(50.0)
     assert table["pass@1[avg-of-2]"][f"{key}_std"] == pytest.approx(0.0)
     assert table["pass@1[avg-of-3]"][key] == pytest.approx(100 * 5 / 12)
-    assert table["pass@1[avg-of-3]"][f"{key}_std"] == pytest.approx(100 * math.sqrt((2 * (1 / 12) ** 2 + (1 / 6) ** 2) / 2))
+    assert table["pass@1[avg-of-3]"][f"{key}_std"] == pytest.approx(
+        100 * math.sqrt((2 * (1 / 12) ** 2 + (1 / 6) ** 2) / 2)
+    )
     # correct counts per problem c = 2, 2, 0, 1 of n = 3
     assert table["pass@1"][key] == pytest.approx(100 * (2 / 3 + 2 / 3 + 0 + 1 / 3) / 4)
     assert table["pass@2"][key] == pytest.approx(100 * (1 + 1 + 0 + 2 / 3) / 4)
@@ -139,8 +153,14 @@ def test_single_seed_has_only_pass_at_1():
 
 def code_seeds():
     def line(passed, category, diag=None):
-        out = {"passed": passed, "failure_category": category, "extracted_code": None if category == "no_code" else "x",
-               "num_generated_tokens": 5, "generation_time": 1.0, "category": "ops" if diag != "dist" else "dist"}
+        out = {
+            "passed": passed,
+            "failure_category": category,
+            "extracted_code": None if category == "no_code" else "x",
+            "num_generated_tokens": 5,
+            "generation_time": 1.0,
+            "category": "ops" if diag != "dist" else "dist",
+        }
         if isinstance(diag, bool):
             out["diagnostics"] = {"inject_imports": {"passed": diag}}
         return out
@@ -162,8 +182,12 @@ def test_code_metrics_taxonomy_and_diagnostics():
     assert counts["missing_import"] == 1 and counts["wrong_answer"] == 1 and counts["no_code"] == 1
     assert counts["timeout"] == 1 and counts["syntax_error"] == 0 and counts["passed"] == 2 and counts["total"] == 6
     diag = doc["diagnostics"]["inject_imports"]
-    assert diag == {"regraded": 2, "would_pass": 1, "passed_official": pytest.approx(100 / 3),
-                    "passed_with_imports": pytest.approx(50.0)}
+    assert diag == {
+        "regraded": 2,
+        "would_pass": 1,
+        "passed_official": pytest.approx(100 / 3),
+        "passed_with_imports": pytest.approx(50.0),
+    }
     assert set(doc["per_category"]) == {"ops", "dist"}
     assert doc["per_category"]["dist"]["pass@2"]["passed"] == 0.0
     assert doc["per_category"]["ops"]["pass@1[avg-of-2]"]["passed"] == pytest.approx(50.0)
@@ -195,8 +219,13 @@ def write_seeds(folder, seeds):
 
 
 def test_seed_files_are_ordered_by_number_and_skip_chunks(tmp_path):
-    for name in ["output-rs10.jsonl", "output-rs2.jsonl", "output-rs0_chunk_1.jsonl", "output-rs3.jsonl.partial",
-                 "output-rs1.jsonl"]:
+    for name in [
+        "output-rs10.jsonl",
+        "output-rs2.jsonl",
+        "output-rs0_chunk_1.jsonl",
+        "output-rs3.jsonl.partial",
+        "output-rs1.jsonl",
+    ]:
         (tmp_path / name).write_text("")
     assert [p.name for p in seed_files(tmp_path)] == ["output-rs1.jsonl", "output-rs2.jsonl", "output-rs10.jsonl"]
 

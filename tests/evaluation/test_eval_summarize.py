@@ -5,17 +5,26 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from assay.evaluation.metrics import compute_benchmark_metrics
-from assay.evaluation.summarize import find_metrics, main as summarize_main, summarize_results
+from assay.evaluation.summarize import find_metrics, summarize_results
+from assay.evaluation.summarize import main as summarize_main
 
 
 def seeds(correct_by_seed, answers=None):
     out = []
     for s, row in enumerate(correct_by_seed):
-        out.append([{"symbolic_correct": ok, "predicted_answer": (answers or {}).get((s, p), str(p)),
-                     "num_generated_tokens": 100 + p, "generation_time": 2.0, "category": "alg" if p < 2 else "geo"}
-                    for p, ok in enumerate(row)])
+        out.append(
+            [
+                {
+                    "symbolic_correct": ok,
+                    "predicted_answer": (answers or {}).get((s, p), str(p)),
+                    "num_generated_tokens": 100 + p,
+                    "generation_time": 2.0,
+                    "category": "alg" if p < 2 else "geo",
+                }
+                for p, ok in enumerate(row)
+            ]
+        )
     return out
 
 
@@ -31,10 +40,25 @@ def runs(tmp_path):
     # 4 problems, 2 seeds; base: 2 + 1 correct, sft: 3 + 3 correct
     write_run(base, "tiny-math", compute_benchmark_metrics(seeds([[1, 1, 0, 0], [1, 0, 0, 0]]), benchmark="tiny-math"))
     write_run(sft, "tiny-math", compute_benchmark_metrics(seeds([[1, 1, 1, 0], [1, 1, 1, 0]]), benchmark="tiny-math"))
-    code = [[{"passed": True, "failure_category": None, "extracted_code": "x", "num_generated_tokens": 7,
-              "generation_time": 1.0},
-             {"passed": False, "failure_category": "missing_import", "extracted_code": "y", "num_generated_tokens": 9,
-              "generation_time": 1.0, "diagnostics": {"inject_imports": {"passed": True}}}]]
+    code = [
+        [
+            {
+                "passed": True,
+                "failure_category": None,
+                "extracted_code": "x",
+                "num_generated_tokens": 7,
+                "generation_time": 1.0,
+            },
+            {
+                "passed": False,
+                "failure_category": "missing_import",
+                "extracted_code": "y",
+                "num_generated_tokens": 9,
+                "generation_time": 1.0,
+                "diagnostics": {"inject_imports": {"passed": True}},
+            },
+        ]
+    ]
     write_run(base, "mlcode", compute_benchmark_metrics(code, benchmark="mlcode"))
     return base, sft
 
@@ -44,8 +68,14 @@ def test_single_run_text_table(runs):
     lines = text.splitlines()
     assert "mlcode" in lines[0] and "-----" in lines[0]
     assert lines[1].split(" | ")[0].strip() == "evaluation_mode"
-    assert [c.strip() for c in lines[1].split("|")] == ["evaluation_mode", "num_entries", "avg_tokens", "gen_seconds",
-                                                          "passed", "no_answer"]
+    assert [c.strip() for c in lines[1].split("|")] == [
+        "evaluation_mode",
+        "num_entries",
+        "avg_tokens",
+        "gen_seconds",
+        "passed",
+        "no_answer",
+    ]
     assert [c.strip() for c in lines[2].split("|")] == ["pass@1", "2", "8", "2", "50.00%", "0.00%"]
     assert "failures (2 samples): missing_import 1" in text
     assert "diagnostic (not official): with common imports 1 of 1 failed samples pass; passed would be 100.00%" in text

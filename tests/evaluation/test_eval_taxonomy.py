@@ -32,20 +32,26 @@ def test_python_import_hint_counts_as_missing_import():
 
 
 def test_distributed_assertion_carrying_a_name_error_is_a_missing_import():
-    message = ("rank 0 failed:\nTraceback (most recent call last):\n  File \"<ipython>\", line 3, in body\n"
-               "    dist.all_reduce(t)\nNameError: name 'dist' is not defined\n")
+    message = (
+        'rank 0 failed:\nTraceback (most recent call last):\n  File "<ipython>", line 3, in body\n'
+        "    dist.all_reduce(t)\nNameError: name 'dist' is not defined\n"
+    )
     assert classify_error(err("AssertionError", message), in_answer=False) == "missing_import"
 
 
 def test_assertion_embedding_a_crash_is_a_runtime_error():
-    message = ("rank 1 failed:\nTraceback (most recent call last):\n  File \"x\", line 1, in body\n"
-               "    f(t)\nTypeError: f() takes 0 positional arguments but 1 was given\n")
+    message = (
+        'rank 1 failed:\nTraceback (most recent call last):\n  File "x", line 1, in body\n'
+        "    f(t)\nTypeError: f() takes 0 positional arguments but 1 was given\n"
+    )
     assert embedded_exception(message) == "TypeError"
     assert classify_error(err("AssertionError", message), in_answer=False) == "runtime_error"
 
 
 def test_assertion_embedding_an_assertion_is_a_wrong_answer():
-    message = "rank 1 failed:\nTraceback (most recent call last):\n  File \"x\", line 1\n    assert a == b\nAssertionError\n"
+    message = (
+        'rank 1 failed:\nTraceback (most recent call last):\n  File "x", line 1\n    assert a == b\nAssertionError\n'
+    )
     assert classify_error(err("AssertionError", message), in_answer=False) == "wrong_answer"
 
 
@@ -57,8 +63,11 @@ def test_plain_assertion_is_a_wrong_answer_and_other_exceptions_runtime_errors()
 
 
 def test_name_error_found_in_a_traceback_list():
-    error = {"ename": "AttributeError", "evalue": "x",
-             "traceback": ["Traceback", "NameError: name 'np' is not defined", "During handling..."]}
+    error = {
+        "ename": "AttributeError",
+        "evalue": "x",
+        "traceback": ["Traceback", "NameError: name 'np' is not defined", "During handling..."],
+    }
     assert classify_error(error, in_answer=False) == "missing_import"
 
 

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-
 from assay.core.config import ConfigError
 from assay.inference.code_execution import prepare_code_execution
 from assay.inference.config import GenerateConfig, ServerConfig
@@ -102,8 +101,13 @@ def sandbox(tmp_path_factory):
     log = open(tmp_path_factory.mktemp("sandbox") / "sandbox.log", "wb")
     # ipykernel stops capturing child-process output when it sees PYTEST_CURRENT_TEST.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ASSAY_SANDBOX_", "PYTEST_"))}
-    proc = subprocess.Popen([sys.executable, "-m", "assay.sandbox.server", "--port", str(port), "--pool-size", "1"],
-                            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "assay.sandbox.server", "--port", str(port), "--pool-size", "1"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         with SandboxClient(url, token="") as client:
@@ -134,8 +138,10 @@ def tiny_tokenizer(tmp_path_factory) -> Path:
     backend = Tokenizer(models.WordLevel({"<unk>": 0}, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>")
-    tokenizer.chat_template = ("{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n{% endfor %}"
-                               "{% if add_generation_prompt %}<|assistant|>\n{% endif %}")
+    tokenizer.chat_template = (
+        "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n{% endfor %}"
+        "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+    )
     folder = tmp_path_factory.mktemp("tiny-tokenizer")
     tokenizer.save_pretrained(folder)
     return folder
@@ -144,8 +150,17 @@ def tiny_tokenizer(tmp_path_factory) -> Path:
 def run_stage(server: ReplayServer, sandbox_url: str | None, tmp_path: Path, questions: list[str], *extra: str):
     inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     inp.write_text("".join(json.dumps({"id": i, "question": q}) + "\n" for i, q in enumerate(questions)))
-    argv = [sys.executable, "-m", "assay.inference.generate", f"++input_file={inp}", f"++output_file={out}",
-            "++server.model=replay", f"++server.port={server.port}", "++code_execution=true", *extra]
+    argv = [
+        sys.executable,
+        "-m",
+        "assay.inference.generate",
+        f"++input_file={inp}",
+        f"++output_file={out}",
+        "++server.model=replay",
+        f"++server.port={server.port}",
+        "++code_execution=true",
+        *extra,
+    ]
     if sandbox_url:
         argv.append(f"++sandbox_url={sandbox_url}")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSAY_SANDBOX_")}
@@ -162,27 +177,40 @@ def python_answer(output: str, recipient: str = "python", channel: str = "analys
 
 PRIMES = "What is the sum of the first 100 prime numbers?"
 PRIMES_TURNS = [
-    Turn("<|channel|>analysis<|message|>We need the sum of the first 100 primes. Let me list them with python "
-         "and check the count first.<|end|><|start|>assistant<|channel|>analysis to=python code<|message|>"
-         "primes = []\nk = 2\nwhile len(primes) < 100:\n    if all(k % p for p in primes if p * p <= k):\n"
-         "        primes.append(k)\n    k += 1\nprint(len(primes), primes[-1])"),
-    Turn("<|channel|>analysis<|message|>100 primes, the last is 541, as expected. Now the sum.<|end|>"
-         "<|start|>assistant<|channel|>analysis to=python code<|message|>sum(primes)"),
-    Turn("<|channel|>analysis<|message|>The sum is 24133.<|end|><|start|>assistant<|channel|>final<|message|>"
-         "The sum of the first 100 primes is \\boxed{24133}."),
+    Turn(
+        "<|channel|>analysis<|message|>We need the sum of the first 100 primes. Let me list them with python "
+        "and check the count first.<|end|><|start|>assistant<|channel|>analysis to=python code<|message|>"
+        "primes = []\nk = 2\nwhile len(primes) < 100:\n    if all(k % p for p in primes if p * p <= k):\n"
+        "        primes.append(k)\n    k += 1\nprint(len(primes), primes[-1])"
+    ),
+    Turn(
+        "<|channel|>analysis<|message|>100 primes, the last is 541, as expected. Now the sum.<|end|>"
+        "<|start|>assistant<|channel|>analysis to=python code<|message|>sum(primes)"
+    ),
+    Turn(
+        "<|channel|>analysis<|message|>The sum is 24133.<|end|><|start|>assistant<|channel|>final<|message|>"
+        "The sum of the first 100 primes is \\boxed{24133}."
+    ),
 ]
 DIVISORS = "How many positive divisors does 2024 have?"
 DIVISORS_TURNS = [
     # the recipient right after the role, before the channel
     Turn(" to=python<|channel|>analysis code<|message|>print(count_divisors(2024))"),
     # a function-style call with JSON arguments, its <|call|> kept by the server
-    Turn("<|channel|>analysis<|message|>No such helper; count directly.<|end|><|start|>assistant"
-         "<|channel|>commentary to=functions.python <|constrain|>json<|message|>"
-         '{"code": "n = 2024\\nprint(sum(1 for d in range(1, n + 1) if n % d == 0))"}' + CALL),
+    Turn(
+        "<|channel|>analysis<|message|>No such helper; count directly.<|end|><|start|>assistant"
+        "<|channel|>commentary to=functions.python <|constrain|>json<|message|>"
+        '{"code": "n = 2024\\nprint(sum(1 for d in range(1, n + 1) if n % d == 0))"}' + CALL
+    ),
     Turn("<|channel|>final<|message|>2024 = 2^3 * 11 * 23 has \\boxed{16} positive divisors.<|return|>"),
 ]
-HARMONY = ["++code_tags=gpt-oss", "++use_completions_api=true", "++server.server_type=vllm",
-           "++chat_template_kwargs.current_date=2025-08-05", "++chat_template_kwargs.reasoning_effort=high"]
+HARMONY = [
+    "++code_tags=gpt-oss",
+    "++use_completions_api=true",
+    "++server.server_type=vllm",
+    "++chat_template_kwargs.current_date=2025-08-05",
+    "++chat_template_kwargs.reasoning_effort=high",
+]
 
 
 def test_harmony_calls_run_in_one_session_per_sample_and_are_answered_by_the_tool(sandbox, tmp_path):
@@ -194,9 +222,11 @@ def test_harmony_calls_run_in_one_session_per_sample_and_are_answered_by_the_too
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     first, second, third = server.prompts(PRIMES)
-    assert first.startswith("<|start|>system<|message|>You are ChatGPT, a large language model trained by OpenAI.\n"
-                            "Knowledge cutoff: 2024-06\nCurrent date: 2025-08-05\n\nReasoning: high\n\n# Tools\n\n"
-                            "## python\n\nUse this tool to execute Python code")
+    assert first.startswith(
+        "<|start|>system<|message|>You are ChatGPT, a large language model trained by OpenAI.\n"
+        "Knowledge cutoff: 2024-06\nCurrent date: 2025-08-05\n\nReasoning: high\n\n# Tools\n\n"
+        "## python\n\nUse this tool to execute Python code"
+    )
     assert first.endswith(f"{END}<|start|>user<|message|>{PRIMES}{END}{START}assistant")
     assert second == first + PRIMES_TURNS[0].text + CALL + python_answer("100 541\n")
     assert third == second + PRIMES_TURNS[1].text + CALL + python_answer("24133\n")  # `primes` outlived its call
@@ -205,7 +235,7 @@ def test_harmony_calls_run_in_one_session_per_sample_and_are_answered_by_the_too
 
     primes = lines[PRIMES]
     assert primes["error"] is None and primes["finish_reason"] == "stop"
-    assert primes["generation"] == third[len(first):] + PRIMES_TURNS[2].text
+    assert primes["generation"] == third[len(first) :] + PRIMES_TURNS[2].text
     assert [(e["status"], e["output"]) for e in primes["code_executions"]] == [("ok", "100 541\n"), ("ok", "24133\n")]
     assert primes["code_executions"][1]["result"] == "24133"
     words = [len(t.text.split(" ")) for t in PRIMES_TURNS]
@@ -213,7 +243,7 @@ def test_harmony_calls_run_in_one_session_per_sample_and_are_answered_by_the_too
     assert [b["max_tokens"] for b in server.bodies(PRIMES)] == [2048, 2048 - words[0], 2048 - words[0] - words[1]]
 
     d_first, d_second, d_third = server.prompts(DIVISORS)
-    error_answer = d_second[len(d_first) + len(DIVISORS_TURNS[0].text) + len(CALL):]
+    error_answer = d_second[len(d_first) + len(DIVISORS_TURNS[0].text) + len(CALL) :]
     assert error_answer.startswith(f"{START}python to=assistant<|channel|>analysis<|message|>NameError")
     assert "----> 1 print(count_divisors(2024))" in error_answer
     assert error_answer.endswith(f"NameError: name 'count_divisors' is not defined\n{END}{START}assistant")
@@ -236,25 +266,39 @@ STRIPPED = "What is 2+2 (a server that strips special tokens)?"
 
 def test_harmony_limit_budget_and_stripped_output(sandbox, tmp_path):
     long_thought = "We count the points with x^2 + y^2 < 10000 by looping over both coordinates. " * 20
-    server = ReplayServer({
-        PRIMES: PRIMES_TURNS,
-        LATTICE: [Turn(f"<|channel|>analysis<|message|>{long_thought}<|end|><|start|>assistant"
-                       "<|channel|>analysis to=python code<|message|>print(sum(1 for x in range(-100, 101) "
-                       "for y in range(-100, 101) if x * x + y * y < 10000))")],
-        STRIPPED: [Turn("analysisWe need 2+2.assistantfinalThe answer is 4.")],
-    })
+    server = ReplayServer(
+        {
+            PRIMES: PRIMES_TURNS,
+            LATTICE: [
+                Turn(
+                    f"<|channel|>analysis<|message|>{long_thought}<|end|><|start|>assistant"
+                    "<|channel|>analysis to=python code<|message|>print(sum(1 for x in range(-100, 101) "
+                    "for y in range(-100, 101) if x * x + y * y < 10000))"
+                )
+            ],
+            STRIPPED: [Turn("analysisWe need 2+2.assistantfinalThe answer is 4.")],
+        }
+    )
     try:
-        proc, lines = run_stage(server, sandbox, tmp_path, [PRIMES, LATTICE, STRIPPED], *HARMONY,
-                                "++server.code_execution.max_code_executions=1", "++inference.tokens_to_generate=150",
-                                "++max_failed_fraction=0.5")  # the stripped sample is recorded with its error
+        proc, lines = run_stage(
+            server,
+            sandbox,
+            tmp_path,
+            [PRIMES, LATTICE, STRIPPED],
+            *HARMONY,
+            "++server.code_execution.max_code_executions=1",
+            "++inference.tokens_to_generate=150",
+            "++max_failed_fraction=0.5",
+        )  # the stripped sample is recorded with its error
     finally:
         server.stop()
     assert proc.returncode == 0, proc.stderr[-3000:]
     primes = lines[PRIMES]
     assert [e["status"] for e in primes["code_executions"]] == ["ok", "skipped"]
     limit_answer = primes["generation"].split(PRIMES_TURNS[1].text + CALL)[1]
-    assert limit_answer.startswith(f"{START}python to=assistant<|channel|>analysis<|message|>Code execution limit "
-                                   "reached: 1 blocks were run")
+    assert limit_answer.startswith(
+        f"{START}python to=assistant<|channel|>analysis<|message|>Code execution limit reached: 1 blocks were run"
+    )
     assert primes["finish_reason"] == "stop" and primes["generation"].endswith("\\boxed{24133}.")
 
     lattice = lines[LATTICE]  # cut by the budget inside its analysis: nothing runs
@@ -271,8 +315,10 @@ def test_harmony_limit_budget_and_stripped_output(sandbox, tmp_path):
 
 FIB = "What is the 20th Fibonacci number?"
 FIB_TURNS = [  # as vLLM returns them with include_stop_str_in_output: each ends at the stop string
-    Turn("I will define a helper first.\n```python\ndef fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n"
-         "        a, b = b, a + b\n    return a\nprint(fib(10))\n```\n"),
+    Turn(
+        "I will define a helper first.\n```python\ndef fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n"
+        "        a, b = b, a + b\n    return a\nprint(fib(10))\n```\n"
+    ),
     Turn("fib(10) is 55, as expected. Now the 20th:\n```python\nfib(20)\n```\n"),
     Turn("A table of both:\n```\n"),  # a plain fence also matches the stop string: generation goes on
     Turn("n  | fib(n)\n10 | 55\n20 | 6765\n```\n"),
@@ -282,16 +328,26 @@ SECRET_A, SECRET_B = "Keep the secret alpha.", "Keep the secret beta."
 
 
 def secret_turns(value: str) -> list[Turn]:
-    return [Turn(f"```python\nimport time\nsecret = '{value}'\ntime.sleep(0.5)\n```\n"),
-            Turn("```python\nprint(secret)\n```\n"), Turn(f"Kept {value}.")]
+    return [
+        Turn(f"```python\nimport time\nsecret = '{value}'\ntime.sleep(0.5)\n```\n"),
+        Turn("```python\nprint(secret)\n```\n"),
+        Turn(f"Kept {value}."),
+    ]
 
 
 def test_generic_blocks_continue_the_models_own_text(sandbox, tmp_path, tiny_tokenizer):
     server = ReplayServer({FIB: FIB_TURNS, SECRET_A: secret_turns("alpha"), SECRET_B: secret_turns("beta")})
     try:
-        proc, lines = run_stage(server, sandbox, tmp_path, [FIB, SECRET_A, SECRET_B], "++code_tags=generic",
-                                f"++tokenizer={tiny_tokenizer}", "++max_concurrent_requests=3",
-                                "++prompt_config=generic/default")
+        proc, lines = run_stage(
+            server,
+            sandbox,
+            tmp_path,
+            [FIB, SECRET_A, SECRET_B],
+            "++code_tags=generic",
+            f"++tokenizer={tiny_tokenizer}",
+            "++max_concurrent_requests=3",
+            "++prompt_config=generic/default",
+        )
     finally:
         server.stop()
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -303,7 +359,7 @@ def test_generic_blocks_continue_the_models_own_text(sandbox, tmp_path, tiny_tok
     body = server.bodies(FIB)[0]
     assert body["stop"] == ["```\n"] and body["include_stop_str_in_output"] is True
     fib = lines[FIB]
-    assert fib["generation"] == prompts[4][len(prompts[0]):] + FIB_TURNS[4].text
+    assert fib["generation"] == prompts[4][len(prompts[0]) :] + FIB_TURNS[4].text
     assert [e["output"] for e in fib["code_executions"]] == ["55\n", "6765\n"]
     assert fib["finish_reason"] == "stop" and fib["error"] is None
     # two samples in flight at once, each with its own session
@@ -316,13 +372,23 @@ SIX_SEVEN = "What is 6 times 7?"
 
 
 def test_generic_blocks_when_the_server_cuts_the_stop_string_and_code_times_out(sandbox, tmp_path, tiny_tokenizer):
-    turns = [Turn("First the slow way.\n```python\nimport time\ntime.sleep(30)\n"),
-             Turn("Too slow. Directly:\n```python\nprint(6 * 7)\n"), Turn("The answer is \\boxed{42}.")]
+    turns = [
+        Turn("First the slow way.\n```python\nimport time\ntime.sleep(30)\n"),
+        Turn("Too slow. Directly:\n```python\nprint(6 * 7)\n"),
+        Turn("The answer is \\boxed{42}."),
+    ]
     server = ReplayServer({SIX_SEVEN: turns})
     try:
-        proc, lines = run_stage(server, sandbox, tmp_path, [SIX_SEVEN], "++code_tags=generic",
-                                f"++tokenizer={tiny_tokenizer}", "++server.server_type=openai",
-                                "++server.code_execution.code_execution_timeout=1")
+        proc, lines = run_stage(
+            server,
+            sandbox,
+            tmp_path,
+            [SIX_SEVEN],
+            "++code_tags=generic",
+            f"++tokenizer={tiny_tokenizer}",
+            "++server.server_type=openai",
+            "++server.code_execution.code_execution_timeout=1",
+        )
     finally:
         server.stop()
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -331,8 +397,15 @@ def test_generic_blocks_when_the_server_cuts_the_stop_string_and_code_times_out(
     timeout, ok = line["code_executions"]
     assert timeout["status"] == "timeout" and timeout["output"].startswith("SandboxTimeout: ")
     assert ok["status"] == "ok" and ok["output"] == "42\n"
-    assert line["generation"] == (turns[0].text + "```\n```output\n" + timeout["output"] + "```\n"
-                                  + turns[1].text + "```\n```output\n42\n```\n" + turns[2].text)
+    assert line["generation"] == (
+        turns[0].text
+        + "```\n```output\n"
+        + timeout["output"]
+        + "```\n"
+        + turns[1].text
+        + "```\n```output\n42\n```\n"
+        + turns[2].text
+    )
 
 
 # ----------------------------------------------------------------------------- setup errors
@@ -349,7 +422,13 @@ def test_no_sandbox_is_a_clear_error_before_any_request(tmp_path):
 
 
 def test_a_sandbox_that_does_not_answer_is_a_config_error():
-    cfg = GenerateConfig(input_file="i", output_file="o", server=ServerConfig(model="m"), code_execution=True,
-                         code_tags="generic", sandbox_url=f"http://127.0.0.1:{free_port()}")
+    cfg = GenerateConfig(
+        input_file="i",
+        output_file="o",
+        server=ServerConfig(model="m"),
+        code_execution=True,
+        code_tags="generic",
+        sandbox_url=f"http://127.0.0.1:{free_port()}",
+    )
     with pytest.raises(ConfigError, match="does not answer /health"):
         prepare_code_execution(cfg, health_timeout_s=0.5)

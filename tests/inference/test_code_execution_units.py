@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from assay.core.config import ConfigError, compose_stage_config
-from assay.inference import harmony
-from assay.inference import code_execution
+from assay.inference import code_execution, harmony
 from assay.inference.code_execution import MAX_REFUSED_CALLS, CodeExecutionError, CodeExecutionLoop
 from assay.inference.code_execution_output import RESTARTED_NOTE, execution_record, limit_message, shown_output
 from assay.inference.code_execution_tags import FencedTags, HarmonyTags, load_code_tags
@@ -25,25 +23,31 @@ GPT_OSS = HarmonyTags()
 # ----------------------------------------------------------------------------- generic (fenced) blocks
 
 
-@pytest.mark.parametrize("text, code, close", [
-    ("Let me compute.\n```python\nprint(6 * 7)\n```\n", "print(6 * 7)\n", ""),  # vLLM kept the stop string
-    ("Let me compute.\n```python\nprint(6 * 7)\n", "print(6 * 7)\n", "```\n"),  # the server cut it off
-    ("```python\nprint(6 * 7)", "print(6 * 7)", "\n```\n"),  # cut off, no newline before the fence
-    ("```python\nprint(6 * 7)\n```", "print(6 * 7)\n", "\n"),  # closing fence, then end of sequence
-    ("```python\nx = 1\n```\n```output\n\n```\nMore:\n```python\nprint(x)\n```\n", "print(x)\n", ""),
-])
+@pytest.mark.parametrize(
+    "text, code, close",
+    [
+        ("Let me compute.\n```python\nprint(6 * 7)\n```\n", "print(6 * 7)\n", ""),  # vLLM kept the stop string
+        ("Let me compute.\n```python\nprint(6 * 7)\n", "print(6 * 7)\n", "```\n"),  # the server cut it off
+        ("```python\nprint(6 * 7)", "print(6 * 7)", "\n```\n"),  # cut off, no newline before the fence
+        ("```python\nprint(6 * 7)\n```", "print(6 * 7)\n", "\n"),  # closing fence, then end of sequence
+        ("```python\nx = 1\n```\n```output\n\n```\nMore:\n```python\nprint(x)\n```\n", "print(x)\n", ""),
+    ],
+)
 def test_a_block_at_the_end_of_the_text_is_pending(text, code, close):
     call = GENERIC.pending_call(text)
     assert call is not None and (call.code, call.close) == (code, close)
 
 
-@pytest.mark.parametrize("text", [
-    "The answer is \\boxed{42}.",
-    "```python\nprint(6 * 7)\n```\n```output\n42\n```\nThe answer is \\boxed{42}.",  # answered already
-    "```python\nprint(6 * 7)\n```\nSo the answer is 42.",  # closed, then the model moved on
-    "```python\n```\n",  # an empty block runs nothing
-    "A plain block:\n```\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The answer is \\boxed{42}.",
+        "```python\nprint(6 * 7)\n```\n```output\n42\n```\nThe answer is \\boxed{42}.",  # answered already
+        "```python\nprint(6 * 7)\n```\nSo the answer is 42.",  # closed, then the model moved on
+        "```python\n```\n",  # an empty block runs nothing
+        "A plain block:\n```\n",
+    ],
+)
 def test_no_block_is_pending(text):
     assert GENERIC.pending_call(text) is None
 
@@ -60,15 +64,35 @@ def test_a_stop_at_a_plain_fence_goes_on_and_outputs_are_fenced():
 
 
 def result(status="ok", stdout="", stderr="", value=None, error=None, restarted=False):
-    return ExecutionResult(status=status, stdout=stdout, stderr=stderr, result=value, error=error, session_id="s",
-                           duration=0.25, restarted=restarted, restart_reason="killed" if restarted else None)
+    return ExecutionResult(
+        status=status,
+        stdout=stdout,
+        stderr=stderr,
+        result=value,
+        error=error,
+        session_id="s",
+        duration=0.25,
+        restarted=restarted,
+        restart_reason="killed" if restarted else None,
+    )
 
 
 def test_output_joins_streams_value_and_traceback_on_their_own_lines():
-    tb = ["-" * 75, "ZeroDivisionError                         Traceback (most recent call last)",
-          "Cell In[2], line 2\n      1 print('hi')\n----> 2 1/0\n", "ZeroDivisionError: division by zero"]
-    text = shown_output(result("error", stdout="hi", stderr="warn\n",
-                               error={"ename": "ZeroDivisionError", "evalue": "division by zero", "traceback": tb}), 1000)
+    tb = [
+        "-" * 75,
+        "ZeroDivisionError                         Traceback (most recent call last)",
+        "Cell In[2], line 2\n      1 print('hi')\n----> 2 1/0\n",
+        "ZeroDivisionError: division by zero",
+    ]
+    text = shown_output(
+        result(
+            "error",
+            stdout="hi",
+            stderr="warn\n",
+            error={"ename": "ZeroDivisionError", "evalue": "division by zero", "traceback": tb},
+        ),
+        1000,
+    )
     assert text.startswith("hi\nwarn\nZeroDivisionError ")
     assert "----> 2 1/0\n" in text and text.endswith("ZeroDivisionError: division by zero\n")
     assert "-" * 75 not in text
@@ -77,10 +101,15 @@ def test_output_joins_streams_value_and_traceback_on_their_own_lines():
 
 
 def test_timeouts_and_restarts_say_so():
-    timeout = result("timeout", stdout="partial\n",
-                     error={"ename": "SandboxTimeout", "evalue": "the call exceeded its 1 s timeout", "traceback": []})
+    timeout = result(
+        "timeout",
+        stdout="partial\n",
+        error={"ename": "SandboxTimeout", "evalue": "the call exceeded its 1 s timeout", "traceback": []},
+    )
     assert shown_output(timeout, 500) == "partial\nSandboxTimeout: the call exceeded its 1 s timeout\n"
-    killed = result("killed", error={"ename": "SandboxKilled", "evalue": "memory limit", "traceback": []}, restarted=True)
+    killed = result(
+        "killed", error={"ename": "SandboxKilled", "evalue": "memory limit", "traceback": []}, restarted=True
+    )
     assert shown_output(killed, 500) == f"SandboxKilled: memory limit\n{RESTARTED_NOTE}\n"
 
 
@@ -93,10 +122,19 @@ def test_long_output_keeps_head_and_tail_within_the_cap():
 
 
 def test_records_keep_the_streams_apart():
-    rec = execution_record("1/0", "shown", result("error", stdout="x\n",
-                                                   error={"ename": "E", "evalue": "v", "traceback": ["long"]}))
-    assert rec == {"code": "1/0", "output": "shown", "status": "error", "stdout": "x\n", "stderr": "",
-                   "result": None, "error": {"ename": "E", "evalue": "v"}, "duration": 0.25}
+    rec = execution_record(
+        "1/0", "shown", result("error", stdout="x\n", error={"ename": "E", "evalue": "v", "traceback": ["long"]})
+    )
+    assert rec == {
+        "code": "1/0",
+        "output": "shown",
+        "status": "error",
+        "stdout": "x\n",
+        "stderr": "",
+        "result": None,
+        "error": {"ename": "E", "evalue": "v"},
+        "duration": 0.25,
+    }
     skipped = execution_record("print(1)", limit_message(2))
     assert skipped["status"] == "skipped" and "limit reached: 2 blocks" in skipped["output"]
 
@@ -106,10 +144,16 @@ def test_records_keep_the_streams_apart():
 
 def test_harmony_prompt_has_the_python_tool_and_opens_the_assistant_turn():
     prompt = harmony.render_prompt(
-        [{"role": "system", "content": "Put the answer in \\boxed{}."},
-         {"role": "user", "content": "Example?"}, {"role": "assistant", "content": "\\boxed{1}"},
-         {"role": "user", "content": "What is 2+2?"}],
-        reasoning_effort="high", python_timeout_s=10, current_date="2025-08-05")
+        [
+            {"role": "system", "content": "Put the answer in \\boxed{}."},
+            {"role": "user", "content": "Example?"},
+            {"role": "assistant", "content": "\\boxed{1}"},
+            {"role": "user", "content": "What is 2+2?"},
+        ],
+        reasoning_effort="high",
+        python_timeout_s=10,
+        current_date="2025-08-05",
+    )
     assert prompt == (
         "<|start|>system<|message|>You are ChatGPT, a large language model trained by OpenAI.\n"
         "Knowledge cutoff: 2024-06\nCurrent date: 2025-08-05\n\nReasoning: high\n\n# Tools\n\n## python\n\n"
@@ -123,21 +167,41 @@ def test_harmony_prompt_has_the_python_tool_and_opens_the_assistant_turn():
         "<|start|>developer<|message|># Instructions\n\nPut the answer in \\boxed{}.<|end|>"
         "<|start|>user<|message|>Example?<|end|>"
         "<|start|>assistant<|channel|>final<|message|>\\boxed{1}<|end|>"
-        "<|start|>user<|message|>What is 2+2?<|end|><|start|>assistant")
+        "<|start|>user<|message|>What is 2+2?<|end|><|start|>assistant"
+    )
     bare = harmony.render_prompt([{"role": "user", "content": "hi"}], python_timeout_s=None, current_date=None)
     assert "# Tools" not in bare and "Current date" not in bare and "Reasoning: medium" in bare
 
 
-@pytest.mark.parametrize("generated, code, recipient, channel, close", [
-    ("<|channel|>analysis<|message|>Compute it.<|end|><|start|>assistant<|channel|>analysis to=python code"
-     "<|message|>print(2**10)", "print(2**10)", "python", "analysis", "<|call|>"),
-    ("<|channel|>analysis to=python<|message|>x = 3\nx * x<|call|>", "x = 3\nx * x", "python", "analysis", ""),
-    (" to=python<|channel|>analysis code<|message|>print(1)", "print(1)", "python", "analysis", "<|call|>"),
-    ('<|channel|>commentary to=functions.python <|constrain|>json<|message|>{"code": "print(5)"}',
-     "print(5)", "functions.python", "commentary", "<|call|>"),
-    ("<|channel|>commentary to=functions.python code<|message|>print(6)<|call|>", "print(6)", "functions.python",
-     "commentary", ""),
-])
+@pytest.mark.parametrize(
+    "generated, code, recipient, channel, close",
+    [
+        (
+            "<|channel|>analysis<|message|>Compute it.<|end|><|start|>assistant<|channel|>analysis to=python code"
+            "<|message|>print(2**10)",
+            "print(2**10)",
+            "python",
+            "analysis",
+            "<|call|>",
+        ),
+        ("<|channel|>analysis to=python<|message|>x = 3\nx * x<|call|>", "x = 3\nx * x", "python", "analysis", ""),
+        (" to=python<|channel|>analysis code<|message|>print(1)", "print(1)", "python", "analysis", "<|call|>"),
+        (
+            '<|channel|>commentary to=functions.python <|constrain|>json<|message|>{"code": "print(5)"}',
+            "print(5)",
+            "functions.python",
+            "commentary",
+            "<|call|>",
+        ),
+        (
+            "<|channel|>commentary to=functions.python code<|message|>print(6)<|call|>",
+            "print(6)",
+            "functions.python",
+            "commentary",
+            "",
+        ),
+    ],
+)
 def test_harmony_python_calls_in_their_variants(generated, code, recipient, channel, close):
     call = GPT_OSS.pending_call(generated)
     assert call is not None and call.runnable
@@ -147,18 +211,22 @@ def test_harmony_python_calls_in_their_variants(generated, code, recipient, chan
 def test_harmony_answers_go_back_from_the_tool_in_the_calls_channel():
     call = GPT_OSS.pending_call('<|channel|>commentary to=functions.python <|constrain|>json<|message|>{"code": "1"}')
     assert GPT_OSS.render_output(call, "1\n") == (
-        "<|start|>functions.python to=assistant<|channel|>commentary<|message|>1\n<|end|><|start|>assistant")
+        "<|start|>functions.python to=assistant<|channel|>commentary<|message|>1\n<|end|><|start|>assistant"
+    )
     other = GPT_OSS.pending_call("<|channel|>commentary to=functions.lookup <|constrain|>json<|message|>{}")
     assert not other.runnable
     assert "no tool 'functions.lookup'" in GPT_OSS.render_output(other, "")
 
 
-@pytest.mark.parametrize("generated", [
-    "<|channel|>analysis<|message|>Easy.<|end|><|start|>assistant<|channel|>final<|message|>\\boxed{4}",
-    "<|channel|>final <|constrain|>json<|message|>{\"answer\": 4}<|return|>",
-    "<|channel|>analysis to=python code<|message|>print(1)<|end|><|start|>assistant<|channel|>final<|message|>4",
-    "<|channel|>analysis<|message|>still thinking",
-])
+@pytest.mark.parametrize(
+    "generated",
+    [
+        "<|channel|>analysis<|message|>Easy.<|end|><|start|>assistant<|channel|>final<|message|>\\boxed{4}",
+        '<|channel|>final <|constrain|>json<|message|>{"answer": 4}<|return|>',
+        "<|channel|>analysis to=python code<|message|>print(1)<|end|><|start|>assistant<|channel|>final<|message|>4",
+        "<|channel|>analysis<|message|>still thinking",
+    ],
+)
 def test_harmony_text_without_a_pending_call(generated):
     assert GPT_OSS.pending_call(generated) is None
 
@@ -169,12 +237,16 @@ def test_harmony_without_special_tokens_is_a_clear_error():
 
 
 def test_harmony_messages_parse_roles_channels_and_terminators():
-    msgs = harmony.parse_messages("<|start|>assistant<|channel|>analysis<|message|>a<|end|>"
-                                  "<|start|>python to=assistant<|channel|>analysis<|message|>b<|end|>"
-                                  "<|start|>assistant<|channel|>final<|message|>c")
+    msgs = harmony.parse_messages(
+        "<|start|>assistant<|channel|>analysis<|message|>a<|end|>"
+        "<|start|>python to=assistant<|channel|>analysis<|message|>b<|end|>"
+        "<|start|>assistant<|channel|>final<|message|>c"
+    )
     assert [(m.role, m.channel, m.recipient, m.content, m.terminator) for m in msgs] == [
-        ("assistant", "analysis", None, "a", "<|end|>"), ("python", "analysis", "assistant", "b", "<|end|>"),
-        ("assistant", "final", None, "c", None)]
+        ("assistant", "analysis", None, "a", "<|end|>"),
+        ("python", "analysis", "assistant", "b", "<|end|>"),
+        ("assistant", "final", None, "c", None),
+    ]
 
 
 # ----------------------------------------------------------------------------- configs
@@ -236,8 +308,13 @@ class FakeSandbox:
 
 
 def make_loop(tags=GENERIC, server_type="vllm", fail=False, **limits):
-    cfg = GenerateConfig(input_file="in", output_file="out", code_execution=True, code_tags="generic",
-                         server=ServerConfig(model="m", server_type=server_type))
+    cfg = GenerateConfig(
+        input_file="in",
+        output_file="out",
+        code_execution=True,
+        code_tags="generic",
+        server=ServerConfig(model="m", server_type=server_type),
+    )
     for key, value in limits.items():
         setattr(cfg.server.code_execution, key, value)
     sandbox = FakeSandbox(fail)
@@ -313,8 +390,10 @@ def test_harmony_requests_keep_special_tokens_and_stop_at_call():
     line = asyncio.run(loop.run(client, "<|start|>assistant", {"max_tokens": 50}))
     body = client.requests[0][1]
     assert body["skip_special_tokens"] is False and body["stop"] == ["<|call|>", "<|return|>"]
-    assert client.requests[1][0] == ("<|start|>assistant" + call + "<|call|><|start|>python to=assistant"
-                                     "<|channel|>analysis<|message|>ran 1\n<|end|><|start|>assistant")
+    assert client.requests[1][0] == (
+        "<|start|>assistant" + call + "<|call|><|start|>python to=assistant"
+        "<|channel|>analysis<|message|>ran 1\n<|end|><|start|>assistant"
+    )
     assert line["finish_reason"] == "stop" and line["num_generated_tokens"] == 13
     assert line["code_executions"][0]["code"] == "print(1)"
 

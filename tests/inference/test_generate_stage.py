@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 
 
-
-
 @pytest.fixture(scope="module")
 def standin(standin_port):
     return standin_port
@@ -34,8 +32,17 @@ def write_input(tmp_path, questions):
 
 
 def stage_argv(port, inp, out, *extra):
-    return [sys.executable, "-m", "assay.inference.generate", f"++input_file={inp}", f"++output_file={out}",
-            "++server.model=standin", "++server.server_type=openai", f"++server.port={port}", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "assay.inference.generate",
+        f"++input_file={inp}",
+        f"++output_file={out}",
+        "++server.model=standin",
+        "++server.server_type=openai",
+        f"++server.port={port}",
+        *extra,
+    ]
 
 
 def run_stage(*argv, check=True):
@@ -65,9 +72,19 @@ def test_every_line_is_answered_in_input_order_with_its_fields(standin, tmp_path
 
 def test_sampling_parameters_and_extra_fields_reach_the_server(standin, tmp_path):
     inp, out = write_input(tmp_path, ["params check"]), tmp_path / "out.jsonl"
-    run_stage(*stage_argv(standin, inp, out, "++inference.temperature=0.7", "++inference.top_p=0.5",
-                          "++inference.tokens_to_generate=33", "++inference.random_seed=5",
-                          "++inference.extra_body.min_tokens=2", "++chat_template_kwargs.reasoning_effort=high"))
+    run_stage(
+        *stage_argv(
+            standin,
+            inp,
+            out,
+            "++inference.temperature=0.7",
+            "++inference.top_p=0.5",
+            "++inference.tokens_to_generate=33",
+            "++inference.random_seed=5",
+            "++inference.extra_body.min_tokens=2",
+            "++chat_template_kwargs.reasoning_effort=high",
+        )
+    )
     body = stats(standin)["bodies"]["params check"]
     assert (body["temperature"], body["top_p"], body["max_tokens"], body["seed"]) == (0.7, 0.5, 33, 5)
     assert body["min_tokens"] == 2 and body["chat_template_kwargs"] == {"reasoning_effort": "high"}
@@ -91,8 +108,11 @@ def test_kill_9_midway_then_restart_gives_every_line_exactly_once(standin, tmp_p
     qs = [f"resume item {i} SLOW:0.2" for i in range(24)]
     inp, out = write_input(tmp_path, qs), tmp_path / "out.jsonl"
     partial = Path(str(out) + ".partial")
-    proc = subprocess.Popen(stage_argv(standin, inp, out, "++max_concurrent_requests=2"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        stage_argv(standin, inp, out, "++max_concurrent_requests=2"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while not (partial.exists() and len(partial.read_text().splitlines()) >= 8):
         assert time.monotonic() < deadline and proc.poll() is None
@@ -137,8 +157,11 @@ def test_a_prompt_field_missing_from_the_data_is_a_clear_error(standin, tmp_path
 def test_completions_mode_renders_the_models_chat_template(standin, tmp_path, embedded_cache):
     tokenizer = embedded_cache / "models" / "smollm2"
     inp, out = write_input(tmp_path, ["template check"]), tmp_path / "out.jsonl"
-    run_stage(*stage_argv(standin, inp, out, "++use_completions_api=true", f"++tokenizer={tokenizer}",
-                          "++system_message=Be brief."))
+    run_stage(
+        *stage_argv(
+            standin, inp, out, "++use_completions_api=true", f"++tokenizer={tokenizer}", "++system_message=Be brief."
+        )
+    )
     prompts = [p for p in stats(standin)["bodies"] if "template check" in p]
     assert len(prompts) == 1
     prompt = prompts[0]

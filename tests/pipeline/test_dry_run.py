@@ -17,12 +17,25 @@ def slurm_config(tmp_path, extra=""):
 
 def test_slurm_dry_run_prints_the_sbatch_script_and_submits_nothing(tmp_path, capsys):
     out_dir = tmp_path / "out"
-    run_cmd("python train.py", cluster=slurm_config(tmp_path), expname="a", output_dir=str(out_dir),
-            num_gpus=4, num_nodes=2, dry_run=True, ctx=wrap_arguments("++lr='1e-4' ++name='two words'"))
+    run_cmd(
+        "python train.py",
+        cluster=slurm_config(tmp_path),
+        expname="a",
+        output_dir=str(out_dir),
+        num_gpus=4,
+        num_nodes=2,
+        dry_run=True,
+        ctx=wrap_arguments("++lr='1e-4' ++name='two words'"),
+    )
     text = capsys.readouterr().out
     for line in [
-        "#SBATCH --account=acct", "#SBATCH --partition=gpu", "#SBATCH --time=120", "#SBATCH --nodes=2",
-        "#SBATCH --gpus-per-node=4", "#SBATCH --job-name=x_a", "#SBATCH --qos=high",
+        "#SBATCH --account=acct",
+        "#SBATCH --partition=gpu",
+        "#SBATCH --time=120",
+        "#SBATCH --nodes=2",
+        "#SBATCH --gpus-per-node=4",
+        "#SBATCH --job-name=x_a",
+        "#SBATCH --qos=high",
         "export HF_HOME=/workspace/hf",
     ]:
         assert line in text, line
@@ -34,10 +47,18 @@ def test_slurm_dry_run_prints_the_sbatch_script_and_submits_nothing(tmp_path, ca
 def test_dry_run_chain_shows_each_dependency(tmp_path, capsys):
     cluster = slurm_config(tmp_path)
     run_cmd("echo a", cluster=cluster, expname="A", output_dir=str(tmp_path), dry_run=True)
-    run_cmd("echo b", cluster=cluster, expname="B", output_dir=str(tmp_path), run_after="A", dry_run=True,
-            dependent_jobs=1)
-    run_cmd("echo c", cluster=cluster, expname="C", output_dir=str(tmp_path), run_after="B", dry_run=True,
-            dependency_type="afterany")
+    run_cmd(
+        "echo b", cluster=cluster, expname="B", output_dir=str(tmp_path), run_after="A", dry_run=True, dependent_jobs=1
+    )
+    run_cmd(
+        "echo c",
+        cluster=cluster,
+        expname="C",
+        output_dir=str(tmp_path),
+        run_after="B",
+        dry_run=True,
+        dependency_type="afterany",
+    )
     text = capsys.readouterr().out
     ids = re.findall(r"### (\w) \[(dryrun-\d+)\]", text)
     assert [name for name, _ in ids] == ["A", "B", "B", "C"]
@@ -51,8 +72,7 @@ def test_job_asking_for_more_gpus_than_the_cluster_has_is_refused(tmp_path):
     import pytest
 
     with pytest.raises(ValueError, match="asks for 16 GPUs per node"):
-        run_cmd("x", cluster=slurm_config(tmp_path), expname="big", output_dir=str(tmp_path), num_gpus=16,
-                dry_run=True)
+        run_cmd("x", cluster=slurm_config(tmp_path), expname="big", output_dir=str(tmp_path), num_gpus=16, dry_run=True)
 
 
 def test_local_dry_run_prints_the_command(tmp_path, capsys):
@@ -64,12 +84,15 @@ def test_local_dry_run_prints_the_command(tmp_path, capsys):
 
 def test_dry_run_warns_about_an_unset_passed_env_var_and_a_real_submission_refuses(tmp_path, capsys, monkeypatch):
     import pytest
-
     from assay.pipeline.cluster import ClusterConfigError
 
     monkeypatch.delenv("MY_SECRET_FOR_TEST", raising=False)
     cluster = slurm_config(tmp_path, extra="")
-    text = open(cluster).read().replace("env_vars: [HF_HOME=/workspace/hf]", "env_vars: [HF_HOME=/workspace/hf, MY_SECRET_FOR_TEST]")
+    text = (
+        open(cluster)
+        .read()
+        .replace("env_vars: [HF_HOME=/workspace/hf]", "env_vars: [HF_HOME=/workspace/hf, MY_SECRET_FOR_TEST]")
+    )
     open(cluster, "w").write(text)
     run_cmd("x", cluster=cluster, expname="w", output_dir=str(tmp_path), dry_run=True)
     assert "MY_SECRET_FOR_TEST" in capsys.readouterr().out

@@ -4,11 +4,9 @@ import json
 import re
 
 import pytest
-
 from assay.core.config import ConfigError
 from assay.pipeline.evaluate import eval as run_eval
 from assay.pipeline.evaluate import expand_models, parse_benchmarks
-
 
 
 @pytest.fixture(autouse=True)
@@ -39,8 +37,15 @@ def test_unprepared_downloaded_benchmark_is_a_clear_error(tmp_path):
 
 
 def test_dry_run_chains_grading_after_generation_with_a_sandbox_for_code(tmp_path, capsys):
-    run_eval(benchmarks="smallmath:2,mlcode:1", output_dir=str(tmp_path / "e"), model="smollm2",
-             cluster="test-slurm", server_gpus=1, dry_run=True, ctx=["++inference.temperature=0.7"])
+    run_eval(
+        benchmarks="smallmath:2,mlcode:1",
+        output_dir=str(tmp_path / "e"),
+        model="smollm2",
+        cluster="test-slurm",
+        server_gpus=1,
+        dry_run=True,
+        ctx=["++inference.temperature=0.7"],
+    )
     blocks = re.split(r"(?=^### )", capsys.readouterr().out, flags=re.M)[1:]
     ids = [re.match(r"### \S+ \[(\S+)\]", b)[1] for b in blocks]
     assert len(blocks) == 5  # smallmath: 2 seeds + grade; mlcode: 1 seed + grade
@@ -56,19 +61,33 @@ def test_dry_run_chains_grading_after_generation_with_a_sandbox_for_code(tmp_pat
 
 
 def test_several_greedy_seeds_are_warned_about_before_anything_runs(tmp_path, capsys):
-    run_eval(benchmarks="smallmath:4,mlcode:1", output_dir=str(tmp_path / "e"), model="smollm2",
-             cluster="test-slurm", server_gpus=1, dry_run=True)
+    run_eval(
+        benchmarks="smallmath:4,mlcode:1",
+        output_dir=str(tmp_path / "e"),
+        model="smollm2",
+        cluster="test-slurm",
+        server_gpus=1,
+        dry_run=True,
+    )
     err = capsys.readouterr().err
     assert "warning: smallmath:4: 4 seeds with inference.temperature=0" in err and "mlcode:1" not in err
-    run_eval(benchmarks="smallmath:4", output_dir=str(tmp_path / "e2"), model="smollm2", cluster="test-slurm",
-             server_gpus=1, dry_run=True, ctx=["++inference.temperature=0.7"])
+    run_eval(
+        benchmarks="smallmath:4",
+        output_dir=str(tmp_path / "e2"),
+        model="smollm2",
+        cluster="test-slurm",
+        server_gpus=1,
+        dry_run=True,
+        ctx=["++inference.temperature=0.7"],
+    )
     assert "warning" not in capsys.readouterr().err
 
 
 def test_local_eval_writes_graded_files_metrics_and_prints_the_table(standin_url, tmp_path, capsys):
     out = tmp_path / "e"
-    run_eval(benchmarks="smallmath:2", output_dir=str(out), model="standin", server_type="openai",
-             server_address=standin_url)
+    run_eval(
+        benchmarks="smallmath:2", output_dir=str(out), model="standin", server_type="openai", server_address=standin_url
+    )
     bench = out / "eval-results" / "smallmath"
     lines = [json.loads(x) for x in (bench / "output-rs0.jsonl").read_text().splitlines()]
     assert len(lines) == 24 and all("symbolic_correct" in x and "predicted_answer" in x for x in lines)
@@ -80,11 +99,16 @@ def test_local_eval_writes_graded_files_metrics_and_prints_the_table(standin_url
 
 def test_several_models_get_one_folder_each_and_one_comparison_table(standin_url, tmp_path, capsys):
     out = tmp_path / "cmp"
-    run_eval(benchmarks="smallmath:1", output_dir=str(out), model="base,step-50", server_type="openai",
-             server_address=standin_url)
+    run_eval(
+        benchmarks="smallmath:1",
+        output_dir=str(out),
+        model="base,step-50",
+        server_type="openai",
+        server_address=standin_url,
+    )
     assert (out / "base" / "eval-results" / "smallmath" / "metrics.json").exists()
     assert (out / "step-50" / "eval-results" / "smallmath" / "metrics.json").exists()
     text = capsys.readouterr().out
-    table = text[text.rindex("evaluation_mode"):]
+    table = text[text.rindex("evaluation_mode") :]
     header = table.splitlines()[0]
     assert "base" in header and "step-50" in header, table  # one column per run

@@ -5,10 +5,8 @@ import re
 import subprocess
 
 import pytest
-
 from assay.core.config import ConfigError
 from assay.pipeline import generate, wrap_arguments
-
 
 
 def write_input(tmp_path, n=5):
@@ -20,28 +18,56 @@ def write_input(tmp_path, n=5):
 def test_a_misspelt_override_fails_before_anything_is_submitted(tmp_path):
     out = tmp_path / "out"
     with pytest.raises(ConfigError, match="Did you mean 'inference.temperature'"):
-        generate(input_file=write_input(tmp_path), output_dir=str(out), model="m",
-                 ctx=wrap_arguments("++inference.temprature=0.7"))
+        generate(
+            input_file=write_input(tmp_path),
+            output_dir=str(out),
+            model="m",
+            ctx=wrap_arguments("++inference.temprature=0.7"),
+        )
     assert not out.exists()
 
 
 def test_keys_the_pipeline_sets_are_refused_in_overrides(tmp_path):
     with pytest.raises(ConfigError, match="output_file is set by the pipeline"):
-        generate(input_file=write_input(tmp_path), output_dir=str(tmp_path), model="m",
-                 ctx=wrap_arguments("++output_file=x.jsonl"))
+        generate(
+            input_file=write_input(tmp_path),
+            output_dir=str(tmp_path),
+            model="m",
+            ctx=wrap_arguments("++output_file=x.jsonl"),
+        )
 
 
 def test_cli_reports_a_bad_override_with_exit_2(tmp_path):
-    proc = subprocess.run(["assay", "generate", f"--input_file={write_input(tmp_path)}", f"--output_dir={tmp_path}",
-                           "--model=m", "++inference.temperature=hot"], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            "assay",
+            "generate",
+            f"--input_file={write_input(tmp_path)}",
+            f"--output_dir={tmp_path}",
+            "--model=m",
+            "++inference.temperature=hot",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert "'inference.temperature' expects float, got 'hot'" in proc.stderr
 
 
 def test_dry_run_plans_seeds_times_chunks_and_a_merge_per_seed(tmp_path, capsys):
-    generate(input_file=write_input(tmp_path), output_dir=str(tmp_path), model="smollm2", cluster="test-slurm",
-             num_random_seeds=2, num_chunks=2, server_gpus=1, server_args="--async-scheduling", dry_run=True,
-             ctx=wrap_arguments("++inference.temperature=0.7"))
+    generate(
+        input_file=write_input(tmp_path),
+        output_dir=str(tmp_path),
+        model="smollm2",
+        cluster="test-slurm",
+        num_random_seeds=2,
+        num_chunks=2,
+        server_gpus=1,
+        server_args="--async-scheduling",
+        dry_run=True,
+        ctx=wrap_arguments("++inference.temperature=0.7"),
+    )
     text = capsys.readouterr().out
     blocks = re.split(r"(?=^### )", text, flags=re.M)[1:]
     assert len(blocks) == 6
@@ -59,8 +85,14 @@ def test_dry_run_plans_seeds_times_chunks_and_a_merge_per_seed(tmp_path, capsys)
 
 
 def test_num_jobs_groups_tasks_into_that_many_jobs(tmp_path, capsys):
-    generate(input_file=write_input(tmp_path), output_dir=str(tmp_path), model="m", num_random_seeds=4, num_jobs=2,
-             dry_run=True)
+    generate(
+        input_file=write_input(tmp_path),
+        output_dir=str(tmp_path),
+        model="m",
+        num_random_seeds=4,
+        num_jobs=2,
+        dry_run=True,
+    )
     blocks = re.split(r"(?=^### )", capsys.readouterr().out, flags=re.M)[1:]
     assert len(blocks) == 2
     assert "output-rs0.jsonl" in blocks[0] and "output-rs2.jsonl" in blocks[0]
@@ -69,8 +101,15 @@ def test_num_jobs_groups_tasks_into_that_many_jobs(tmp_path, capsys):
 
 def test_local_run_with_seeds_and_chunks_writes_whole_files(standin_url, tmp_path):
     out = tmp_path / "gen"
-    generate(input_file=write_input(tmp_path, n=5), output_dir=str(out), model="standin", server_type="openai",
-             server_address=standin_url, num_random_seeds=2, num_chunks=2)
+    generate(
+        input_file=write_input(tmp_path, n=5),
+        output_dir=str(out),
+        model="standin",
+        server_type="openai",
+        server_address=standin_url,
+        num_random_seeds=2,
+        num_chunks=2,
+    )
     for seed in (0, 1):
         lines = [json.loads(x) for x in (out / f"output-rs{seed}.jsonl").read_text().splitlines()]
         assert [x["id"] for x in lines] == list(range(5))
@@ -81,11 +120,22 @@ def test_local_run_with_seeds_and_chunks_writes_whole_files(standin_url, tmp_pat
 def test_postprocess_filter_keeps_only_matching_samples(standin_url, tmp_path):
     out = tmp_path / "sdg"
     inp = tmp_path / "in.jsonl"
-    inp.write_text("".join(json.dumps({"question": q}) + "\n" for q in ["}1{dexob\\ si rewsna", "no answer here", "}2{dexob\\"]))
-    cmd = ("python -m assay.inference.filter_output ++input_file={output_file} ++output_file={output_file} "
-           "++keep_if_matches=boxed")
-    generate(input_file=str(inp), output_dir=str(out), model="standin", server_type="openai", server_address=standin_url,
-             num_chunks=2, postprocess_cmd=cmd)
+    inp.write_text(
+        "".join(json.dumps({"question": q}) + "\n" for q in ["}1{dexob\\ si rewsna", "no answer here", "}2{dexob\\"])
+    )
+    cmd = (
+        "python -m assay.inference.filter_output ++input_file={output_file} ++output_file={output_file} "
+        "++keep_if_matches=boxed"
+    )
+    generate(
+        input_file=str(inp),
+        output_dir=str(out),
+        model="standin",
+        server_type="openai",
+        server_address=standin_url,
+        num_chunks=2,
+        postprocess_cmd=cmd,
+    )
     lines = [json.loads(x) for x in (out / "output.jsonl").read_text().splitlines()]
     assert [x["generation"] for x in lines] == ["answer is \\boxed{1}", "\\boxed{2}"]
 
@@ -101,8 +151,19 @@ def test_num_jobs_beyond_the_seeds_splits_the_input(tmp_path, capsys):
 
 def test_code_execution_is_checked_at_submit(tmp_path):
     with pytest.raises(ConfigError, match="needs \\+\\+code_tags"):
-        generate(input_file=write_input(tmp_path), output_dir=str(tmp_path), model="m", with_sandbox=True,
-                 ctx=wrap_arguments("++code_execution=true"), dry_run=True)
+        generate(
+            input_file=write_input(tmp_path),
+            output_dir=str(tmp_path),
+            model="m",
+            with_sandbox=True,
+            ctx=wrap_arguments("++code_execution=true"),
+            dry_run=True,
+        )
     with pytest.raises(ConfigError, match="--with_sandbox"):
-        generate(input_file=write_input(tmp_path), output_dir=str(tmp_path), model="m",
-                 ctx=wrap_arguments("++code_execution=true ++code_tags=generic"), dry_run=True)
+        generate(
+            input_file=write_input(tmp_path),
+            output_dir=str(tmp_path),
+            model="m",
+            ctx=wrap_arguments("++code_execution=true ++code_tags=generic"),
+            dry_run=True,
+        )

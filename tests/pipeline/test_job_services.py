@@ -3,7 +3,6 @@
 import sys
 
 import pytest
-
 from assay.pipeline import JobFailedError
 from assay.pipeline.cluster import load_cluster_config
 from assay.pipeline.experiment import submit_experiment
@@ -13,8 +12,12 @@ from assay.pipeline.services import ServiceSpec
 
 def http_service(**kw):
     # a real HTTP server process, the smallest service with a health URL
-    return ServiceSpec(name="web", command=[sys.executable, "-m", "http.server", "{port}", "--bind", "127.0.0.1"],
-                       health_url="http://127.0.0.1:{port}/", **kw)
+    return ServiceSpec(
+        name="web",
+        command=[sys.executable, "-m", "http.server", "{port}", "--bind", "127.0.0.1"],
+        health_url="http://127.0.0.1:{port}/",
+        **kw,
+    )
 
 
 def run(tmp_path, command, services, name="svc"):
@@ -24,9 +27,11 @@ def run(tmp_path, command, services, name="svc"):
 
 
 def test_command_reaches_the_service_on_its_port_and_the_service_is_stopped(tmp_path):
-    probe = ("import urllib.request,sys,os; port=sys.argv[1]; "
-             "print('status', urllib.request.urlopen(f'http://127.0.0.1:{port}/').status); "
-             "open(sys.argv[2],'w').write(port)")
+    probe = (
+        "import urllib.request,sys,os; port=sys.argv[1]; "
+        "print('status', urllib.request.urlopen(f'http://127.0.0.1:{port}/').status); "
+        "open(sys.argv[2],'w').write(port)"
+    )
     exp, wait = run(tmp_path, [sys.executable, "-c", probe, "{web_port}", str(tmp_path / "port.txt")], [http_service()])
     wait()
     handle = exp.final[0]
@@ -42,8 +47,11 @@ def test_command_reaches_the_service_on_its_port_and_the_service_is_stopped(tmp_
 
 
 def test_a_service_that_dies_fails_the_job_with_its_log_tail(tmp_path):
-    dying = ServiceSpec(name="server", command=[sys.executable, "-c", "import sys; print('cannot load weights', file=sys.stderr); sys.exit(7)"],
-                        health_url="http://127.0.0.1:{port}/health")
+    dying = ServiceSpec(
+        name="server",
+        command=[sys.executable, "-c", "import sys; print('cannot load weights', file=sys.stderr); sys.exit(7)"],
+        health_url="http://127.0.0.1:{port}/health",
+    )
     exp, wait = run(tmp_path, ["echo", "never runs"], [dying], name="dies")
     with pytest.raises(JobFailedError) as exc:
         wait()
@@ -52,8 +60,13 @@ def test_a_service_that_dies_fails_the_job_with_its_log_tail(tmp_path):
 
 
 def test_a_service_that_never_gets_healthy_times_out(tmp_path):
-    silent = ServiceSpec(name="server", command=[sys.executable, "-c", "import time; print('loading'); time.sleep(600)"],
-                         health_url="http://127.0.0.1:{port}/health", startup_timeout_s=3, poll_interval_s=0.5)
+    silent = ServiceSpec(
+        name="server",
+        command=[sys.executable, "-c", "import time; print('loading'); time.sleep(600)"],
+        health_url="http://127.0.0.1:{port}/health",
+        startup_timeout_s=3,
+        poll_interval_s=0.5,
+    )
     _, wait = run(tmp_path, ["echo", "x"], [silent], name="slow")
     with pytest.raises(JobFailedError, match=r"not healthy .* after 3s"):
         wait()
@@ -82,8 +95,12 @@ def test_a_worker_node_whose_service_dies_fails_with_its_log(tmp_path):
     from assay.pipeline.job_runner import CommandFailedError, wait_for_head
     from assay.pipeline.services import start_service
 
-    dying = ServiceSpec(name="server", command=[sys.executable, "-c", "print('worker lost the head'); raise SystemExit(3)"],
-                        health_url="http://127.0.0.1:{port}/", all_nodes=True)
+    dying = ServiceSpec(
+        name="server",
+        command=[sys.executable, "-c", "print('worker lost the head'); raise SystemExit(3)"],
+        health_url="http://127.0.0.1:{port}/",
+        all_nodes=True,
+    )
     service = start_service(dying, tmp_path / "server_node1.log")
     with pytest.raises(CommandFailedError, match="(?s)status 3.*worker lost the head"):
         wait_for_head(tmp_path / "never.pkl", [service], poll_s=0.1)
@@ -96,8 +113,15 @@ def test_multi_node_server_dry_run(tmp_path, capsys):
 
     inp = tmp_path / "in.jsonl"
     inp.write_text(json.dumps({"question": "q"}) + "\n")
-    generate(input_file=str(inp), output_dir=str(tmp_path), model="/models/big", cluster="test-slurm", server_gpus=2,
-             server_nodes=2, dry_run=True)
+    generate(
+        input_file=str(inp),
+        output_dir=str(tmp_path),
+        model="/models/big",
+        cluster="test-slurm",
+        server_gpus=2,
+        server_nodes=2,
+        dry_run=True,
+    )
     text = capsys.readouterr().out
     assert "#SBATCH --nodes=2" in text and "#SBATCH --gpus-per-node=2" in text
     assert "--num_gpus=2 --num_nodes=2" in text
@@ -113,8 +137,9 @@ def test_serve_builds_each_nodes_part_of_a_multi_node_vllm(monkeypatch, capsys):
     monkeypatch.setenv("SLURM_JOB_NODELIST", "nodea,nodeb")
     for rank, headless in [("0", False), ("1", True)]:
         monkeypatch.setenv("SLURM_NODEID", rank)
-        serve.main(["--server_type=vllm", "--model=/models/big", "--port=5000", "--num_gpus=8", "--num_nodes=2",
-                    "--dry_run"])
+        serve.main(
+            ["--server_type=vllm", "--model=/models/big", "--port=5000", "--num_gpus=8", "--num_nodes=2", "--dry_run"]
+        )
         line = capsys.readouterr().out
         assert "--nnodes 2" in line and f"--node-rank {rank}" in line and "--master-addr nodea" in line
         assert ("--headless" in line) == headless
@@ -123,14 +148,24 @@ def test_serve_builds_each_nodes_part_of_a_multi_node_vllm(monkeypatch, capsys):
 def test_a_service_token_reaches_the_command_through_the_environment_only(tmp_path):
     # The service sees its token in its environment; so does the command. Neither log holds it.
     service = ServiceSpec(
-        name="web", health_url="http://127.0.0.1:{port}/", secret_env="ASSAY_TEST_TOKEN",
-        command=[sys.executable, "-c", "import os, sys, http.server, functools; "
-                 "open(sys.argv[2], 'w').write(os.environ['ASSAY_TEST_TOKEN']); "
-                 "http.server.test(HandlerClass=http.server.SimpleHTTPRequestHandler, port=int(sys.argv[1]), "
-                 "bind='127.0.0.1')", "{port}", str(tmp_path / "service_token.txt")])
+        name="web",
+        health_url="http://127.0.0.1:{port}/",
+        secret_env="ASSAY_TEST_TOKEN",
+        command=[
+            sys.executable,
+            "-c",
+            "import os, sys, http.server, functools; "
+            "open(sys.argv[2], 'w').write(os.environ['ASSAY_TEST_TOKEN']); "
+            "http.server.test(HandlerClass=http.server.SimpleHTTPRequestHandler, port=int(sys.argv[1]), "
+            "bind='127.0.0.1')",
+            "{port}",
+            str(tmp_path / "service_token.txt"),
+        ],
+    )
     probe = "import os, sys; open(sys.argv[1], 'w').write(os.environ.get('ASSAY_TEST_TOKEN', ''))"
-    exp, wait = run(tmp_path, [sys.executable, "-c", probe, str(tmp_path / "command_token.txt")], [service],
-                    name="secret")
+    exp, wait = run(
+        tmp_path, [sys.executable, "-c", probe, str(tmp_path / "command_token.txt")], [service], name="secret"
+    )
     wait()
     token = (tmp_path / "command_token.txt").read_text()
     assert len(token) >= 32 and token == (tmp_path / "service_token.txt").read_text()

@@ -6,9 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from assay.pipeline import JobFailedError, run_cmd, wrap_arguments
-from assay.pipeline import registry
+from assay.pipeline import JobFailedError, registry, run_cmd, wrap_arguments
 from assay.pipeline.experiment import UnknownUpstreamError
 
 ECHO_ARGV = Path(__file__).with_name("echo_argv.py")
@@ -28,8 +26,12 @@ def test_run_cmd_runs_the_command_and_logs_its_output(tmp_path):
 
 def test_failing_command_raises_with_the_tail_of_its_stderr(tmp_path):
     with pytest.raises(JobFailedError) as exc:
-        run_cmd("echo some output; echo the-real-reason >&2; exit 3", cluster="local", expname="bad",
-                output_dir=str(tmp_path))
+        run_cmd(
+            "echo some output; echo the-real-reason >&2; exit 3",
+            cluster="local",
+            expname="bad",
+            output_dir=str(tmp_path),
+        )
     message = str(exc.value)
     assert "status 3" in message and "the-real-reason" in message
 
@@ -37,10 +39,18 @@ def test_failing_command_raises_with_the_tail_of_its_stderr(tmp_path):
 def test_wrapped_arguments_reach_the_command_exactly(tmp_path):
     out = tmp_path / "argv.json"
     overrides = "++a='two words' ++chat_template_kwargs.builtin_tools=[python] ++b=\"k=v\" ++c='it'\"'\"'s'"
-    run_cmd(f"{sys.executable} {ECHO_ARGV} {out}", cluster="local", expname="argv", output_dir=str(tmp_path),
-            ctx=wrap_arguments(overrides))
+    run_cmd(
+        f"{sys.executable} {ECHO_ARGV} {out}",
+        cluster="local",
+        expname="argv",
+        output_dir=str(tmp_path),
+        ctx=wrap_arguments(overrides),
+    )
     assert json.loads(out.read_text()) == [
-        "++a=two words", "++chat_template_kwargs.builtin_tools=[python]", "++b=k=v", "++c=it's",
+        "++a=two words",
+        "++chat_template_kwargs.builtin_tools=[python]",
+        "++b=k=v",
+        "++c=it's",
     ]
 
 
@@ -60,8 +70,14 @@ def test_chain_runs_in_order_and_stops_after_a_failure(tmp_path):
 def test_afterany_runs_even_when_the_upstream_failed(tmp_path):
     order = tmp_path / "order.txt"
     run_cmd(f"echo B >> {order}; exit 1", expname="B", output_dir=str(tmp_path), wait=False)
-    c = run_cmd(f"echo C >> {order}", expname="C", output_dir=str(tmp_path), run_after="B",
-                dependency_type="afterany", wait=False)
+    c = run_cmd(
+        f"echo C >> {order}",
+        expname="C",
+        output_dir=str(tmp_path),
+        run_after="B",
+        dependency_type="afterany",
+        wait=False,
+    )
     c.wait()
     assert order.read_text().split() == ["B", "C"]
 
@@ -91,7 +107,9 @@ def test_run_after_finds_an_experiment_submitted_by_an_earlier_launcher(tmp_path
 def test_cli_run_cmd_prints_the_log_path_and_the_log_holds_the_output(tmp_path):
     proc = subprocess.run(
         ["assay", "run_cmd", "--cluster=local", "--expname=hello", f"--output_dir={tmp_path}", "echo hi"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     log_lines = [line for line in proc.stdout.splitlines() if "COMPLETED; log " in line]
@@ -102,9 +120,17 @@ def test_cli_run_cmd_prints_the_log_path_and_the_log_holds_the_output(tmp_path):
 
 def test_cli_reports_a_failed_job_with_its_stderr_and_exit_status_1(tmp_path):
     proc = subprocess.run(
-        ["assay", "run_cmd", "--cluster=local", "--expname=oops", f"--output_dir={tmp_path}",
-         "python -c 'import nonexistent_module_xyz'"],
-        capture_output=True, text=True, timeout=120,
+        [
+            "assay",
+            "run_cmd",
+            "--cluster=local",
+            "--expname=oops",
+            f"--output_dir={tmp_path}",
+            "python -c 'import nonexistent_module_xyz'",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 1
     assert "ModuleNotFoundError" in proc.stderr and "nonexistent_module_xyz" in proc.stderr
@@ -116,10 +142,17 @@ def test_a_job_depending_on_earlier_jobs_of_its_experiment_runs_after_all_of_the
     from assay.pipeline.job import Dependency, Job
 
     order = tmp_path / "order.txt"
-    chunks = [Job(name="gen", command=["bash", "-c", f"sleep {s}; echo chunk{i} >> {order}"], output_dir=tmp_path)
-              for i, s in enumerate([1, 0])]
-    merge = Job(name="gen", command=["bash", "-c", f"echo merge >> {order}"], output_dir=tmp_path,
-                dependencies=[Dependency(c) for c in chunks], follow_up_copies=False)
+    chunks = [
+        Job(name="gen", command=["bash", "-c", f"sleep {s}; echo chunk{i} >> {order}"], output_dir=tmp_path)
+        for i, s in enumerate([1, 0])
+    ]
+    merge = Job(
+        name="gen",
+        command=["bash", "-c", f"echo merge >> {order}"],
+        output_dir=tmp_path,
+        dependencies=[Dependency(c) for c in chunks],
+        follow_up_copies=False,
+    )
     exp = submit_experiment(load_cluster_config("local"), "gen", [*chunks, merge], dependent_jobs=1)
     exp.wait()
     assert len(exp.handles) == 5  # two chunks with one copy each, one merge without copies
@@ -134,9 +167,16 @@ def test_next_commands_run_in_the_same_job_in_order(tmp_path):
     from assay.pipeline.job import Job
 
     order = tmp_path / "order.txt"
-    job = Job(name="seq", command=["bash", "-c", f"echo one >> {order}"], output_dir=tmp_path,
-              next_commands=[["bash", "-c", f"echo two >> {order}"], ["bash", "-c", "exit 5"],
-                             ["bash", "-c", f"echo never >> {order}"]])
+    job = Job(
+        name="seq",
+        command=["bash", "-c", f"echo one >> {order}"],
+        output_dir=tmp_path,
+        next_commands=[
+            ["bash", "-c", f"echo two >> {order}"],
+            ["bash", "-c", "exit 5"],
+            ["bash", "-c", f"echo never >> {order}"],
+        ],
+    )
     exp = submit_experiment(load_cluster_config("local"), "seq", [job])
     with pytest.raises(JobFailedError, match="status 5"):
         exp.wait()
@@ -144,7 +184,6 @@ def test_next_commands_run_in_the_same_job_in_order(tmp_path):
 
 
 def test_cancelling_a_local_job_stops_its_command_and_services(tmp_path):
-    import os
     import time
 
     from assay.pipeline.cluster import load_cluster_config
@@ -153,10 +192,21 @@ def test_cancelling_a_local_job_stops_its_command_and_services(tmp_path):
     from assay.pipeline.services import ServiceSpec
 
     pidfile, service_pidfile = tmp_path / "cmd.pid", tmp_path / "svc.pid"
-    service = ServiceSpec(name="web", command=["bash", "-c", f"echo $$ > {service_pidfile}; exec {sys.executable} -m http.server {{port}} --bind 127.0.0.1"],
-                          health_url="http://127.0.0.1:{port}/")
-    job = Job(name="long", command=["bash", "-c", f"echo $$ > {pidfile}; exec sleep 300"], output_dir=tmp_path,
-              services=[service])
+    service = ServiceSpec(
+        name="web",
+        command=[
+            "bash",
+            "-c",
+            f"echo $$ > {service_pidfile}; exec {sys.executable} -m http.server {{port}} --bind 127.0.0.1",
+        ],
+        health_url="http://127.0.0.1:{port}/",
+    )
+    job = Job(
+        name="long",
+        command=["bash", "-c", f"echo $$ > {pidfile}; exec sleep 300"],
+        output_dir=tmp_path,
+        services=[service],
+    )
     exp = submit_experiment(load_cluster_config("local"), "long", [job])
     handle = exp.final[0]
     deadline = time.monotonic() + 60
@@ -193,9 +243,20 @@ def start_long_launcher(tmp_path, ignored=()):
             signal.signal(getattr(signal, name), signal.SIG_IGN)
 
     pidfile = tmp_path / "cmd.pid"
-    launcher = subprocess.Popen(["assay", "run_cmd", "--cluster=local", "--expname=long", f"--output_dir={tmp_path}",
-                                 f"echo $$ > {pidfile}; exec sleep 300"],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=ignore)
+    launcher = subprocess.Popen(
+        [
+            "assay",
+            "run_cmd",
+            "--cluster=local",
+            "--expname=long",
+            f"--output_dir={tmp_path}",
+            f"echo $$ > {pidfile}; exec sleep 300",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=ignore,
+    )
     deadline = time.monotonic() + 60
     while not pidfile.exists():
         assert launcher.poll() is None and time.monotonic() < deadline, launcher.communicate()[0]
@@ -203,11 +264,16 @@ def start_long_launcher(tmp_path, ignored=()):
     return launcher, pidfile
 
 
-@pytest.mark.parametrize("signame, ignored", [
-    ("SIGINT", ()), ("SIGTERM", ()), ("SIGHUP", ()),
-    # a launcher a script started in the background (`assay eval ... &`) ignores SIGINT, and so would its jobs
-    ("SIGTERM", ("SIGINT",)),
-])
+@pytest.mark.parametrize(
+    "signame, ignored",
+    [
+        ("SIGINT", ()),
+        ("SIGTERM", ()),
+        ("SIGHUP", ()),
+        # a launcher a script started in the background (`assay eval ... &`) ignores SIGINT, and so would its jobs
+        ("SIGTERM", ("SIGINT",)),
+    ],
+)
 def test_a_stopped_launcher_stops_the_local_jobs_it_waits_for(tmp_path, signame, ignored):
     """Ctrl-C, kill, or a closed terminal: the launcher's local jobs must not run on, orphaned."""
     import signal

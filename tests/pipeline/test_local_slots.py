@@ -11,7 +11,6 @@ import sys
 import time
 
 import pytest
-
 from assay.pipeline import JobFailedError, run_cmd
 from assay.pipeline.cluster import ClusterConfigError, load_cluster_config
 from assay.pipeline.local_slots import LocalSlots, hold_slot
@@ -27,8 +26,13 @@ def test_jobs_beyond_the_limit_wait_for_a_free_slot(tmp_path):
     cluster = limited_cluster(tmp_path)
     events = tmp_path / "events.txt"
     experiments = [
-        run_cmd(f"echo start {name} >> {events}; sleep 2; echo end {name} >> {events}", cluster=cluster,
-                expname=name, output_dir=str(tmp_path), wait=False)
+        run_cmd(
+            f"echo start {name} >> {events}; sleep 2; echo end {name} >> {events}",
+            cluster=cluster,
+            expname=name,
+            output_dir=str(tmp_path),
+            wait=False,
+        )
         for name in ("a", "b", "c")
     ]
     for exp in experiments:
@@ -45,8 +49,7 @@ def test_jobs_beyond_the_limit_wait_for_a_free_slot(tmp_path):
 def test_a_failed_job_gives_its_slot_back(tmp_path):
     cluster = limited_cluster(tmp_path)
     bad = run_cmd("sleep 1; exit 3", cluster=cluster, expname="bad", output_dir=str(tmp_path), wait=False)
-    good = run_cmd("echo after-the-failure", cluster=cluster, expname="good", output_dir=str(tmp_path),
-                   wait=False)
+    good = run_cmd("echo after-the-failure", cluster=cluster, expname="good", output_dir=str(tmp_path), wait=False)
     with pytest.raises(JobFailedError):
         bad.wait()
     good.wait()
@@ -56,13 +59,17 @@ def test_a_failed_job_gives_its_slot_back(tmp_path):
 def test_a_killed_holder_frees_its_slot(tmp_path):
     slots = LocalSlots(str(tmp_path / "slots"), 1)
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time\n"
-         "from assay.pipeline.local_slots import LocalSlots, hold_slot\n"
-         f"with hold_slot(LocalSlots({slots.folder!r}, 1), 'holder'):\n"
-         "    print('held', flush=True)\n"
-         "    time.sleep(600)\n"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from assay.pipeline.local_slots import LocalSlots, hold_slot\n"
+            f"with hold_slot(LocalSlots({slots.folder!r}, 1), 'holder'):\n"
+            "    print('held', flush=True)\n"
+            "    time.sleep(600)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "held"
@@ -79,16 +86,18 @@ def test_a_killed_holder_frees_its_slot(tmp_path):
 
 
 def test_the_dry_run_names_the_slot_limit(tmp_path, capsys):
-    run_cmd("echo x", cluster=limited_cluster(tmp_path, 2), expname="dry", output_dir=str(tmp_path),
-            dry_run=True)
+    run_cmd("echo x", cluster=limited_cluster(tmp_path, 2), expname="dry", output_dir=str(tmp_path), dry_run=True)
     assert "then a free slot of 2 in" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("text, message", [
-    ("executor: slurm\nmax_parallel_jobs: 2\n", "max_parallel_jobs is for the local executor"),
-    ("executor: local\nmax_parallel_jobs: 0\n", "at least 1"),
-    ("executor: local\nmax_parallel_jobs: two\n", "field 'max_parallel_jobs' expects int"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("executor: slurm\nmax_parallel_jobs: 2\n", "max_parallel_jobs is for the local executor"),
+        ("executor: local\nmax_parallel_jobs: 0\n", "at least 1"),
+        ("executor: local\nmax_parallel_jobs: two\n", "field 'max_parallel_jobs' expects int"),
+    ],
+)
 def test_a_bad_limit_is_a_config_error(tmp_path, text, message):
     path = tmp_path / "bad.yaml"
     path.write_text(text)

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from assay.core.config import ConfigError
 from assay.pipeline import wrap_arguments
 from assay.pipeline.cluster import load_cluster_config
@@ -20,9 +19,12 @@ CHATS = [("What is 2+3?", "5."), ("Capital of France?", "Paris."), ("Say hi.", "
 
 
 def write_chats(path: Path) -> str:
-    path.write_text("".join(json.dumps({"messages": [{"role": "user", "content": q},
-                                                     {"role": "assistant", "content": a}]}) + "\n"
-                            for q, a in CHATS))
+    path.write_text(
+        "".join(
+            json.dumps({"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}) + "\n"
+            for q, a in CHATS
+        )
+    )
     return str(path)
 
 
@@ -32,59 +34,108 @@ def blocks(text: str) -> list[str]:
 
 def test_cli_dry_run_on_the_local_cluster_prints_one_training_process(tmp_path):
     out = tmp_path / "run"
-    proc = subprocess.run(["assay", "sft", f"--train_file={write_chats(tmp_path / 'train.jsonl')}",
-                           f"--output_dir={out}", "--dry_run", "++lora.rank=8", "++max_steps=10", "++save_steps=5"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            "assay",
+            "sft",
+            f"--train_file={write_chats(tmp_path / 'train.jsonl')}",
+            f"--output_dir={out}",
+            "--dry_run",
+            "++lora.rank=8",
+            "++max_steps=10",
+            "++save_steps=5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     command = proc.stdout.splitlines()[2]
-    assert command == (f"{sys.executable} -m assay.training.sft ++train_file={tmp_path / 'train.jsonl'} "
-                       f"++output_dir={out} ++model=smollm2 ++lora.rank=8 ++max_steps=10 ++save_steps=5")
+    assert command == (
+        f"{sys.executable} -m assay.training.sft ++train_file={tmp_path / 'train.jsonl'} "
+        f"++output_dir={out} ++model=smollm2 ++lora.rank=8 ++max_steps=10 ++save_steps=5"
+    )
     assert "runs as a local child process" in proc.stdout
     assert not out.exists()
 
 
 def test_dry_run_on_slurm_launches_torchrun_per_gpu_and_per_node(tmp_path, capsys):
     train = write_chats(tmp_path / "train.jsonl")
-    sft(train_file=train, output_dir=str(tmp_path / "one"), cluster="test-slurm", num_gpus=2, dry_run=True,
-        ctx=wrap_arguments("++lora.rank=8"))
+    sft(
+        train_file=train,
+        output_dir=str(tmp_path / "one"),
+        cluster="test-slurm",
+        num_gpus=2,
+        dry_run=True,
+        ctx=wrap_arguments("++lora.rank=8"),
+    )
     single_node = blocks(capsys.readouterr().out)[0]
-    assert (f"{sys.executable} -m torch.distributed.run --standalone --nproc_per_node=2 -m assay.training.sft "
-            f"++train_file={train}") in single_node
+    assert (
+        f"{sys.executable} -m torch.distributed.run --standalone --nproc_per_node=2 -m assay.training.sft "
+        f"++train_file={train}"
+    ) in single_node
     assert "#SBATCH --gpus-per-node=2" in single_node and "#SBATCH --nodes=1" in single_node
 
-    sft(train_file=train, output_dir=str(tmp_path / "two"), cluster="test-slurm", num_gpus=2, num_nodes=2,
-        time="01:00:00", dry_run=True, ctx=wrap_arguments("++lora.target_modules=[q_proj,v_proj]"))
+    sft(
+        train_file=train,
+        output_dir=str(tmp_path / "two"),
+        cluster="test-slurm",
+        num_gpus=2,
+        num_nodes=2,
+        time="01:00:00",
+        dry_run=True,
+        ctx=wrap_arguments("++lora.target_modules=[q_proj,v_proj]"),
+    )
     two_nodes = blocks(capsys.readouterr().out)[0]
-    for part in ['MASTER_ADDR="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n1)"',
-                 "srun --overlap --nodes=2 --ntasks-per-node=1 --kill-on-bad-exit=1 bash -c",
-                 "-m torch.distributed.run --nnodes=2 --nproc_per_node=2",
-                 '--node_rank="$SLURM_NODEID" --master_addr="$MASTER_ADDR" --master_port="$MASTER_PORT"',
-                 "-m assay.training.sft", "++lora.target_modules=[q_proj,v_proj]",
-                 "#SBATCH --nodes=2", "#SBATCH --gpus-per-node=2", "#SBATCH --time=60"]:
+    for part in [
+        'MASTER_ADDR="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n1)"',
+        "srun --overlap --nodes=2 --ntasks-per-node=1 --kill-on-bad-exit=1 bash -c",
+        "-m torch.distributed.run --nnodes=2 --nproc_per_node=2",
+        '--node_rank="$SLURM_NODEID" --master_addr="$MASTER_ADDR" --master_port="$MASTER_PORT"',
+        "-m assay.training.sft",
+        "++lora.target_modules=[q_proj,v_proj]",
+        "#SBATCH --nodes=2",
+        "#SBATCH --gpus-per-node=2",
+        "#SBATCH --time=60",
+    ]:
         assert part in two_nodes, part
 
 
 def test_the_multi_node_launch_survives_the_shell(tmp_path):
     """The node script, as bash runs it on a node, gives torchrun each argument intact (quotes included)."""
     fake_python = tmp_path / "python"
-    fake_python.write_text("#!/bin/sh\nfor a in \"$@\"; do echo \"[$a]\"; done\n")
+    fake_python.write_text('#!/bin/sh\nfor a in "$@"; do echo "[$a]"; done\n')
     fake_python.chmod(0o755)
-    command = multi_node_command(str(fake_python), "assay.training.sft",
-                                 ["++output_dir=/a b", "++lora.target_modules=[q_proj,v_proj]"], 8, 4)
+    command = multi_node_command(
+        str(fake_python), "assay.training.sft", ["++output_dir=/a b", "++lora.target_modules=[q_proj,v_proj]"], 8, 4
+    )
     node_script = command[-1]
     env = {"SLURM_NODEID": "3", "MASTER_ADDR": "node-a", "MASTER_PORT": "23456", "PATH": "/usr/bin:/bin"}
     out = subprocess.run(["bash", "-c", node_script], capture_output=True, text=True, env=env, check=True).stdout
     assert out.split("\n")[:-1] == [
-        "[-m]", "[torch.distributed.run]", "[--nnodes=4]", "[--nproc_per_node=8]", "[--node_rank=3]",
-        "[--master_addr=node-a]", "[--master_port=23456]", "[-m]", "[assay.training.sft]", "[++output_dir=/a b]",
-        "[++lora.target_modules=[q_proj,v_proj]]"]
+        "[-m]",
+        "[torch.distributed.run]",
+        "[--nnodes=4]",
+        "[--nproc_per_node=8]",
+        "[--node_rank=3]",
+        "[--master_addr=node-a]",
+        "[--master_port=23456]",
+        "[-m]",
+        "[assay.training.sft]",
+        "[++output_dir=/a b]",
+        "[++lora.target_modules=[q_proj,v_proj]]",
+    ]
 
 
 def test_bad_overrides_and_settings_fail_before_anything_is_submitted(tmp_path):
     train = write_chats(tmp_path / "train.jsonl")
     out = tmp_path / "run"
-    proc = subprocess.run(["assay", "sft", f"--train_file={train}", f"--output_dir={out}", "++lora.rnak=8"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        ["assay", "sft", f"--train_file={train}", f"--output_dir={out}", "++lora.rnak=8"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "Did you mean 'lora.rank'?" in proc.stderr
     with pytest.raises(ConfigError, match="'save_steps=0'|save_steps"):
@@ -98,20 +149,35 @@ def test_bad_overrides_and_settings_fail_before_anything_is_submitted(tmp_path):
     with pytest.raises(ConfigError, match="Did you mean 'dtype'"):
         merge_lora(adapter_dir=str(tmp_path), output_dir=str(out), ctx=wrap_arguments("++dtyp=float32"))
     with pytest.raises(ConfigError, match="pass --with_sandbox"):
-        prepare_sft_data(input_file=train, output_file=str(out / "x.jsonl"),
-                         ctx=wrap_arguments("++code_targets=true ++sandbox_check=true"))
+        prepare_sft_data(
+            input_file=train,
+            output_file=str(out / "x.jsonl"),
+            ctx=wrap_arguments("++code_targets=true ++sandbox_check=true"),
+        )
     assert not out.exists()
 
 
 def test_dry_runs_of_merge_and_data_preparation(tmp_path, capsys):
-    merge_lora(adapter_dir=str(tmp_path / "run/checkpoint-5"), output_dir=str(tmp_path / "served"), base_model="smollm2",
-               dry_run=True, ctx=wrap_arguments("++dtype=bfloat16"))
-    prepare_sft_data(input_file=str(tmp_path / "sdg.jsonl"), output_file=str(tmp_path / "sft/train.jsonl"),
-                     with_sandbox=True, run_after="merge_lora", dry_run=True,
-                     ctx=wrap_arguments("++code_targets=true ++sandbox_check=true"))
+    merge_lora(
+        adapter_dir=str(tmp_path / "run/checkpoint-5"),
+        output_dir=str(tmp_path / "served"),
+        base_model="smollm2",
+        dry_run=True,
+        ctx=wrap_arguments("++dtype=bfloat16"),
+    )
+    prepare_sft_data(
+        input_file=str(tmp_path / "sdg.jsonl"),
+        output_file=str(tmp_path / "sft/train.jsonl"),
+        with_sandbox=True,
+        run_after="merge_lora",
+        dry_run=True,
+        ctx=wrap_arguments("++code_targets=true ++sandbox_check=true"),
+    )
     merge, prepare = blocks(capsys.readouterr().out)
-    assert (f"-m assay.training.merge_lora ++adapter_dir={tmp_path / 'run/checkpoint-5'} "
-            f"++output_dir={tmp_path / 'served'} ++base_model=smollm2 ++dtype=bfloat16") in merge
+    assert (
+        f"-m assay.training.merge_lora ++adapter_dir={tmp_path / 'run/checkpoint-5'} "
+        f"++output_dir={tmp_path / 'served'} ++base_model=smollm2 ++dtype=bfloat16"
+    ) in merge
     assert f"# logs: {tmp_path / 'logs/merge_lora'}/" in merge  # beside the merged folder, never inside it
     assert "-m assay.training.prepare_data" in prepare and "++sandbox_check=true" in prepare
     assert "# service sandbox started first" in prepare and "ASSAY_SANDBOX_URL=" in prepare
@@ -124,15 +190,24 @@ def test_local_chain_prepares_data_then_trains(tmp_path, smollm2_dir, capsys):
     from safetensors.torch import load_file
 
     sdg = tmp_path / "sdg.jsonl"
-    sdg.write_text("".join(json.dumps({"prompt": q, "generation": a}) + "\n" for q, a in CHATS)
-                   + json.dumps({"prompt": "cut", "generation": "It was", "finish_reason": "length"}) + "\n")
+    sdg.write_text(
+        "".join(json.dumps({"prompt": q, "generation": a}) + "\n" for q, a in CHATS)
+        + json.dumps({"prompt": "cut", "generation": "It was", "finish_reason": "length"})
+        + "\n"
+    )
     data, run = tmp_path / "sft" / "train.jsonl", tmp_path / "run"
     prepare_sft_data(input_file=str(sdg), output_file=str(data), expname="prep")
     assert [json.loads(line)["messages"][-1]["content"] for line in data.read_text().splitlines()] == [
-        a for _, a in CHATS]
+        a for _, a in CHATS
+    ]
     assert json.loads((tmp_path / "sft" / "train.report.json").read_text())["removed"]["failed_generation"] == 1
-    sft(train_file=str(data), output_dir=str(run), run_after="prep", expname="train",
-        ctx=wrap_arguments("++max_steps=2 ++save_steps=2 ++lora.rank=4 ++cpu_threads=1"))
+    sft(
+        train_file=str(data),
+        output_dir=str(run),
+        run_after="prep",
+        expname="train",
+        ctx=wrap_arguments("++max_steps=2 ++save_steps=2 ++lora.rank=4 ++cpu_threads=1"),
+    )
     console = capsys.readouterr().out
     assert "step 2/2 loss" in console and f"train: checkpoints in {run}" in console
     assert [json.loads(line)["step"] for line in (run / "train_log.jsonl").read_text().splitlines()] == [1, 2]
@@ -148,10 +223,21 @@ def test_the_multi_node_launch_trains_through_nested_srun_on_slurm(slurm_cluster
     starts a step inside the job's own, torchrun meets at MASTER_ADDR:MASTER_PORT and trains."""
     train = write_chats(tmp_path / "train.jsonl")
     out = tmp_path / "run"
-    stage_args = [f"++train_file={train}", f"++output_dir={out}", "++max_steps=2", "++save_steps=2",
-                  "++lora.rank=4", "++cpu_threads=1", "++merge_checkpoints=false"]
-    job = Job(name="sft-srun", command=multi_node_command(sys.executable, "assay.training.sft", stage_args, 1, 1),
-              output_dir=out, mem="4G")
+    stage_args = [
+        f"++train_file={train}",
+        f"++output_dir={out}",
+        "++max_steps=2",
+        "++save_steps=2",
+        "++lora.rank=4",
+        "++cpu_threads=1",
+        "++merge_checkpoints=false",
+    ]
+    job = Job(
+        name="sft-srun",
+        command=multi_node_command(sys.executable, "assay.training.sft", stage_args, 1, 1),
+        output_dir=out,
+        mem="4G",
+    )
     experiment = submit_experiment(load_cluster_config(slurm_cluster), "sft-srun", [job])
     experiment.wait(timeout_s=540)
     assert [json.loads(line)["step"] for line in (out / "train_log.jsonl").read_text().splitlines()] == [1, 2]

@@ -13,7 +13,6 @@ import subprocess
 import sys
 
 import pytest
-
 from assay.sandbox.client import SandboxClient
 
 TOKEN = "test-token"
@@ -37,8 +36,7 @@ class ServerProcess:
         self._log = open(log_path, "wb")
         # ipykernel stops capturing child-process output when it sees PYTEST_CURRENT_TEST.
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ASSAY_SANDBOX_", "PYTEST_"))}
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         try:
             with self.client() as client:
                 client.wait_until_healthy(90)
@@ -94,8 +92,18 @@ def start_server(tmp_path_factory, name: str, *args: str, token: str | None = TO
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     """The main server: small limits so faults are cheap to provoke."""
-    srv = start_server(tmp_path_factory, "main", "--pool-size", "2", "--memory-mb", "400",
-                       "--max-processes", "24", "--interrupt-grace", "1")
+    srv = start_server(
+        tmp_path_factory,
+        "main",
+        "--pool-size",
+        "2",
+        "--memory-mb",
+        "400",
+        "--max-processes",
+        "24",
+        "--interrupt-grace",
+        "1",
+    )
     yield srv
     srv.stop()
 

@@ -16,8 +16,9 @@ from assay.sandbox.client import AsyncSandboxClient
 
 def test_a_second_sample_waits_for_the_only_session(server_factory):
     srv = server_factory("one-session", "--max-sessions", "1", "--pool-size", "1")
-    cfg = GenerateConfig(input_file="in", output_file="out", code_execution=True, code_tags="generic",
-                         server=ServerConfig(model="m"))
+    cfg = GenerateConfig(
+        input_file="in", output_file="out", code_execution=True, code_tags="generic", server=ServerConfig(model="m")
+    )
 
     async def scenario():
         async with AsyncSandboxClient(srv.url, token=srv.token) as sandbox:

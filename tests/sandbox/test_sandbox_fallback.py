@@ -16,8 +16,18 @@ time.sleep(60)
 
 @pytest.fixture(scope="module")
 def watched(server_factory):
-    srv = server_factory("watched", "--no-cgroups", "--memory-mb", "300", "--max-processes", "24",
-                         "--session-ttl", "1", "--pool-size", "1")
+    srv = server_factory(
+        "watched",
+        "--no-cgroups",
+        "--memory-mb",
+        "300",
+        "--max-processes",
+        "24",
+        "--session-ttl",
+        "1",
+        "--pool-size",
+        "1",
+    )
     with srv.client() as c:
         yield c
 

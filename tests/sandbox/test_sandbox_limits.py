@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from assay.sandbox.client import SandboxHTTPError
 
 

@@ -8,7 +8,6 @@ import json
 
 import httpx
 import pytest
-
 from assay.sandbox.client import AsyncSandboxClient, SandboxClient, SandboxHTTPError
 
 
@@ -63,7 +62,9 @@ def test_syntax_errors_are_reported_as_syntax_errors(client):
 
 
 def test_stdout_stderr_result_and_subprocess_output_are_separated(client):
-    code = "import sys, subprocess\nprint('out')\nprint('err', file=sys.stderr)\nsubprocess.run(['echo', 'child'])\n'res'"
+    code = (
+        "import sys, subprocess\nprint('out')\nprint('err', file=sys.stderr)\nsubprocess.run(['echo', 'child'])\n'res'"
+    )
     r = client.execute(code)
     assert r.status == "ok"
     assert r.stdout == "out\nchild\n" and r.stderr == "err\n" and r.result == "'res'"
@@ -142,8 +143,7 @@ def test_raw_keep_alive_connection_is_reused_for_every_request(server):
     ],
 )
 def test_malformed_requests_get_400_with_a_reason_and_service_goes_on(server, client, assert_serving, body, message):
-    resp = httpx.post(f"{server.url}/execute", content=body,
-                      headers={"Authorization": f"Bearer {server.token}"})
+    resp = httpx.post(f"{server.url}/execute", content=body, headers={"Authorization": f"Bearer {server.token}"})
     assert resp.status_code == 400
     assert message in resp.json()["message"]
     assert_serving(client)

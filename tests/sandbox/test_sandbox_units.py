@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 import pytest
-
 from assay.sandbox.app import BadRequest, parse_execute
 from assay.sandbox.config import SandboxConfig, add_arguments, from_namespace
 from assay.sandbox.output import CappedText, cap, strip_ansi, truncation_marker
@@ -41,12 +40,25 @@ def test_ansi_colour_codes_are_removed():
 def test_execute_request_defaults_come_from_the_config():
     cfg = SandboxConfig(default_timeout=7.0, default_max_output_chars=123)
     assert parse_execute(b'{"code": "1"}', cfg) == {
-        "code": "1", "session_id": None, "timeout": 7.0, "max_output_chars": 123}
+        "code": "1",
+        "session_id": None,
+        "timeout": 7.0,
+        "max_output_chars": 123,
+    }
 
 
-@pytest.mark.parametrize("body", [b'{"code": "1", "timeout": true}', b'{"code": "1", "timeout": 1e9}',
-                                  b'{"code": "1", "max_output_chars": -1}', b'{"code": "1", "session_id": ""}',
-                                  b'{"code": "1", "session_id": 3}', b'"code"', b'\xff'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"code": "1", "timeout": true}',
+        b'{"code": "1", "timeout": 1e9}',
+        b'{"code": "1", "max_output_chars": -1}',
+        b'{"code": "1", "session_id": ""}',
+        b'{"code": "1", "session_id": 3}',
+        b'"code"',
+        b"\xff",
+    ],
+)
 def test_invalid_execute_requests_are_rejected(body):
     with pytest.raises(BadRequest):
         parse_execute(body, SandboxConfig())

@@ -6,9 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from assay.pipeline import JobFailedError, run_cmd
-from assay.pipeline import registry
+from assay.pipeline import JobFailedError, registry, run_cmd
 from assay.pipeline.job import slurm_states
 
 pytestmark = pytest.mark.slurm
@@ -18,8 +16,9 @@ REPO = Path(__file__).resolve().parents[2]
 def sacct_times(job_id: str) -> tuple[str, str, str]:
     """(state, start, end) of a job as accounting recorded them."""
     for _ in range(30):  # accounting rows can lag a few seconds behind the job
-        out = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "State,Start,End", "-j", job_id],
-                             capture_output=True, text=True).stdout.strip()
+        out = subprocess.run(
+            ["sacct", "-n", "-X", "-P", "-o", "State,Start,End", "-j", job_id], capture_output=True, text=True
+        ).stdout.strip()
         if out and "Unknown" not in out.split("|")[2]:
             state, start, end = out.splitlines()[0].split("|")
             return state.split()[0], start, end
@@ -36,31 +35,44 @@ def wait_final(handle, timeout_s=120):
 
 
 def test_single_job_runs_through_sbatch(slurm_cluster, tmp_path):
-    exp = run_cmd("echo hi from $SLURM_JOB_ID", cluster=slurm_cluster, expname="single", output_dir=str(tmp_path),
-                  wait=True)
+    exp = run_cmd(
+        "echo hi from $SLURM_JOB_ID", cluster=slurm_cluster, expname="single", output_dir=str(tmp_path), wait=True
+    )
     handle = exp.final[0]
     assert f"hi from {handle.job_id}" in handle.stdout_path.read_text()
     assert sacct_times(handle.job_id)[0] == "COMPLETED"
 
 
 def test_gpus_are_requested_and_granted(slurm_cluster, tmp_path):
-    exp = run_cmd("echo gpus=$CUDA_VISIBLE_DEVICES", cluster=slurm_cluster, expname="gpu", output_dir=str(tmp_path),
-                  num_gpus=2, wait=True)
+    exp = run_cmd(
+        "echo gpus=$CUDA_VISIBLE_DEVICES",
+        cluster=slurm_cluster,
+        expname="gpu",
+        output_dir=str(tmp_path),
+        num_gpus=2,
+        wait=True,
+    )
     assert "gpus=0,1" in exp.final[0].stdout_path.read_text()
 
 
 def test_failed_job_error_carries_its_stderr_tail(slurm_cluster, tmp_path):
     with pytest.raises(JobFailedError) as exc:
-        run_cmd("echo the-cause-is-here >&2; exit 4", cluster=slurm_cluster, expname="fails",
-                output_dir=str(tmp_path), wait=True)
+        run_cmd(
+            "echo the-cause-is-here >&2; exit 4",
+            cluster=slurm_cluster,
+            expname="fails",
+            output_dir=str(tmp_path),
+            wait=True,
+        )
     assert "status 4" in str(exc.value) and "the-cause-is-here" in str(exc.value)
 
 
 def test_chain_stops_at_a_failed_middle_job(slurm_cluster, tmp_path):
     order = tmp_path / "order.txt"
     a = run_cmd(f"sleep 1; echo A >> {order}", cluster=slurm_cluster, expname="A", output_dir=str(tmp_path))
-    b = run_cmd(f"echo B >> {order}; exit 1", cluster=slurm_cluster, expname="B", output_dir=str(tmp_path),
-                run_after="A")
+    b = run_cmd(
+        f"echo B >> {order}; exit 1", cluster=slurm_cluster, expname="B", output_dir=str(tmp_path), run_after="A"
+    )
     c = run_cmd(f"echo C >> {order}", cluster=slurm_cluster, expname="C", output_dir=str(tmp_path), run_after="B")
     assert wait_final(c.final[0]) == "CANCELLED"  # kill_invalid_depend: afterok on a failed job
     a_state, _, a_end = sacct_times(a.final[0].job_id)
@@ -75,8 +87,14 @@ def test_chain_stops_at_a_failed_middle_job(slurm_cluster, tmp_path):
 def test_afterany_chain_continues_past_a_failure(slurm_cluster, tmp_path):
     order = tmp_path / "order.txt"
     run_cmd(f"echo B >> {order}; exit 1", cluster=slurm_cluster, expname="B", output_dir=str(tmp_path))
-    c = run_cmd(f"echo C >> {order}", cluster=slurm_cluster, expname="C", output_dir=str(tmp_path), run_after="B",
-                dependency_type="afterany")
+    c = run_cmd(
+        f"echo C >> {order}",
+        cluster=slurm_cluster,
+        expname="C",
+        output_dir=str(tmp_path),
+        run_after="B",
+        dependency_type="afterany",
+    )
     c.wait()
     assert order.read_text().split() == ["B", "C"]
 
@@ -117,8 +135,13 @@ def test_cancel_ends_a_running_job(slurm_cluster, tmp_path):
 
 def test_dependent_jobs_run_as_a_sequential_chain(slurm_cluster, tmp_path):
     counter = tmp_path / "runs.txt"
-    exp = run_cmd(f"echo $SLURM_JOB_ID >> {counter}", cluster=slurm_cluster, expname="copies",
-                  output_dir=str(tmp_path), dependent_jobs=2)
+    exp = run_cmd(
+        f"echo $SLURM_JOB_ID >> {counter}",
+        cluster=slurm_cluster,
+        expname="copies",
+        output_dir=str(tmp_path),
+        dependent_jobs=2,
+    )
     exp.wait()
     ids = [h.job_id for h in exp.handles]
     assert counter.read_text().split() == ids
@@ -129,8 +152,15 @@ def test_dependent_jobs_run_as_a_sequential_chain(slurm_cluster, tmp_path):
 
 def test_launcher_script_chains_three_jobs_in_order(slurm_cluster, tmp_path):
     proc = subprocess.run(
-        [sys.executable, str(REPO / "recipes" / "chain_three_jobs.py"), f"--cluster={slurm_cluster}",
-         f"--output_dir={tmp_path}"], capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            str(REPO / "recipes" / "chain_three_jobs.py"),
+            f"--cluster={slurm_cluster}",
+            f"--output_dir={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     ids = [line.split("job ")[1].split()[0] for line in proc.stdout.splitlines() if line.startswith("Submitted")]
@@ -147,8 +177,18 @@ def test_launcher_script_chains_three_jobs_in_order(slurm_cluster, tmp_path):
 
 def test_cli_run_cmd_on_slurm(slurm_cluster, tmp_path):
     proc = subprocess.run(
-        ["assay", "run_cmd", f"--cluster={slurm_cluster}", "--expname=hello", f"--output_dir={tmp_path}", "--wait",
-         "echo hi"], capture_output=True, text=True, timeout=120,
+        [
+            "assay",
+            "run_cmd",
+            f"--cluster={slurm_cluster}",
+            "--expname=hello",
+            f"--output_dir={tmp_path}",
+            "--wait",
+            "echo hi",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     log_path = Path(proc.stdout.strip().splitlines()[-1].split("log ", 1)[1])
@@ -160,8 +200,14 @@ def test_wrapped_arguments_reach_a_slurm_job_exactly(slurm_cluster, tmp_path):
 
     out = tmp_path / "argv.json"
     echo = REPO / "tests" / "pipeline" / "echo_argv.py"
-    run_cmd(f"{sys.executable} {echo} {out}", cluster=slurm_cluster, expname="argv", output_dir=str(tmp_path),
-            ctx=wrap_arguments("++a='two words' ++b=[python] ++c=\"k=v\""), wait=True)
+    run_cmd(
+        f"{sys.executable} {echo} {out}",
+        cluster=slurm_cluster,
+        expname="argv",
+        output_dir=str(tmp_path),
+        ctx=wrap_arguments("++a='two words' ++b=[python] ++c=\"k=v\""),
+        wait=True,
+    )
     import json
 
     assert json.loads(out.read_text()) == ["++a=two words", "++b=[python]", "++c=k=v"]
@@ -174,8 +220,17 @@ def test_generate_pipeline_through_slurm_with_chunks(slurm_cluster, tmp_path, st
 
     inp = tmp_path / "in.jsonl"
     inp.write_text("".join(json.dumps({"id": i, "question": f"q{i}"}) + "\n" for i in range(5)))
-    exp = generate(input_file=str(inp), output_dir=str(tmp_path / "gen"), cluster=slurm_cluster, model="standin",
-                   server_type="openai", server_address=standin_url, num_chunks=2, num_random_seeds=2, wait=True)
+    exp = generate(
+        input_file=str(inp),
+        output_dir=str(tmp_path / "gen"),
+        cluster=slurm_cluster,
+        model="standin",
+        server_type="openai",
+        server_address=standin_url,
+        num_chunks=2,
+        num_random_seeds=2,
+        wait=True,
+    )
     assert len(exp.handles) == 6 and len(exp.final) == 2  # 4 chunk jobs, then a merge per seed
     for seed in (0, 1):
         lines = [json.loads(x) for x in (tmp_path / "gen" / f"output-rs{seed}.jsonl").read_text().splitlines()]
@@ -189,8 +244,15 @@ def test_eval_runs_as_a_chained_pipeline_on_slurm(slurm_cluster, tmp_path, monke
 
     monkeypatch.setenv("ASSAY_CACHE_DIR", str(tmp_path / "cache"))
     out = tmp_path / "e"
-    [exp] = run_eval(benchmarks="smallmath:2", output_dir=str(out), model="standin", cluster=slurm_cluster,
-                     server_type="openai", server_address=standin_url, wait=True)
+    [exp] = run_eval(
+        benchmarks="smallmath:2",
+        output_dir=str(out),
+        model="standin",
+        cluster=slurm_cluster,
+        server_type="openai",
+        server_address=standin_url,
+        wait=True,
+    )
     ids = [h.job_id for h in exp.handles]
     assert len(ids) == 3  # two seeds, then grading + metrics
     times = [sacct_times(i) for i in ids]

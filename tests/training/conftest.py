@@ -27,8 +27,13 @@ def sandbox_url(tmp_path_factory):
     log = open(tmp_path_factory.mktemp("train-sandbox") / "server.log", "wb")
     # ipykernel stops capturing child-process output when it sees PYTEST_CURRENT_TEST.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ASSAY_SANDBOX_", "PYTEST_"))}
-    proc = subprocess.Popen([sys.executable, "-m", "assay.sandbox.server", "--port", str(port), "--pool-size", "2"],
-                            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "assay.sandbox.server", "--port", str(port), "--pool-size", "2"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         with SandboxClient(url, token="") as client:

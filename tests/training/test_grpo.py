@@ -11,14 +11,20 @@ import re
 from pathlib import Path
 
 import pytest
-
 from assay.core.config import compose_stage_config
 from assay.training import grpo
 
 pytestmark = pytest.mark.usefixtures("training_packages")
 
-FAST = ["++num_generations=4", "++batch_size=4", "++gradient_accumulation_steps=1", "++max_completion_length=48",
-        "++cpu_threads=1", "++lora.rank=4", "++lora.alpha=8"]
+FAST = [
+    "++num_generations=4",
+    "++batch_size=4",
+    "++gradient_accumulation_steps=1",
+    "++max_completion_length=48",
+    "++cpu_threads=1",
+    "++lora.rank=4",
+    "++lora.alpha=8",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -38,8 +44,16 @@ def read_lines(path: Path) -> list[dict]:
 def test_preflight_on_mlcode_refuses_to_train_and_says_why(tmp_path, smollm2_dir, sandbox_url, capsys):
     out = tmp_path / "run"
     with pytest.raises(SystemExit) as stopped:
-        grpo.main(["++benchmark=mlcode", f"++output_dir={out}", f"++sandbox_url={sandbox_url}",
-                   "++preflight.num_prompts=2", "++max_steps=3", *FAST])
+        grpo.main(
+            [
+                "++benchmark=mlcode",
+                f"++output_dir={out}",
+                f"++sandbox_url={sandbox_url}",
+                "++preflight.num_prompts=2",
+                "++max_steps=3",
+                *FAST,
+            ]
+        )
     assert stopped.value.code == 4
     console = capsys.readouterr()
     assert "preflight: 2 prompts x 4 completions = 8" in console.out
@@ -55,11 +69,18 @@ def test_preflight_on_mlcode_refuses_to_train_and_says_why(tmp_path, smollm2_dir
     assert not list(out.glob("checkpoint-*")) and not (out / "train_log.jsonl").exists()
 
 
-def test_smallcode_passes_the_preflight_and_three_steps_trace_their_rewards(tmp_path, smollm2_dir, sandbox_url,
-                                                                             capsys):
+def test_smallcode_passes_the_preflight_and_three_steps_trace_their_rewards(tmp_path, smollm2_dir, sandbox_url, capsys):
     out = tmp_path / "run"
-    argv = ["++benchmark=smallcode", f"++output_dir={out}", f"++sandbox_url={sandbox_url}",
-            "++preflight.num_prompts=3", "++max_steps=3", "++save_steps=2", "++rewards.format_weight=0.2", *FAST]
+    argv = [
+        "++benchmark=smallcode",
+        f"++output_dir={out}",
+        f"++sandbox_url={sandbox_url}",
+        "++preflight.num_prompts=3",
+        "++max_steps=3",
+        "++save_steps=2",
+        "++rewards.format_weight=0.2",
+        *FAST,
+    ]
     grpo.main(argv)
     console = capsys.readouterr().out
     assert "preflight: passed" in console
@@ -73,8 +94,12 @@ def test_smallcode_passes_the_preflight_and_three_steps_trace_their_rewards(tmp_
     assert len({r for group in report["groups"] for r in group["rewards"]}) > 1  # the rewards really vary
 
     traces = out / "rewards"
-    assert sorted(p.name for p in traces.iterdir()) == ["preflight.jsonl", "step_1.jsonl", "step_2.jsonl",
-                                                        "step_3.jsonl"]
+    assert sorted(p.name for p in traces.iterdir()) == [
+        "preflight.jsonl",
+        "step_1.jsonl",
+        "step_2.jsonl",
+        "step_3.jsonl",
+    ]
     assert len(read_lines(traces / "preflight.jsonl")) == 12
     log = read_lines(out / "train_log.jsonl")
     assert [entry["step"] for entry in log] == [1, 2, 3]
@@ -101,8 +126,9 @@ def test_smallcode_passes_the_preflight_and_three_steps_trace_their_rewards(tmp_
 
 
 def config(tmp_path, *overrides):
-    return compose_stage_config(grpo.GRPOStageConfig, ["++benchmark=smallcode", f"++output_dir={tmp_path / 'run'}",
-                                                       *overrides])
+    return compose_stage_config(
+        grpo.GRPOStageConfig, ["++benchmark=smallcode", f"++output_dir={tmp_path / 'run'}", *overrides]
+    )
 
 
 def test_a_resume_drops_the_traces_and_log_lines_of_the_steps_it_redoes(tmp_path):
@@ -172,12 +198,22 @@ def test_trl_arguments_pass_through_and_are_checked_before_the_model_loads(tmp_p
     from assay.core.config import ConfigError
 
     rows = grpo.load_tasks(config(tmp_path))
-    for override, expected in [("++trl_args.num_generations=4", "++trl_args.num_generations is set by the stage"),
-                               ("++trl_args.no_such_field=1", "no_such_field"),
-                               ("++trl_args.auto_find_batch_size=true", "auto_find_batch_size is not supported by GRPO")]:
+    for override, expected in [
+        ("++trl_args.num_generations=4", "++trl_args.num_generations is set by the stage"),
+        ("++trl_args.no_such_field=1", "no_such_field"),
+        ("++trl_args.auto_find_batch_size=true", "auto_find_batch_size is not supported by GRPO"),
+    ]:
         with pytest.raises(ConfigError, match=re.escape(expected)):
             grpo.build_trainer(config(tmp_path, *override.split()), rows)
-    trainer, _, _ = grpo.build_trainer(config(tmp_path, "++trl_args.loss_type=grpo", "++trl_args.num_iterations=2",
-                                              "++batch_size=8", "++gradient_accumulation_steps=1"), rows)
+    trainer, _, _ = grpo.build_trainer(
+        config(
+            tmp_path,
+            "++trl_args.loss_type=grpo",
+            "++trl_args.num_iterations=2",
+            "++batch_size=8",
+            "++gradient_accumulation_steps=1",
+        ),
+        rows,
+    )
     assert trainer.args.loss_type == "grpo" and trainer.args.num_iterations == 2
     assert trainer.args.num_generations == 8 and trainer.args.per_device_eval_batch_size == 8

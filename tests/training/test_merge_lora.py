@@ -6,11 +6,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from assay.training.merge_lora import merge_lora
 
-pytestmark = [pytest.mark.usefixtures("training_packages"),
-              pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning")]  # peft calls it
+pytestmark = [
+    pytest.mark.usefixtures("training_packages"),
+    pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning"),
+]  # peft calls it
 Q_PROJ = "model.layers.3.self_attn.q_proj.weight"
 
 
@@ -23,8 +24,9 @@ def adapter(tmp_path_factory, smollm2_dir):
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(smollm2_dir, dtype=torch.float32)
-    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False,
-                        task_type="CAUSAL_LM")
+    config = LoraConfig(
+        r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False, task_type="CAUSAL_LM"
+    )
     peft_model = get_peft_model(model, config)
     folder = tmp_path_factory.mktemp("adapter") / "checkpoint-7"
     peft_model.save_pretrained(folder)

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from assay.training import preflight
 
 
@@ -15,16 +14,30 @@ def lines_of(groups: dict, clipped=(), format_rewards=None) -> list[dict]:
             functions = {"execution": reward}
             if format_rewards is not None:
                 functions["format"] = format_rewards
-            out.append({"row": row, "id": f"task-{row}", "reward": reward, "rewards": functions,
-                        "tests_passed": round(reward * 2), "tests_total": 2, "passed": reward == 1.0,
-                        "failure_category": None if reward == 1.0 else "wrong_answer", "num_tokens": 10 + k,
-                        "clipped": (row, k) in clipped, "completion": f"answer {row}.{k}"})
+            out.append(
+                {
+                    "row": row,
+                    "id": f"task-{row}",
+                    "reward": reward,
+                    "rewards": functions,
+                    "tests_passed": round(reward * 2),
+                    "tests_total": 2,
+                    "passed": reward == 1.0,
+                    "failure_category": None if reward == 1.0 else "wrong_answer",
+                    "num_tokens": 10 + k,
+                    "clipped": (row, k) in clipped,
+                    "completion": f"answer {row}.{k}",
+                }
+            )
     return out
 
 
 def test_varied_rewards_pass_with_their_figures():
-    report = preflight.summarize(lines_of({0: [0, 1, 0, 0.5], 1: [0, 0, 0, 0], 2: [1, 1, 0, 1]}, clipped={(1, 0)}),
-                                 max_zero_variance_fraction=0.9, num_samples_shown=5)
+    report = preflight.summarize(
+        lines_of({0: [0, 1, 0, 0.5], 1: [0, 0, 0, 0], 2: [1, 1, 0, 1]}, clipped={(1, 0)}),
+        max_zero_variance_fraction=0.9,
+        num_samples_shown=5,
+    )
     assert not report.refused and report.reasons == []
     assert report.num_prompts == 3 and report.num_completions == 12
     assert report.mean_reward == pytest.approx(4.5 / 12)
@@ -34,19 +47,30 @@ def test_varied_rewards_pass_with_their_figures():
     assert report.failure_categories == {"passed": 4, "wrong_answer": 8}
     assert [g["rewards"] for g in report.groups] == [[0, 1, 0, 0.5], [0, 0, 0, 0], [1, 1, 0, 1]]
     # the sample table takes every prompt's first completion before any second one
-    assert [s["completion"] for s in report.samples] == ["answer 0.0", "answer 1.0", "answer 2.0", "answer 0.1",
-                                                         "answer 1.1"]
+    assert [s["completion"] for s in report.samples] == [
+        "answer 0.0",
+        "answer 1.0",
+        "answer 2.0",
+        "answer 0.1",
+        "answer 1.1",
+    ]
     text = preflight.format_report(report)
     assert "zero-variance groups   33%" in text and "mean reward            0.375" in text
     assert "task-0" in text and "answer 2.0" in text
 
 
 def test_zero_mean_reward_refuses_and_explains_the_missing_gradient():
-    report = preflight.summarize(lines_of({0: [0, 0, 0, 0], 1: [0, 0, 0, 0]}, clipped={(0, k) for k in range(4)}
-                                          | {(1, k) for k in range(4)}), max_zero_variance_fraction=1.0)
+    report = preflight.summarize(
+        lines_of({0: [0, 0, 0, 0], 1: [0, 0, 0, 0]}, clipped={(0, k) for k in range(4)} | {(1, k) for k in range(4)}),
+        max_zero_variance_fraction=1.0,
+    )
     assert report.refused and report.zero_variance_fraction == 1.0 and report.clipped_fraction == 1.0
     message = preflight.refusal_message(report)
-    assert "mean reward is 0" in message and "every advantage is zero" in message and "no step would produce a gradient" in message
+    assert (
+        "mean reward is 0" in message
+        and "every advantage is zero" in message
+        and "no step would produce a gradient" in message
+    )
     assert "raise ++max_completion_length" in message  # every completion was cut
     assert "++rewards.format_weight" in message
     assert "++preflight.enabled=false" in message and "max_zero_variance_fraction" not in message.split("anyway")[1]

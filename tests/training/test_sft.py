@@ -14,19 +14,34 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from assay.core.config import compose_stage_config
 from assay.training import sft
 from assay.training.chat_tokens import IGNORE_INDEX
 
 pytestmark = pytest.mark.usefixtures("training_packages")
 
-QA = [("What is 2+3?", "2+3 = 5."), ("Capital of France?", "Paris."), ("Say hi.", "Hi!"), ("What is 7*6?", "42."),
-      ("Name a color.", "Blue."), ("Opposite of hot?", "Cold."), ("What is 10-4?", "6."), ("Spell cat.", "C-A-T."),
-      ("Largest planet?", "Jupiter."), ("Is water wet?", "Yes."), ("What is 9/3?", "3."),
-      ("First letter of the alphabet?", "A.")]
-FAST = ["++model=smollm2", "++max_length=256", "++cpu_threads=1", "++lora.rank=4", "++lora.alpha=8",
-        "++learning_rate=2e-4"]
+QA = [
+    ("What is 2+3?", "2+3 = 5."),
+    ("Capital of France?", "Paris."),
+    ("Say hi.", "Hi!"),
+    ("What is 7*6?", "42."),
+    ("Name a color.", "Blue."),
+    ("Opposite of hot?", "Cold."),
+    ("What is 10-4?", "6."),
+    ("Spell cat.", "C-A-T."),
+    ("Largest planet?", "Jupiter."),
+    ("Is water wet?", "Yes."),
+    ("What is 9/3?", "3."),
+    ("First letter of the alphabet?", "A."),
+]
+FAST = [
+    "++model=smollm2",
+    "++max_length=256",
+    "++cpu_threads=1",
+    "++lora.rank=4",
+    "++lora.alpha=8",
+    "++learning_rate=2e-4",
+]
 
 
 def write_chats(path: Path, extra: list[dict] = ()) -> Path:
@@ -34,8 +49,9 @@ def write_chats(path: Path, extra: list[dict] = ()) -> Path:
     lines = []
     for i, (question, answer) in enumerate(QA):
         system = [{"role": "system", "content": "Answer briefly."}] if i % 2 else []
-        lines.append({"messages": system + [{"role": "user", "content": question},
-                                            {"role": "assistant", "content": answer}]})
+        lines.append(
+            {"messages": system + [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]}
+        )
     path.write_text("".join(json.dumps(line) + "\n" for line in [*lines, *extra]))
     return path
 
@@ -44,8 +60,9 @@ def config(tmp_path, *overrides):
     train_file = tmp_path / "train.jsonl"
     if not train_file.exists():
         write_chats(train_file)
-    return compose_stage_config(sft.SFTStageConfig, [f"++train_file={train_file}",
-                                                     f"++output_dir={tmp_path / 'out'}", *FAST, *overrides])
+    return compose_stage_config(
+        sft.SFTStageConfig, [f"++train_file={train_file}", f"++output_dir={tmp_path / 'out'}", *FAST, *overrides]
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -97,8 +114,10 @@ def test_lora_run_saves_merges_and_logs_every_step(tmp_path, smollm2_dir, capsys
         merged[step] = weights(folder)
         assert set(merged[step]) == set(base)
         assert not torch.equal(merged[step][q_proj], base[q_proj])
-        assert torch.equal(merged[step]["model.layers.0.mlp.up_proj.weight"],  # not a LoRA target
-                           base["model.layers.0.mlp.up_proj.weight"])
+        assert torch.equal(
+            merged[step]["model.layers.0.mlp.up_proj.weight"],  # not a LoRA target
+            base["model.layers.0.mlp.up_proj.weight"],
+        )
         assert AutoTokenizer.from_pretrained(folder).chat_template
     assert not torch.equal(merged[5][q_proj], merged[10][q_proj])
     # what was learnt survives the merge: the served model fits the training answers better than the base
@@ -108,17 +127,17 @@ def test_lora_run_saves_merges_and_logs_every_step(tmp_path, smollm2_dir, capsys
 def answer_loss(model_dir) -> float:
     """Mean loss of a model on the assistant tokens of the 12 training chats."""
     import torch
-    from transformers import AutoModelForCausalLM
-
     from assay.training.chat_tokens import load_tokenizer, tokenize_conversation
+    from transformers import AutoModelForCausalLM
 
     tokenizer = load_tokenizer(str(model_dir))
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     losses = []
     with torch.no_grad():
         for question, answer in QA:
-            conv = tokenize_conversation(tokenizer, [{"role": "user", "content": question},
-                                                     {"role": "assistant", "content": answer}])
+            conv = tokenize_conversation(
+                tokenizer, [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+            )
             out = model(input_ids=torch.tensor([conv.input_ids]), labels=torch.tensor([conv.labels]))
             losses.append(out.loss.item())
     return sum(losses) / len(losses)
@@ -126,11 +145,15 @@ def answer_loss(model_dir) -> float:
 
 def test_training_labels_are_the_assistant_turns_only(tmp_path, smollm2_dir):
     """What the trainer feeds the model: -100 everywhere but the assistant answers and their end token."""
-    multi_turn = {"messages": [{"role": "system", "content": "Be terse."},
-                               {"role": "user", "content": "Pick a number."},
-                               {"role": "assistant", "content": "Seven."},
-                               {"role": "user", "content": "Another one?"},
-                               {"role": "assistant", "content": "Three."}]}
+    multi_turn = {
+        "messages": [
+            {"role": "system", "content": "Be terse."},
+            {"role": "user", "content": "Pick a number."},
+            {"role": "assistant", "content": "Seven."},
+            {"role": "user", "content": "Another one?"},
+            {"role": "assistant", "content": "Three."},
+        ]
+    }
     write_chats(tmp_path / "train.jsonl", [multi_turn])
     run = sft.build(config(tmp_path, "++max_steps=1"))
     tokenizer = run.trainer.processing_class
@@ -156,8 +179,9 @@ def test_training_labels_are_the_assistant_turns_only(tmp_path, smollm2_dir):
 def run_until(argv: list[str], line_start: str, sig: int) -> tuple[int, str]:
     """Run the stage in a child process, send it `sig` as soon as it prints a line starting with `line_start`,
     and return its exit status and output."""
-    proc = subprocess.Popen([sys.executable, "-m", "assay.training.sft", *argv], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "assay.training.sft", *argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     seen = []
     try:
         for line in proc.stdout:
@@ -181,8 +205,13 @@ def checkpoint_names(out: Path) -> list[str]:
 def test_killed_and_stopped_runs_resume_from_their_last_checkpoint(tmp_path, smollm2_dir, capsys):
     write_chats(tmp_path / "train.jsonl")
     out = tmp_path / "out"
-    argv = [f"++train_file={tmp_path / 'train.jsonl'}", f"++output_dir={out}", *FAST, "++merge_checkpoints=false",
-            "++save_steps=3"]
+    argv = [
+        f"++train_file={tmp_path / 'train.jsonl'}",
+        f"++output_dir={out}",
+        *FAST,
+        "++merge_checkpoints=false",
+        "++save_steps=3",
+    ]
     # a crash (SIGKILL) after checkpoint-3, before checkpoint-6
     code, _ = run_until([*argv, "++max_steps=6"], "step 5/6", signal.SIGKILL)
     assert code == -signal.SIGKILL
@@ -212,7 +241,9 @@ def test_killed_and_stopped_runs_resume_from_their_last_checkpoint(tmp_path, smo
     # from step 7 on, the 10-step cosine schedule of the longer run (not the 6-step one that ended at 0)
     expected = [2e-4 * 0.5 * (1 + math.cos(math.pi * step / 10)) for step in range(6, 10)]
     assert [line["learning_rate"] for line in log[6:]] == pytest.approx(expected)
-    assert checkpoint_names(out)[:2] == ["checkpoint-3", "checkpoint-6"] and checkpoint_names(out)[-1] == "checkpoint-10"
+    assert (
+        checkpoint_names(out)[:2] == ["checkpoint-3", "checkpoint-6"] and checkpoint_names(out)[-1] == "checkpoint-10"
+    )
 
     sft.train(config(tmp_path, "++merge_checkpoints=false", "++save_steps=3", "++max_steps=10"))  # already done
     console = capsys.readouterr().out
@@ -244,10 +275,20 @@ def tiny_moe(folder: Path, tokenizer_dir: str) -> Path:
     from transformers import AutoTokenizer, GptOssConfig, GptOssForCausalLM
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-    cfg = GptOssConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=64, num_hidden_layers=2,
-                       num_attention_heads=4, num_key_value_heads=2, head_dim=16, num_local_experts=4,
-                       num_experts_per_tok=2, max_position_embeddings=512, sliding_window=128,
-                       layer_types=["sliding_attention", "full_attention"])
+    cfg = GptOssConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        num_local_experts=4,
+        num_experts_per_tok=2,
+        max_position_embeddings=512,
+        sliding_window=128,
+        layer_types=["sliding_attention", "full_attention"],
+    )
     torch.manual_seed(0)
     GptOssForCausalLM(cfg).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -259,15 +300,26 @@ def test_lora_on_moe_expert_parameters(tmp_path, smollm2_dir):
     import torch
 
     model = tiny_moe(tmp_path / "tiny-moe", smollm2_dir)
-    sft.train(config(tmp_path, f"++model={model}", "++lora.target_modules=[q_proj]",
-                     "++lora.target_parameters=[mlp.experts.gate_up_proj,mlp.experts.down_proj]",
-                     "++learning_rate=1e-2", "++max_steps=2", "++save_steps=2"))
+    sft.train(
+        config(
+            tmp_path,
+            f"++model={model}",
+            "++lora.target_modules=[q_proj]",
+            "++lora.target_parameters=[mlp.experts.gate_up_proj,mlp.experts.down_proj]",
+            "++learning_rate=1e-2",
+            "++max_steps=2",
+            "++save_steps=2",
+        )
+    )
     adapter = json.loads((tmp_path / "out" / "checkpoint-2" / "adapter_config.json").read_text())
     assert sorted(adapter["target_parameters"]) == ["mlp.experts.down_proj", "mlp.experts.gate_up_proj"]
     merged, base = weights(tmp_path / "out" / "merged" / "checkpoint-2"), weights(model)
     assert set(merged) == set(base)
-    for name in ("model.layers.0.mlp.experts.gate_up_proj", "model.layers.1.mlp.experts.down_proj",
-                 "model.layers.0.self_attn.q_proj.weight"):
+    for name in (
+        "model.layers.0.mlp.experts.gate_up_proj",
+        "model.layers.1.mlp.experts.down_proj",
+        "model.layers.0.self_attn.q_proj.weight",
+    ):
         assert not torch.equal(merged[name], base[name]), name
     assert torch.equal(merged["model.layers.0.self_attn.k_proj.weight"], base["model.layers.0.self_attn.k_proj.weight"])
 
@@ -275,8 +327,12 @@ def test_lora_on_moe_expert_parameters(tmp_path, smollm2_dir):
 def test_examples_longer_than_max_length_are_dropped_and_counted(tmp_path, smollm2_dir):
     from assay.training.chat_tokens import load_tokenizer
 
-    long_answer = {"messages": [{"role": "user", "content": "Count."},
-                                {"role": "assistant", "content": " ".join(str(i) for i in range(200))}]}
+    long_answer = {
+        "messages": [
+            {"role": "user", "content": "Count."},
+            {"role": "assistant", "content": " ".join(str(i) for i in range(200))},
+        ]
+    }
     write_chats(tmp_path / "train.jsonl", [long_answer])
     cfg = config(tmp_path, "++max_length=128")
     rows, too_long = sft.load_examples(cfg, load_tokenizer("smollm2"))

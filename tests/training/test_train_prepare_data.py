@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from assay.benchmarks.registry import prepared_test_file
 from assay.core.jsonl import read_jsonl
 from assay.training import prepare_data
@@ -26,11 +25,19 @@ def sdg_lines():
     near_b = f"def describe():\n    return '{LONG_DOC} beta'\n"
     return [
         {"prompt": "Write scale(x) that doubles a tensor.", "generation": answer(GOOD), "why": "kept"},
-        {"prompt": "Write scale(x).", "generation": answer(GOOD), "finish_reason": "length", "why": "failed_generation"},
+        {
+            "prompt": "Write scale(x).",
+            "generation": answer(GOOD),
+            "finish_reason": "length",
+            "why": "failed_generation",
+        },
         {"prompt": "Write scale(x) please.", "generation": "I would use torch for this.", "why": "no_code"},
         {"prompt": "Write scale(x) now.", "generation": answer("def scale(x)\n    return x\n"), "why": "syntax_error"},
-        {"prompt": "Write scale(x), no import.", "generation": answer("def scale(x):\n    return torch.tensor(x)\n"),
-         "why": "undefined_names"},
+        {
+            "prompt": "Write scale(x), no import.",
+            "generation": answer("def scale(x):\n    return torch.tensor(x)\n"),
+            "why": "undefined_names",
+        },
         {"prompt": "Write many helpers.", "generation": answer(long_code), "why": "too_long"},
         {"prompt": mlcode_prompt, "generation": answer(GOOD), "why": "contaminated"},
         {"prompt": "Write scale(x) that doubles a tensor.", "generation": answer(GOOD), "why": "exact_duplicate"},
@@ -49,8 +56,14 @@ def run(tmp_path, lines, *overrides):
 
 def test_each_filter_removes_its_case_and_the_report_counts_it(tmp_path, smollm2_dir, capsys):
     lines = sdg_lines()
-    kept, report = run(tmp_path, lines, "++max_length=400", "++code_targets=true",
-                       "++decontaminate=[mlcode,smallmath]", "++system_message=You write code.")
+    kept, report = run(
+        tmp_path,
+        lines,
+        "++max_length=400",
+        "++code_targets=true",
+        "++decontaminate=[mlcode,smallmath]",
+        "++system_message=You write code.",
+    )
     expected = [line["why"] for line in lines]
     assert [k["source_index"] for k in kept] == [i for i, why in enumerate(expected) if why == "kept"]
     for reason in prepare_data.FILTERS:
@@ -80,8 +93,9 @@ def test_length_is_measured_with_the_exact_template_and_never_truncated(tmp_path
     # the ids are the chat template's rendering, token for token
     assert tok.decode(conv.input_ids) == tok.apply_chat_template(messages, tokenize=False)
     # the prompt part is exactly what a server tokenizes for generation
-    prompt_ids = tok(tok.apply_chat_template(messages[:1], tokenize=False, add_generation_prompt=True),
-                     add_special_tokens=False)["input_ids"]
+    prompt_ids = tok(
+        tok.apply_chat_template(messages[:1], tokenize=False, add_generation_prompt=True), add_special_tokens=False
+    )["input_ids"]
     assert conv.input_ids[: len(prompt_ids)] == prompt_ids
     assert conv.labels[: len(prompt_ids)] == [IGNORE_INDEX] * len(prompt_ids)
     trained = [t for t in conv.labels if t != IGNORE_INDEX]
@@ -95,13 +109,16 @@ def test_length_is_measured_with_the_exact_template_and_never_truncated(tmp_path
 
 
 def test_prompt_config_builds_eval_prompts_and_short_benchmark_questions_are_caught(tmp_path, smollm2_dir):
-    lines = [{"problem": "What is 7 + 5?", "generation": "7 + 5 = \\boxed{12}"},
-             {"problem": "What is 70 + 50?", "generation": "\\boxed{120}"},
-             {"problem": "What is 70 + 50?", "generation": "\\boxed{120}", "error": "timeout"}]
+    lines = [
+        {"problem": "What is 7 + 5?", "generation": "7 + 5 = \\boxed{12}"},
+        {"problem": "What is 70 + 50?", "generation": "\\boxed{120}"},
+        {"problem": "What is 70 + 50?", "generation": "\\boxed{120}", "error": "timeout"},
+    ]
     kept, report = run(tmp_path, lines, "++prompt_config=generic/math", "++decontaminate=[smallmath]")
     assert [k["source_index"] for k in kept] == [1]
     assert report["details"]["contaminated"] == [
-        {"index": 0, "benchmark": "smallmath", "item_id": "smallmath-00", "overlap": 1.0}]
+        {"index": 0, "benchmark": "smallmath", "item_id": "smallmath-00", "overlap": 1.0}
+    ]
     assert report["removed"]["failed_generation"] == 1
     assert kept[0]["messages"][0]["content"].startswith("Solve the following math problem.")
 
@@ -121,12 +138,15 @@ def test_a_missing_prompt_field_is_a_config_error(tmp_path, smollm2_dir, capsys)
     assert "no string field 'prompt'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("code, missing", [
-    ("import torch\ndef f(x):\n    return np.sum(torch.tensor(x))\n", ["np"]),
-    ("class C:\n    a = 1\n    def m(self):\n        return a\n", ["a"]),  # class attributes are not in scope
-    ("def f():\n    global G\n    G = 1\nprint(G, __name__, [i for i in range(2)])\n", []),
-    ("try:\n    import numpy as np\nexcept ImportError as e:\n    print(e)\n", []),
-])
+@pytest.mark.parametrize(
+    "code, missing",
+    [
+        ("import torch\ndef f(x):\n    return np.sum(torch.tensor(x))\n", ["np"]),
+        ("class C:\n    a = 1\n    def m(self):\n        return a\n", ["a"]),  # class attributes are not in scope
+        ("def f():\n    global G\n    G = 1\nprint(G, __name__, [i for i in range(2)])\n", []),
+        ("try:\n    import numpy as np\nexcept ImportError as e:\n    print(e)\n", []),
+    ],
+)
 def test_undefined_names_is_scope_aware(code, missing):
     assert undefined_names(code) == missing
 
@@ -135,10 +155,17 @@ def test_sandbox_check_drops_code_that_fails_when_run(tmp_path, smollm2_dir, san
     passing_tests = "def test_scale():\n    assert scale(2).item() == 4\n"
     lines = [
         {"prompt": "scale", "generation": answer(GOOD), "entry_point": "scale", "tests": passing_tests},
-        {"prompt": "scale, missing module", "generation": answer("import not_a_module_xyz\n\ndef scale(x):\n    return x\n"),
-         "entry_point": "scale"},
-        {"prompt": "scale, wrong", "generation": answer("def scale(x):\n    return x\n"), "entry_point": "scale",
-         "tests": passing_tests},
+        {
+            "prompt": "scale, missing module",
+            "generation": answer("import not_a_module_xyz\n\ndef scale(x):\n    return x\n"),
+            "entry_point": "scale",
+        },
+        {
+            "prompt": "scale, wrong",
+            "generation": answer("def scale(x):\n    return x\n"),
+            "entry_point": "scale",
+            "tests": passing_tests,
+        },
     ]
     kept, report = run(tmp_path, lines, "++code_targets=true", "++sandbox_check=true", f"++sandbox_url={sandbox_url}")
     assert [k["source_index"] for k in kept] == [0]
