@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..core.jsonl import read_jsonl, write_jsonl_atomic
+from ..core.suggest import did_you_mean
 
 
 class BenchmarkError(ValueError):
@@ -137,11 +138,9 @@ BENCHMARKS: dict[str, Benchmark] = {
 
 def get_benchmark(name: str) -> Benchmark:
     if name not in BENCHMARKS:
-        import difflib
-
-        close = difflib.get_close_matches(name, BENCHMARKS, n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
-        raise BenchmarkError(f"unknown benchmark '{name}'.{hint} Known: {', '.join(BENCHMARKS)}")
+        raise BenchmarkError(
+            f"unknown benchmark '{name}'.{did_you_mean(name, BENCHMARKS)} Known: {', '.join(BENCHMARKS)}"
+        )
     return BENCHMARKS[name]
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import difflib
 import inspect
 import sys
 import textwrap
@@ -26,6 +25,8 @@ import typing
 from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 from omegaconf import MISSING, OmegaConf
+
+from .suggest import did_you_mean
 
 __all__ = [
     "MISSING",
@@ -178,16 +179,7 @@ def _check_key(cls: type, key: str) -> None:
 
 
 def _unknown_key_message(cls: type, key: str) -> str:
-    candidates = _all_paths(cls)
-    close = difflib.get_close_matches(key, candidates, n=3, cutoff=0.6)
-    if not close:  # a misplaced leaf: `++temperature=1` for `inference.temperature`
-        leaf = key.rsplit(".", 1)[-1]
-        close = [p for p in candidates if p.rsplit(".", 1)[-1] == leaf][:3]
-    if not close:
-        close = difflib.get_close_matches(key, candidates, n=3, cutoff=0.4)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
-    others = f" (other close keys: {', '.join(close[1:])})" if len(close) > 1 else ""
-    return f"Unknown config key '{key}' for {cls.__name__}.{hint}{others}"
+    return f"Unknown config key '{key}' for {cls.__name__}.{did_you_mean(key, _all_paths(cls))}"
 
 
 # ----------------------------------------------------------------------------- overrides

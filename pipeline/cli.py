@@ -17,8 +17,8 @@ import typer
 
 from ..core.config import ConfigError
 from .cluster import ClusterConfigError
-from .dispatch import DependencyError
 from .evaluate import eval as eval_
+from .executors import DependencyError
 from .experiment import UnknownUpstreamError
 from .generate import generate
 from .grpo import grpo

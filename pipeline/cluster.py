@@ -9,7 +9,6 @@ Every field is checked when the file is loaded: a misspelt field names the close
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import re
 from dataclasses import dataclass, field
@@ -19,7 +18,8 @@ from typing import Optional
 
 import yaml
 
-EXECUTORS = ("local", "slurm")
+from ..core.suggest import UnknownNameError, did_you_mean
+from .executors import get_executor
 
 
 @dataclass
@@ -27,7 +27,7 @@ class ClusterConfig:
     """One cluster: how jobs are dispatched and with which defaults."""
 
     executor: str
-    """`local` (child processes on this machine) or `slurm` (sbatch)."""
+    """Where jobs run: `local` (child processes on this machine) or `slurm` (sbatch); see pipeline/executors/."""
     account: Optional[str] = None
     """Slurm account (--account)."""
     partition: Optional[str] = None
@@ -59,15 +59,18 @@ class ClusterConfig:
     """Filled from the file name; used in job records."""
 
     def __post_init__(self) -> None:
-        if self.executor not in EXECUTORS:
-            raise ClusterConfigError(f"executor must be one of {', '.join(EXECUTORS)}, got '{self.executor}'")
-        if self.executor == "local" and self.containers:
-            raise ClusterConfigError("containers are for Slurm clusters; the local executor runs without containers")
+        try:
+            executor = get_executor(self.executor)
+        except UnknownNameError as exc:
+            raise ClusterConfigError(f"field 'executor': {exc}") from None
+        executor.check_cluster(self)
         if self.time is not None:
             parse_time_minutes(self.time)
         if self.max_parallel_jobs is not None:
-            if self.executor != "local":
-                raise ClusterConfigError("max_parallel_jobs is for the local executor; Slurm schedules its own jobs")
+            if not executor.shares_one_machine:
+                raise ClusterConfigError(
+                    f"max_parallel_jobs is for jobs that share this machine; {self.executor} schedules its own jobs"
+                )
             if not isinstance(self.max_parallel_jobs, int) or self.max_parallel_jobs < 1:
                 raise ClusterConfigError(
                     f"max_parallel_jobs must be a whole number of at least 1, got {self.max_parallel_jobs!r}"
@@ -167,8 +170,7 @@ def find_cluster_config(name_or_path: str | os.PathLike) -> Path:
         if path.is_file():
             return path
     known = available_cluster_configs()
-    close = difflib.get_close_matches(str(name_or_path), known, n=1)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
+    hint = did_you_mean(str(name_or_path), known)
     raise ClusterConfigError(
         f"No cluster config named '{name_or_path}'.{hint} Known: {', '.join(known) or 'none'}. "
         "Pass a path to a YAML file, or add a folder to $ASSAY_CLUSTER_CONFIGS."
@@ -189,8 +191,7 @@ def load_cluster_config(name_or_path: str | os.PathLike | ClusterConfig) -> Clus
     valid = [f.name for f in dataclasses.fields(ClusterConfig) if f.name != "name"]
     for key in data:
         if key not in valid:
-            close = difflib.get_close_matches(str(key), valid, n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else f" Valid fields: {', '.join(valid)}."
+            hint = did_you_mean(str(key), valid) or f" Valid fields: {', '.join(valid)}."
             raise ClusterConfigError(f"{path}: unknown field '{key}'.{hint}")
     if "executor" not in data:
         raise ClusterConfigError(f"{path}: missing required field 'executor' (local or slurm)")

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Optional
 
 from .cluster import ClusterConfig
-from .experiment import Experiment, RunAfter, submit_experiment
+from .experiment import Experiment, RunAfter, submit_experiment, wait_for
 from .generate import node_python
 from .job import Job
 
@@ -58,10 +58,7 @@ def submit_deferred_eval(
             "after its upstream",
             flush=True,
         )
-    if wait is None:
-        wait = cluster.executor == "local"
-    if wait and not dry_run:
-        experiment.wait(follow=cluster.executor == "local")
+    wait_for([experiment], cluster, wait, dry_run)
     return experiment
 
 

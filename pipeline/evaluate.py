@@ -22,7 +22,7 @@ from typing import Optional, Union
 from ..benchmarks.registry import BenchmarkError, copy_for_run, get_benchmark
 from ..core.config import ConfigError
 from .cluster import load_cluster_config
-from .experiment import Experiment, RunAfter, submit_experiment
+from .experiment import Experiment, RunAfter, submit_experiment, wait_for
 from .generate import ServerSetup, check_overrides, generation_jobs, node_python, warn_greedy_seeds
 from .job import Dependency, Job
 from .server_spec import sandbox_service
@@ -232,11 +232,7 @@ def eval(  # noqa: A001 - the command users know by this name
         from . import registry
 
         registry.record(cluster_cfg.name, expname, [h for e in experiments for h in e.final])
-    if wait is None:
-        wait = cluster_cfg.executor == "local"
-    if wait and not dry_run:
-        for experiment in experiments:
-            experiment.wait(follow=cluster_cfg.executor == "local")
+    if wait_for(experiments, cluster_cfg, wait, dry_run):
         from ..evaluation.summarize import summarize_results
 
         labels = [model_label(m) for m in models] if len(models) > 1 else None

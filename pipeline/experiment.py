@@ -17,7 +17,7 @@ from typing import Iterable, Iterator, Optional, Union
 
 from . import registry
 from .cluster import ClusterConfig
-from .dispatch import submit_job
+from .executors import get_executor, submit_job
 from .job import Dependency, Job, JobFailedError, JobHandle
 
 RunAfter = Union[str, Iterable[str], None]
@@ -74,6 +74,17 @@ def _stop_signals_interrupt() -> Iterator[None]:
             signal.signal(s, handler)
 
 
+def wait_for(experiments: list["Experiment"], cluster: ClusterConfig, wait: Optional[bool], dry_run: bool) -> bool:
+    """Wait for the experiments when asked (`wait=None`: as the cluster's executor does by default), showing the
+    jobs' output where they run on this machine. Returns whether it waited (and so every job succeeded)."""
+    executor = get_executor(cluster.executor)
+    if dry_run or not (executor.waits_by_default if wait is None else wait):
+        return False
+    for experiment in experiments:
+        experiment.wait(follow=executor.waits_by_default)
+    return True
+
+
 @dataclass
 class Experiment:
     """The jobs of one pipeline call; `final` holds the last copy of each job."""
@@ -95,7 +106,11 @@ class Experiment:
         except KeyboardInterrupt:
             # Ctrl-C (or kill, or a closed terminal) while a launcher waits on local jobs stops them too
             # (Slurm jobs keep their own life)
-            local = [h for h in self.handles if h.executor == "local" and not h.done()]
+            local = [
+                h
+                for h in self.handles
+                if not h.dry_run and get_executor(h.executor).stops_with_launcher and not h.done()
+            ]
             for handle in local:
                 handle.cancel()
             if local:

@@ -17,7 +17,8 @@ from typing import Optional
 from ..core.config import ConfigError, validate_overrides
 from ..inference.config import SERVER_TYPES, GenerateConfig
 from .cluster import ClusterConfig, load_cluster_config
-from .experiment import Experiment, RunAfter, submit_experiment
+from .executors import get_executor
+from .experiment import Experiment, RunAfter, submit_experiment, wait_for
 from .job import Dependency, Job
 from .server_spec import sandbox_service, server_service
 from .wrap import extra_args
@@ -176,10 +177,7 @@ def generate(
         dependent_jobs=dependent_jobs,
         dry_run=dry_run,
     )
-    if wait is None:
-        wait = cluster_cfg.executor == "local"
-    if wait and not dry_run:
-        experiment.wait(follow=cluster_cfg.executor == "local")
+    if wait_for([experiment], cluster_cfg, wait, dry_run):
         for seed in seeds:
             print(f"{expname}: wrote {out_dir / output_name(seed)}", flush=True)
     return experiment
@@ -251,7 +249,7 @@ def generation_jobs(
     log_root = log_root or out_dir
     if num_chunks is not None and num_chunks < 1 or num_jobs is not None and num_jobs < 1:
         raise ConfigError("num_chunks and num_jobs must be at least 1")
-    if num_jobs is None and cluster_cfg.executor == "local" and not server.server_address:
+    if num_jobs is None and get_executor(cluster_cfg.executor).shares_one_machine and not server.server_address:
         num_jobs = 1  # one machine: one model server, running the tasks in turn, not one server per task
     if num_jobs and not num_chunks and num_jobs > len(seeds):
         num_chunks = -(-num_jobs // len(seeds))  # more servers than seeds: split the input so each has work

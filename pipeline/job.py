@@ -8,14 +8,16 @@ where its logs are, and `wait()`, which raises `JobFailedError` with the tail of
 from __future__ import annotations
 
 import shlex
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from .executors import get_executor
+from .log_follow import log_tail
+
 DEPENDENCY_KINDS = ("afterok", "afterany")
-FINAL_SLURM_STATES = {
+FINAL_STATES = {
     "COMPLETED",
     "FAILED",
     "CANCELLED",
@@ -92,9 +94,11 @@ class JobHandle:
     name: str
     job_id: str
     executor: str
-    """local, slurm, or dry_run."""
+    """The name of the executor that ran it (local, slurm, ...; see executors/)."""
     log_dir: Path
     submitit_job: Any = None
+    dry_run: bool = False
+    """Nothing was submitted: the handle stands for what would have been (its id is a placeholder)."""
 
     @property
     def stdout_path(self) -> Path:
@@ -109,25 +113,20 @@ class JobHandle:
         return self.log_dir / f"{self.job_id}_0_result.pkl"
 
     def state(self) -> str:
-        """Scheduler state: PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, ... (local jobs: RUNNING, COMPLETED, FAILED)."""
-        if self.executor == "dry_run":
+        """Scheduler state in Slurm's words (PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, ...); DRY_RUN."""
+        if self.dry_run:
             return "DRY_RUN"
-        if self.executor == "local":
-            from .job_runner import LocalUpstream, upstream_outcome
-
-            outcome = upstream_outcome(LocalUpstream(self.name, self.job_id, str(self.result_pickle)))
-            return {"success": "COMPLETED", "error": "FAILED", None: "RUNNING"}[outcome]
-        return slurm_states([self.job_id]).get(self.job_id, "UNKNOWN")
+        return get_executor(self.executor).state(self)
 
     def done(self) -> bool:
-        return self.state() in FINAL_SLURM_STATES
+        return self.state() in FINAL_STATES
 
     def wait(self, timeout_s: Optional[float] = None, poll_s: float = 1.0, follow: bool = False) -> Any:
         """Block until the job ends; return its result or raise JobFailedError with its log tail.
 
         With `follow=True` the job's output is copied to the terminal as it is written.
         """
-        if self.executor == "dry_run":
+        if self.dry_run:
             return None
         from .log_follow import LogFollower
 
@@ -148,7 +147,7 @@ class JobHandle:
             self._result()  # raises with the job's own error message
         raise JobFailedError(
             f"{self.name} (job {self.job_id}) ended {state} without running to completion.\n"
-            f"log: {self.stdout_path}\n--- tail ---\n{_tail(self.stderr_path) or _tail(self.stdout_path)}"
+            f"log: {self.stdout_path}\n--- tail ---\n{log_tail(self.stderr_path) or log_tail(self.stdout_path)}"
         )
 
     def _result(self) -> Any:
@@ -166,10 +165,8 @@ class JobHandle:
 
     def cancel(self) -> None:
         """Stop the job (scancel on Slurm, SIGINT to the local process, which stops its command)."""
-        if self.executor == "slurm":
-            subprocess.run(["scancel", self.job_id], check=True, capture_output=True)
-        elif self.executor == "local" and self.submitit_job is not None:
-            self.submitit_job.cancel()
+        if not self.dry_run:
+            get_executor(self.executor).cancel(self)
 
     def describe(self) -> str:
         return f"{self.name}: job {self.job_id} ({self.executor}); log {self.stdout_path}"
@@ -188,36 +185,3 @@ def _own_message(submitit_message: str) -> str:
     idx = submitit_message.rfind(marker)
     message = submitit_message[idx + len(marker) :] if idx >= 0 else submitit_message
     return message.split("\n\n----------------------")[0].strip()
-
-
-def _tail(path: Path, chars: int = 3000) -> str:
-    from .job_runner import _log_tail
-
-    return _log_tail(path, chars)
-
-
-def slurm_states(job_ids: list[str]) -> dict[str, str]:
-    """Current Slurm state of each job id, from sacct (squeue for jobs sacct does not know yet)."""
-    if not job_ids:
-        return {}
-    states: dict[str, str] = {}
-    out = subprocess.run(
-        ["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(job_ids)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    for line in out.stdout.splitlines():
-        parts = line.strip().split("|")
-        if len(parts) >= 2:
-            states[parts[0]] = parts[1].split()[0]  # "CANCELLED by 0" -> CANCELLED
-    missing = [j for j in job_ids if j not in states]
-    if missing:
-        out = subprocess.run(
-            ["squeue", "-h", "-o", "%i|%T", "-j", ",".join(missing)], capture_output=True, text=True, check=False
-        )
-        for line in out.stdout.splitlines():
-            parts = line.strip().split("|")
-            if len(parts) == 2:
-                states[parts[0]] = parts[1]
-    return states

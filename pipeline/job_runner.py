@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Optional
 
 from .local_slots import LocalSlots, hold_slot
+from .log_follow import log_tail
 from .services import RunningService, ServiceSpec, start_service, wait_healthy
 
-TAIL_CHARS = 3000
 _PR_SET_PDEATHSIG = 1
 
 
@@ -107,19 +107,6 @@ def _wait_for_upstream(spec: JobSpec) -> None:
             )
 
 
-def _log_tail(path: Optional[Path], chars: int = TAIL_CHARS) -> str:
-    if path is None or not path.exists():
-        return ""
-    with path.open("rb") as f:
-        f.seek(0, os.SEEK_END)
-        size = f.tell()
-        f.seek(max(0, size - chars))
-        text = f.read().decode(errors="replace")
-    if size > chars:
-        text = "..." + text.split("\n", 1)[-1]
-    return text.strip()
-
-
 def _log_paths() -> tuple[Optional[Path], Optional[Path]]:
     try:
         import submitit
@@ -146,7 +133,7 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
         pass
 
 
-def _kill_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
+def kill_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
     if proc.poll() is not None:
         return
     try:
@@ -161,7 +148,7 @@ def _kill_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
 
 
 def _stop(process: subprocess.Popen) -> None:
-    _kill_group(process)
+    kill_group(process)
 
 
 def _job_placement() -> tuple[str, int]:
@@ -186,7 +173,7 @@ def _start_services(spec: JobSpec, stdout_path: Optional[Path], job_id: str, ran
                 running.append(start_service(service, log, _die_with_parent))
         for service in running:
             if rank == 0:  # worker nodes serve no HTTP: only the head is health-checked
-                wait_healthy(service, _log_tail)
+                wait_healthy(service, log_tail)
     except BaseException:
         for service in running:
             _stop(service.process)
@@ -208,7 +195,7 @@ def wait_for_head(head_result: Path, running: list[RunningService], poll_s: floa
             if code is not None:
                 raise CommandFailedError(
                     f"{service.spec.name} on a worker node exited with status {code}; log {service.log_path}:\n"
-                    f"{_log_tail(service.log_path)}"
+                    f"{log_tail(service.log_path)}"
                 )
         time.sleep(poll_s)
     return {"returncode": 0, "duration_s": 0.0, "worker": True}
@@ -276,14 +263,14 @@ def _run_command(name, command, env, workdir, stdout_path, stderr_path) -> dict:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-        _kill_group(proc)
+        kill_group(proc)
     if stopped_by:
         print(f"[assay] {name}: stopped by signal {stopped_by[0]}", flush=True)
         raise SystemExit(128 + stopped_by[0])
     duration = time.monotonic() - start
     if returncode != 0:
         sys.stderr.flush()
-        tail = _log_tail(stderr_path) or _log_tail(stdout_path)
+        tail = log_tail(stderr_path) or log_tail(stdout_path)
         where = f"\nlog: {stdout_path}\nerr: {stderr_path}" if stdout_path else ""
         raise CommandFailedError(
             f"{name}: command exited with status {returncode} after {duration:.1f}s: "

@@ -9,8 +9,13 @@ launcher ends with the job's error and its log tail right after.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+from typing import Optional
+
+TAIL_CHARS = 3000
+"""How much of a log an error message quotes."""
 
 SUBMITIT_PREFIX = "submitit "
 SUBMITIT_ERROR_PREFIX = "submitit ERROR "
@@ -53,3 +58,17 @@ class LogFollower:
             if shown:
                 stream.write(shown)
                 stream.flush()
+
+
+def log_tail(path: Optional[Path], chars: int = TAIL_CHARS) -> str:
+    """The last `chars` characters of a log, from a line start (what an error message quotes)."""
+    if path is None or not path.exists():
+        return ""
+    with path.open("rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - chars))
+        text = f.read().decode(errors="replace")
+    if size > chars:
+        text = "..." + text.split("\n", 1)[-1]
+    return text.strip()

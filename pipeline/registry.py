@@ -30,7 +30,7 @@ def _record_path(cluster: str, expname: str) -> Path:
 def record(cluster: str, expname: str, handles: list[JobHandle]) -> None:
     """Remember that `expname` now stands for `handles` (the last job of each chain it submitted)."""
     _IN_MEMORY[(cluster, expname)] = list(handles)
-    real = [h for h in handles if h.executor != "dry_run"]
+    real = [h for h in handles if not h.dry_run]
     if not real:
         return
     path = _record_path(cluster, expname)

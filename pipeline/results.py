@@ -53,21 +53,22 @@ def evaluate_results(input_files: str, grader: str, sandbox_url: Optional[str] =
         return
     import tempfile
 
-    from .job_runner import _kill_group, _log_tail
+    from .job_runner import kill_group
+    from .log_follow import log_tail
     from .server_spec import sandbox_service
     from .services import start_service, wait_healthy
 
     log = Path(tempfile.mkdtemp(prefix="assay-sandbox-")) / "sandbox.log"
     service = start_service(sandbox_service(sys.executable), log, preexec_fn=os.setsid)
     try:
-        wait_healthy(service, _log_tail)
+        wait_healthy(service, log_tail)
         argv.append(f"++sandbox_url=http://127.0.0.1:{service.port}")
         os.environ.update(service.secrets)  # the grader's client reads the token from the environment
         run_stage(EvaluateResultsConfig, grade, argv=argv, prog="assay evaluate_results")
     finally:
         for name in service.secrets:
             os.environ.pop(name, None)
-        _kill_group(service.process)
+        kill_group(service.process)
     _refresh_metrics(input_files)
 
 

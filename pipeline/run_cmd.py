@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 from .cluster import load_cluster_config
-from .experiment import Experiment, RunAfter, submit_experiment
+from .experiment import Experiment, RunAfter, submit_experiment, wait_for
 from .job import Job
 from .wrap import extra_args
 
@@ -67,10 +67,7 @@ def run_cmd(
         dependent_jobs=dependent_jobs,
         dry_run=dry_run,
     )
-    if wait is None:
-        wait = cluster_cfg.executor == "local"
-    if wait and not dry_run:
-        experiment.wait(follow=cluster_cfg.executor == "local")
+    if wait_for([experiment], cluster_cfg, wait, dry_run):
         for handle in experiment.final:
             print(f"{handle.name}: job {handle.job_id} COMPLETED; log {handle.stdout_path}", flush=True)
     return experiment

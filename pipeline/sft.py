@@ -28,7 +28,8 @@ from typing import Optional
 
 from ..core.config import ConfigError, compose_stage_config, validate_overrides
 from .cluster import ClusterConfig, load_cluster_config
-from .experiment import Experiment, RunAfter, submit_experiment
+from .executors import get_executor
+from .experiment import Experiment, RunAfter, submit_experiment, wait_for
 from .generate import node_python
 from .job import Job
 from .server_spec import sandbox_service
@@ -135,10 +136,7 @@ def _submit(
         dependent_jobs=dependent_jobs,
         dry_run=dry_run,
     )
-    if wait is None:
-        wait = cluster_cfg.executor == "local"
-    if wait and not dry_run:
-        experiment.wait(follow=cluster_cfg.executor == "local")
+    if wait_for([experiment], cluster_cfg, wait, dry_run):
         print(f"{expname}: {done_message}", flush=True)
     return experiment
 
@@ -192,8 +190,11 @@ def sft(
     if num_gpus < 0 or num_nodes < 1:
         raise ConfigError(f"num_gpus must be >= 0 and num_nodes >= 1, got {num_gpus} and {num_nodes}")
     cluster_cfg = load_cluster_config(cluster)
-    if num_nodes > 1 and cluster_cfg.executor != "slurm":
-        raise ConfigError(f"num_nodes={num_nodes} needs a Slurm cluster; '{cluster_cfg.name}' runs jobs locally")
+    if num_nodes > 1 and not get_executor(cluster_cfg.executor).multi_node:
+        raise ConfigError(
+            f"num_nodes={num_nodes} needs a cluster whose jobs span nodes; '{cluster_cfg.name}' runs "
+            f"{cluster_cfg.executor} jobs on one node"
+        )
     _check_input(train_file, "train_file", run_after, dry_run)
     out_dir = Path(output_dir).absolute()
     python = node_python(cluster_cfg)

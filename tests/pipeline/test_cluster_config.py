@@ -31,7 +31,7 @@ def test_missing_executor_is_an_error(tmp_path):
 def test_wrong_types_and_values_are_errors(tmp_path):
     with pytest.raises(ClusterConfigError, match="'gpus_per_node' expects int"):
         load_cluster_config(write(tmp_path, "executor: slurm\ngpus_per_node: eight\n"))
-    with pytest.raises(ClusterConfigError, match="executor must be one of local, slurm"):
+    with pytest.raises(ClusterConfigError, match="unknown executor .kubernetes.* Known: local, slurm"):
         load_cluster_config(write(tmp_path, "executor: kubernetes\n"))
     with pytest.raises(ClusterConfigError, match="not in Slurm's format"):
         load_cluster_config(write(tmp_path, "executor: slurm\ntime: 4 hours\n"))

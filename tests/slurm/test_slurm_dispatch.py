@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from assay.pipeline import JobFailedError, registry, run_cmd
-from assay.pipeline.job import slurm_states
+from assay.pipeline.executors.slurm import slurm_states
 
 pytestmark = pytest.mark.slurm
 REPO = Path(__file__).resolve().parents[2]
@@ -100,7 +100,7 @@ def test_afterany_chain_continues_past_a_failure(slurm_cluster, tmp_path):
 
 
 def test_chaining_after_a_finished_failed_job_is_refused_at_submit(slurm_cluster, tmp_path):
-    from assay.pipeline.dispatch import DependencyError
+    from assay.pipeline.executors import DependencyError
 
     b = run_cmd("exit 1", cluster=slurm_cluster, expname="B", output_dir=str(tmp_path))
     wait_final(b.final[0])

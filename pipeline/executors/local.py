@@ -1,0 +1,126 @@
+"""The local executor: each job is a child process of the launcher, through submitit's `LocalExecutor`.
+
+Dependencies are waited for by the job itself (its runner polls the upstream's result file), and a
+cluster's `max_parallel_jobs` is a set of slots shared by every launcher on the machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Iterator
+
+from ..cluster import ClusterConfig, ClusterConfigError, parse_time_minutes
+from ..job import Job, JobHandle
+from ..job_runner import JobSpec, LocalUpstream, run_job, upstream_outcome
+from ..local_slots import LocalSlots
+from . import EXECUTORS, Executor, next_dry_run_id, print_dry_run, upstreams_on
+
+DEFAULT_TIME = "10-00:00:00"
+"""Local jobs still need a limit for submitit; ten days is none in practice."""
+
+CONTROLLER_LOG = "local_controller.log"
+"""Where the stderr of submitit's local controller processes goes (the jobs' own output has its log files)."""
+
+
+@EXECUTORS.register("local")
+class LocalExecutor(Executor):
+    name = "local"
+    waits_by_default = True
+    stops_with_launcher = True
+    shares_one_machine = True
+
+    def check_cluster(self, cluster: ClusterConfig) -> None:
+        if cluster.containers:
+            raise ClusterConfigError("containers are for Slurm clusters; the local executor runs without containers")
+
+    def submit(self, job: Job, cluster: ClusterConfig, dry_run: bool) -> JobHandle:
+        import submitit
+
+        cluster_env = cluster.explicit_env() if dry_run else cluster.env()
+        upstreams = [
+            LocalUpstream(d.upstream.name, d.upstream.job_id, str(d.upstream.result_pickle), d.kind)
+            for d in upstreams_on(job, self.name)
+        ]
+        spec = JobSpec(
+            name=job.name,
+            command=job.command,
+            env={**cluster_env, **job.env},
+            wait_for=upstreams,
+            services=list(job.services),
+            log_dir=str(job.log_dir),
+            next_commands=list(job.next_commands),
+        )
+        if cluster.max_parallel_jobs and job.takes_local_slot:
+            spec.slots = LocalSlots.for_cluster(cluster.name, cluster.max_parallel_jobs)
+        if dry_run:
+            job_id = next_dry_run_id()
+            after = ", ".join(f"{d.kind}:{d.upstream.job_id}" for d in job.dependencies) or "none"
+            limit = f"; then a free slot of {spec.slots.count} in {spec.slots.folder}" if spec.slots else ""
+            print_dry_run(
+                job, job_id, self.name, spec, f"# runs as a local child process; starts after: {after}{limit}"
+            )
+            return JobHandle(job.name, job_id, self.name, job.log_dir, dry_run=True)
+        executor = submitit.LocalExecutor(folder=job.log_dir)
+        params: dict = {"timeout_min": parse_time_minutes(job.time or cluster.time or DEFAULT_TIME)}
+        if job.gpus_per_node:
+            params["gpus_per_node"] = job.gpus_per_node
+        executor.update_parameters(**params)
+        job.log_dir.mkdir(parents=True, exist_ok=True)
+        with _stderr_to(job.log_dir / CONTROLLER_LOG), _interruptible_children():
+            submitted = executor.submit(run_job, spec)
+        return JobHandle(job.name, str(submitted.job_id), self.name, job.log_dir, submitted)
+
+    def state(self, handle: JobHandle) -> str:
+        outcome = upstream_outcome(LocalUpstream(handle.name, handle.job_id, str(handle.result_pickle)))
+        return {"success": "COMPLETED", "error": "FAILED", None: "RUNNING"}[outcome]
+
+    def cancel(self, handle: JobHandle) -> None:
+        """SIGINT to the local process, which stops its command (a handle read back from disk has none)."""
+        if handle.submitit_job is not None:
+            handle.submitit_job.cancel()
+
+
+@contextlib.contextmanager
+def _stderr_to(path: Path) -> Iterator[None]:
+    """Point file descriptor 2 at `path` while submitit starts a local job's controller, which inherits it.
+
+    Stopped by Ctrl-C or a cancel, the controller prints its own KeyboardInterrupt traceback, which on the
+    launcher's terminal reads like a crash of the launcher; in the log it stays available and out of the way.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(path, "ab") as log:
+            os.dup2(log.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+@contextlib.contextmanager
+def _interruptible_children() -> Iterator[None]:
+    """Start local job controllers with SIGINT handled, even when this launcher ignores it.
+
+    Stopping a local job is a SIGINT to its controller (submitit's `cancel`), which passes it on to the
+    job. A launcher started in the background by a script (`assay eval ... &`) ignores SIGINT, and an
+    ignored signal stays ignored in every process it starts: its jobs would outlive a `kill` of the
+    launcher. A handled signal is reset to its default in a child, so the controllers get Python's usual
+    KeyboardInterrupt. Main thread only (the only one that may set handlers).
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+    ):
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)

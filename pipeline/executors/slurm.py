@@ -1,0 +1,145 @@
+"""The Slurm executor: one sbatch submission per job through submitit's `SlurmExecutor`.
+
+Dependencies become `--dependency=afterok:ID,...`; an upstream that already ended is checked first, so a
+job that could never start is an error at submission instead of a job pending forever.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from typing import Optional
+
+from ..cluster import ClusterConfig, parse_time_minutes
+from ..job import FINAL_STATES, Job, JobHandle
+from ..job_runner import JobSpec, run_job
+from . import EXECUTORS, DependencyError, Executor, next_dry_run_id, print_dry_run, upstreams_on
+
+DEFAULT_TIME = "04:00:00"
+"""A job's time limit when neither the job nor the cluster config sets one."""
+
+
+@EXECUTORS.register("slurm")
+class SlurmExecutor(Executor):
+    name = "slurm"
+    multi_node = True
+    takes_containers = True
+
+    def submit(self, job: Job, cluster: ClusterConfig, dry_run: bool) -> JobHandle:
+        dependency = slurm_dependency(job)
+        executor = _submitit_executor(job, cluster, dependency, dry_run)
+        spec = JobSpec(
+            name=job.name,
+            command=job.command,
+            env=dict(job.env),
+            services=list(job.services),
+            log_dir=str(job.log_dir),
+            next_commands=list(job.next_commands),
+        )
+        if dry_run:
+            job_id = next_dry_run_id()
+            script = executor._make_submission_file_text(executor._submitit_command_str, uid="<uid>")
+            print_dry_run(job, job_id, self.name, spec, script)
+            return JobHandle(job.name, job_id, self.name, job.log_dir, dry_run=True)
+        job.log_dir.mkdir(parents=True, exist_ok=True)
+        submitted = executor.submit(run_job, spec)
+        return JobHandle(job.name, str(submitted.job_id), self.name, job.log_dir, submitted)
+
+    def state(self, handle: JobHandle) -> str:
+        return slurm_states([handle.job_id]).get(handle.job_id, "UNKNOWN")
+
+    def cancel(self, handle: JobHandle) -> None:
+        subprocess.run(["scancel", handle.job_id], check=True, capture_output=True)
+
+
+def slurm_dependency(job: Job) -> Optional[str]:
+    """`afterok:1:2,afterany:3` for the upstream jobs still to finish.
+
+    An upstream already COMPLETED needs no dependency; one that ended otherwise is an error for
+    afterok (the job could never start) and no dependency for afterany.
+    """
+    live = upstreams_on(job, "slurm")
+    states = slurm_states([d.upstream.job_id for d in live])
+    ids: dict[str, list[str]] = {"afterok": [], "afterany": []}
+    for dep in job.dependencies:
+        up = dep.upstream
+        if getattr(up, "dry_run", False):
+            ids[dep.kind].append(up.job_id)
+            continue
+        state = states.get(up.job_id, "UNKNOWN")
+        if state == "COMPLETED":
+            continue
+        if state in FINAL_STATES:
+            if dep.kind == "afterok":
+                raise DependencyError(
+                    f"{job.name} needs {up.name} (job {up.job_id}) to succeed, but it ended {state}; "
+                    f"see {up.stdout_path}"
+                )
+            continue
+        ids[dep.kind].append(up.job_id)
+    parts = [f"{kind}:{':'.join(job_ids)}" for kind, job_ids in ids.items() if job_ids]
+    return ",".join(parts) or None
+
+
+def _submitit_executor(job: Job, cluster: ClusterConfig, dependency: Optional[str], dry_run: bool = False):
+    import submitit
+
+    container = cluster.container_args(job.container)
+    # inside a container the launcher's interpreter path does not exist; the image's python runs the job
+    executor = submitit.SlurmExecutor(folder=job.log_dir, python="python" if container else None)
+    params: dict = {
+        "job_name": f"{cluster.job_name_prefix}{job.name}",
+        "time": parse_time_minutes(job.time or cluster.time or DEFAULT_TIME),
+        "nodes": job.nodes,
+        "ntasks_per_node": 1,
+        "signal_delay_s": cluster.signal_delay_s,
+    }
+    optional = {
+        "partition": cluster.partition,
+        "account": cluster.account,
+        "gpus_per_node": job.gpus_per_node or None,
+        "cpus_per_task": job.cpus_per_task or cluster.cpus_per_task,
+        "mem": job.mem or cluster.mem,
+        "dependency": dependency,
+    }
+    params.update({k: v for k, v in optional.items() if v is not None})
+    if cluster.sbatch_args:
+        params["additional_parameters"] = dict(cluster.sbatch_args)
+    if container:
+        params["srun_args"] = container
+    env = cluster.explicit_env() if dry_run else cluster.env()
+    if env:
+        params["setup"] = [f"export {k}={shlex.quote(v)}" for k, v in env.items()]
+    if job.gpus_per_node > cluster.gpus_per_node:
+        raise ValueError(
+            f"{job.name} asks for {job.gpus_per_node} GPUs per node; cluster '{cluster.name}' has {cluster.gpus_per_node}"
+        )
+    executor.update_parameters(**params)
+    return executor
+
+
+def slurm_states(job_ids: list[str]) -> dict[str, str]:
+    """Current Slurm state of each job id, from sacct (squeue for jobs sacct does not know yet)."""
+    if not job_ids:
+        return {}
+    states: dict[str, str] = {}
+    out = subprocess.run(
+        ["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(job_ids)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    for line in out.stdout.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) >= 2:
+            states[parts[0]] = parts[1].split()[0]  # "CANCELLED by 0" -> CANCELLED
+    missing = [j for j in job_ids if j not in states]
+    if missing:
+        out = subprocess.run(
+            ["squeue", "-h", "-o", "%i|%T", "-j", ",".join(missing)], capture_output=True, text=True, check=False
+        )
+        for line in out.stdout.splitlines():
+            parts = line.strip().split("|")
+            if len(parts) == 2:
+                states[parts[0]] = parts[1]
+    return states
