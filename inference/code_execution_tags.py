@@ -27,6 +27,7 @@ import yaml
 from ..core.config import ConfigError
 from . import harmony
 from .model_client import RequestFailedError
+from .servers import get_server_type
 
 
 class CodeExecutionError(RequestFailedError):
@@ -67,7 +68,7 @@ class FencedTags:
     def request_fields(self, server_type: str) -> dict:
         """Ask the server to keep the stop string in its answer, so a stop at a closing fence is told apart
         from the end of the answer (vLLM: include_stop_str_in_output, SGLang: no_stop_trim)."""
-        return {"vllm": {"include_stop_str_in_output": True}, "sglang": {"no_stop_trim": True}}.get(server_type, {})
+        return dict(get_server_type(server_type).keep_stop_string)
 
     def render_prompt(self, renderer, sample: dict, cfg) -> str:
         return renderer.text(sample)
@@ -121,7 +122,7 @@ class HarmonyTags:
 
     def request_fields(self, server_type: str) -> dict:
         """The loop must read and send back the special tokens; by default servers strip them from answers."""
-        return {"skip_special_tokens": False} if server_type in ("vllm", "sglang") else {}
+        return {"skip_special_tokens": False} if get_server_type(server_type).honours_skip_special_tokens else {}
 
     def render_prompt(self, renderer, sample: dict, cfg) -> str:
         kwargs = cfg.chat_template_kwargs

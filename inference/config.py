@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..core.config import MISSING, register_stage_config
-
-SERVER_TYPES = ("vllm", "sglang", "openai")
+from ..core.suggest import UnknownNameError
+from .servers import get_server_type
 
 
 @dataclass
@@ -56,7 +56,7 @@ class ServerConfig:
     """Where the model is served and how requests reach it."""
 
     server_type: str = "vllm"
-    """One of vllm, sglang, openai (any OpenAI-compatible endpoint, no server started)."""
+    """vllm, sglang, trtllm, or openai (any OpenAI-compatible endpoint, no server started); see inference/servers/."""
     model: str = MISSING
     """Model name as the server knows it (the pipeline fills it from --model)."""
     host: str = "127.0.0.1"
@@ -75,8 +75,10 @@ class ServerConfig:
     """Limits of the model's code execution."""
 
     def __post_init__(self) -> None:
-        if self.server_type not in SERVER_TYPES:
-            raise ValueError(f"server.server_type must be one of {', '.join(SERVER_TYPES)}, got '{self.server_type}'")
+        try:
+            get_server_type(self.server_type)
+        except UnknownNameError as exc:
+            raise ValueError(f"server.server_type: {exc}") from None
 
 
 @register_stage_config

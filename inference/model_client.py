@@ -18,6 +18,7 @@ from typing import Any, Optional
 import aiohttp
 
 from .config import InferenceConfig, ServerConfig
+from .servers import get_server_type
 
 
 class RequestFailedError(RuntimeError):
@@ -53,7 +54,7 @@ def sampling_body(inference: InferenceConfig, server_type: str) -> dict[str, Any
         "repetition_penalty": (inference.repetition_penalty, 1.0),
     }
     for key, (value, default) in extras.items():
-        if value != default or server_type in ("vllm", "sglang"):
+        if value != default or get_server_type(server_type).sampling_extras:
             body[key] = value
     body.update(inference.extra_body)
     return body

@@ -21,6 +21,7 @@ import sys
 from .embedded_model import resolve_model
 from .lora_adapter import read_adapter, vllm_lora_args
 from .server_commands import server_command, slurm_node_placement
+from .servers import SERVER_TYPES, get_server_type
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -29,7 +30,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--server_type", required=True, choices=["vllm", "sglang"])
+    launchable = [name for name in SERVER_TYPES.names() if SERVER_TYPES.get(name).starts_process]
+    parser.add_argument("--server_type", required=True, choices=launchable)
     parser.add_argument("--model", required=True, help="path, hub name, or alias (smollm2)")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
@@ -56,7 +58,7 @@ def main(argv=None) -> None:
     except ValueError as exc:
         fail(str(exc))
     if adapter is not None:
-        if args.server_type != "vllm":
+        if not get_server_type(args.server_type).serves_lora_adapters:
             fail(
                 f"{args.model} is a LoRA adapter; {args.server_type} serves merged models here: merge it "
                 "first (assay merge_lora), or use server_type=vllm"

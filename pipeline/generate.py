@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Optional
 
 from ..core.config import ConfigError, validate_overrides
-from ..inference.config import SERVER_TYPES, GenerateConfig
+from ..core.suggest import UnknownNameError
+from ..inference.config import GenerateConfig
+from ..inference.servers import ServerTypeError, get_server_type
 from .cluster import ClusterConfig, load_cluster_config
 from .executors import get_executor
 from .experiment import Experiment, RunAfter, submit_experiment, wait_for
@@ -197,10 +199,17 @@ class ServerSetup:
     with_sandbox: bool = False
 
     def check(self) -> None:
-        if self.server_type not in SERVER_TYPES:
-            raise ConfigError(f"server_type must be one of {', '.join(SERVER_TYPES)}, got '{self.server_type}'")
-        if self.server_type == "openai" and not self.server_address:
-            raise ConfigError("server_type=openai needs --server_address (the endpoint's base URL)")
+        try:
+            kind = get_server_type(self.server_type)
+        except UnknownNameError as exc:
+            raise ConfigError(f"server_type: {exc}") from None
+        if not kind.starts_process and not self.server_address:
+            raise ConfigError(f"server_type={self.server_type} needs --server_address (the endpoint's base URL)")
+        if not self.server_address:
+            try:
+                kind.check(self.server_gpus, self.server_nodes)
+            except ServerTypeError as exc:
+                raise ConfigError(str(exc)) from None
         if not self.model:
             raise ConfigError("--model is required (a path, a served model name, or the alias smollm2)")
 

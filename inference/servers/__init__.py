@@ -1,0 +1,115 @@
+"""Server types: how a model server of one kind is launched, and what its OpenAI-compatible API accepts.
+
+One module per type (vllm.py, sglang.py, trtllm.py, openai.py), chosen by `server_type` through
+`SERVER_TYPES`. A type answers three questions: can it serve this request (GPUs, nodes; checked at
+submission), what command starts it on one node (`command`, built apart from running it so every variant
+can be checked in a dry run), and which request fields beyond OpenAI's schema it honours. Adding a server
+type is one module here that subclasses `ServerType` and registers itself: `@SERVER_TYPES.register("name")`.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+
+from ...core.registry import Registry
+
+DEFAULT_MASTER_PORT = 29501
+"""Rendezvous port of multi-node launches on the head node (vLLM's own default)."""
+
+
+class ServerTypeError(ValueError):
+    """A server that this type cannot launch as asked (GPUs, nodes, a LoRA adapter)."""
+
+
+@dataclass(frozen=True)
+class ServerLaunch:
+    """One node's server process: what to run, with which extra environment, and where it answers."""
+
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    """Defaults added to the environment; variables the user already set win (see `environ`)."""
+    health_url: Optional[str] = None
+    """`GET` answers 200 once the server takes requests; None on worker nodes, which serve no HTTP."""
+
+    def environ(self, base: Optional[Mapping[str, str]] = None) -> dict[str, str]:
+        """The full environment of the server: our defaults under the caller's (e.g. a bigger KV cache)."""
+        return {**self.env, **(os.environ if base is None else base)}
+
+    def shell_line(self) -> str:
+        """For logs and dry runs only; the server itself is started from `argv`, never through a shell."""
+        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
+        return (env + " " if env else "") + shlex.join(self.argv)
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    """What one node's server must do: everything a type needs to build its command."""
+
+    python: str
+    model: str
+    served_model_name: str
+    host: str
+    port: int
+    gpus: int
+    """GPUs per node; 0 means CPU."""
+    nodes: int = 1
+    node_rank: int = 0
+    master_addr: Optional[str] = None
+    """The head node (rank 0), which alone serves HTTP, when nodes > 1."""
+    master_port: int = DEFAULT_MASTER_PORT
+    extra_args: tuple[str, ...] = ()
+    """server_args, split by shell rules; they come last, so they override our flags."""
+    health_url: Optional[str] = None
+
+
+class ServerType:
+    """One kind of model server, reached through its OpenAI-compatible API."""
+
+    name: str = ""
+    starts_process: bool = True
+    """False for an endpoint someone else runs (`openai`): nothing to launch, `server_address` is needed."""
+    sampling_extras: bool = False
+    """Whether top_k, min_p and repetition_penalty may be sent at their defaults (outside OpenAI's schema)."""
+    honours_skip_special_tokens: bool = False
+    """Whether `skip_special_tokens: false` in a request keeps special tokens in the answer."""
+    serves_lora_adapters: bool = False
+    """Whether a LoRA adapter folder is served on its base model (else: merge it first)."""
+    keep_stop_string: dict = {}
+    """Request fields that keep the matched stop string at the end of the answer (code tags need it)."""
+
+    def check(self, gpus: int, nodes: int) -> None:
+        """Refuse, at submission, a server this type cannot start (raise ServerTypeError)."""
+        if gpus < 0 or nodes < 1:
+            raise ServerTypeError(f"need server_gpus >= 0 and server_nodes >= 1, got {gpus} and {nodes}")
+
+    def python(self, cpu: bool) -> str:
+        """The interpreter that runs the server: `ASSAY_<TYPE>_PYTHON` when set, else this one."""
+        return os.environ.get(f"ASSAY_{self.name.upper()}_PYTHON") or sys.executable
+
+    def command(self, request: LaunchRequest) -> ServerLaunch:
+        """The launch of one node's server process."""
+        raise ServerTypeError(f"server_type '{self.name}' starts no server")
+
+
+SERVER_TYPES: Registry[ServerType] = Registry(
+    "server type", __name__, "Add one with a module in assay/inference/servers/ (see its __init__.py)."
+)
+
+
+def get_server_type(name: str) -> ServerType:
+    """The server type of that name (an UnknownNameError lists the known ones)."""
+    return SERVER_TYPES.get(name)
+
+
+def has_flag(args: tuple[str, ...] | list[str], flag: str) -> bool:
+    """Whether `--flag` or `--flag=value` is among the user's server_args."""
+    return any(a == flag or a.startswith(flag + "=") for a in args)
+
+
+def url_host(host: str) -> str:
+    """An IPv6 address in brackets, as URLs and `host:port` pairs need it."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
