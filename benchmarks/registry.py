@@ -13,13 +13,14 @@ import os
 import shutil
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Callable, Optional
 
 from ..core.jsonl import read_jsonl, write_jsonl_atomic
 from ..core.suggest import did_you_mean
+from ..evaluation.graders import get_grader
 
 
 class BenchmarkError(ValueError):
@@ -32,7 +33,8 @@ class Benchmark:
 
     name: str
     grader: str
-    """math (expected_answer vs the boxed answer) or code (hidden tests run in the sandbox)."""
+    """A grader of evaluation/graders/: math (expected_answer vs the boxed answer), code (hidden tests run in the
+    sandbox), mcq (the chosen letter)."""
     prompt_config: str
     tokens_to_generate: int
     required_fields: tuple[str, ...]
@@ -41,11 +43,10 @@ class Benchmark:
     """A JSONL inside the package (relative to assay.benchmarks)."""
     download: Optional[Callable[[], list[dict]]] = None
     """Fetches the test split from its public source (needs the network)."""
-    generation_overrides: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def needs_sandbox(self) -> bool:
-        return self.grader == "code"
+        return get_grader(self.grader).needs_sandbox
 
 
 # ----------------------------------------------------------------------------- public sources

@@ -18,7 +18,9 @@ from typing import Optional
 
 from ..core.config import MISSING, ConfigError, register_stage_config, run_stage
 from ..core.jsonl import read_jsonl
-from .metrics import CORRECT_KEYS, compute_benchmark_metrics, seed_files
+from ..core.suggest import UnknownNameError
+from .graders import get_grader
+from .metrics import compute_benchmark_metrics, seed_files
 
 
 @register_stage_config
@@ -31,13 +33,16 @@ class ComputeMetricsConfig:
     output_file: Optional[str] = None
     """Where metrics.json goes; default <input_dir>/metrics.json."""
     grader: Optional[str] = None
-    """math or code; default: detected from the graded fields (symbolic_correct or passed)."""
+    """A grader of evaluation/graders/ (math, code, mcq); default: detected from the graded fields."""
     benchmark: Optional[str] = None
     """Name recorded in metrics.json; default: the name of input_dir."""
 
     def __post_init__(self) -> None:
-        if self.grader is not None and self.grader not in CORRECT_KEYS:
-            raise ValueError(f"grader must be one of {', '.join(CORRECT_KEYS)}, got '{self.grader}'")
+        if self.grader is not None:
+            try:
+                get_grader(self.grader)
+            except UnknownNameError as exc:
+                raise ValueError(f"grader: {exc}") from None
 
 
 def write_json_atomic(path: Path, obj: dict) -> None:

@@ -10,7 +10,10 @@ then renamed): a crash leaves the old file, never half of one. Every field of a 
 grading fields are set anew, so grading twice gives the same file (rescoring after a grader fix is
 just running this again).
 
+Each grader is a module of graders/ (graders/__init__.py has the contract):
+
 - math: `predicted_answer`, `symbolic_correct` (grade_math.py). Needs `expected_answer`.
+- mcq: `predicted_answer` (the chosen letter), `symbolic_correct`. Needs `expected_answer` (a letter).
 - code: `passed`, `failure_category`, `extracted_code`, `tests_passed`, `tests_total`,
   `stderr_tail`, and `diagnostics` only when the import diagnostic is on (grade_code.py). Needs
   `tests` (and usually `entry_point`); the sandbox is `sandbox_url`, else ASSAY_SANDBOX_URL, with
@@ -19,17 +22,15 @@ just running this again).
 
 from __future__ import annotations
 
-import asyncio
 import glob
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 from ..core.config import MISSING, ConfigError, register_stage_config, run_stage
 from ..core.jsonl import read_jsonl, write_jsonl_atomic
-
-GRADERS = ("math", "code")
+from ..core.suggest import UnknownNameError
+from .graders import get_grader
 
 
 @dataclass
@@ -70,7 +71,7 @@ class EvaluateResultsConfig:
     input_files: str = MISSING
     """A glob of generation files (JSONL), e.g. /out/eval-results/aime24/output-rs*.jsonl; ** recurses."""
     grader: str = MISSING
-    """math or code."""
+    """math, code or mcq (evaluation/graders/)."""
     generation_key: str = "generation"
     """The field holding the generated text."""
     sandbox_url: Optional[str] = None
@@ -83,8 +84,10 @@ class EvaluateResultsConfig:
     """Opt-in diagnostics."""
 
     def __post_init__(self) -> None:
-        if self.grader not in GRADERS:
-            raise ValueError(f"grader must be one of {', '.join(GRADERS)}, got '{self.grader}'")
+        try:
+            get_grader(self.grader)
+        except UnknownNameError as exc:
+            raise ValueError(f"grader: {exc}") from None
 
 
 def matched_files(pattern: str) -> list[Path]:
@@ -96,72 +99,18 @@ def matched_files(pattern: str) -> list[Path]:
     return paths
 
 
-def grade_math_file(lines: list[dict], cfg: EvaluateResultsConfig, verifier) -> list[dict]:
-    from .grade_math import grade_math_line
-
-    return [grade_math_line(line, verifier, cfg.generation_key) for line in lines]
-
-
-def grade_code_file(lines: list[dict], cfg: EvaluateResultsConfig) -> list[dict]:
-    from .grade_code import grade_code_lines
-
-    return asyncio.run(
-        grade_code_lines(
-            lines,
-            sandbox_url=cfg.sandbox_url,
-            time_limit=cfg.code.time_limit,
-            max_concurrent=cfg.code.max_concurrent,
-            generation_key=cfg.generation_key,
-            inject_imports=cfg.diagnostics.inject_imports,
-            tail_chars=cfg.code.stderr_tail_chars,
-            wait_for_sandbox=cfg.code.sandbox_wait,
-        )
-    )
-
-
-def _report(path: Path, graded: list[dict], grader: str) -> str:
-    key = "symbolic_correct" if grader == "math" else "passed"
-    correct = sum(bool(line.get(key)) for line in graded)
-    share = f"{100.0 * correct / len(graded):.1f}%" if graded else "-"
-    text = f"evaluate_results: {path}: {correct}/{len(graded)} {key} ({share})"
-    if grader == "code":
-        failures = Counter(line["failure_category"] for line in graded if line["failure_category"])
-        if failures:
-            text += "; failures: " + ", ".join(f"{n} {c}" for c, n in failures.most_common())
-        diagnosed = [line["diagnostics"]["inject_imports"] for line in graded if "diagnostics" in line]
-        if diagnosed:
-            rescued = sum(bool(d["passed"]) for d in diagnosed)
-            text += f"; diagnostic: {rescued} of {len(diagnosed)} failed would pass with common imports"
-    return text
-
-
 def evaluate_results(cfg: EvaluateResultsConfig) -> None:
+    grader = get_grader(cfg.grader)
     files = matched_files(cfg.input_files)
-    verifier = None
-    if cfg.grader == "math":
-        from .grade_math import MathVerifier
-
-        verifier = MathVerifier(timeout=cfg.math.timeout)
-    try:
+    with grader.session(cfg) as grade:
         for path in files:
             lines = list(read_jsonl(path))
             try:
-                if cfg.grader == "math":
-                    graded = grade_math_file(lines, cfg, verifier)
-                else:
-                    graded = grade_code_file(lines, cfg)
+                graded = grade(lines)
             except ValueError as exc:
                 raise ConfigError(f"{path}: {exc}") from None
             write_jsonl_atomic(path, graded)
-            print(_report(path, graded, cfg.grader), flush=True)
-    finally:
-        if verifier is not None:
-            if verifier.timeouts:
-                print(
-                    f"evaluate_results: {verifier.timeouts} comparison(s) ran past {cfg.math.timeout:g} s "
-                    "and counted as not equal"
-                )
-            verifier.close()
+            print(f"evaluate_results: {path}: {grader.report(graded)}", flush=True)
 
 
 def main(argv=None) -> None:

@@ -93,7 +93,7 @@ def last_boxed(text: str) -> Optional[str]:
     return content.strip() or None
 
 
-def _strip_math_delimiters(answer: str) -> str:
+def strip_math_delimiters(answer: str) -> str:
     answer = answer.strip()
     for left, right in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
         if answer.startswith(left) and answer.endswith(right) and len(answer) >= len(left) + len(right):
@@ -114,7 +114,7 @@ def final_answer_line(text: str) -> Optional[str]:
     answer = _HOPE.sub("", answer).strip()
     answer = answer.strip("*").strip()
     answer = answer.rstrip(".").strip()
-    answer = _strip_math_delimiters(answer)
+    answer = strip_math_delimiters(answer)
     answer = answer.rstrip(".").strip()
     return answer or None
 
@@ -134,7 +134,7 @@ def closing_answer_statement(text: str) -> Optional[str]:
     match = _CLOSING_ANSWER.search(lines[-1].strip("*").strip())
     if not match:
         return None
-    answer = _strip_math_delimiters(match.group(1).strip("*").strip()).rstrip(".").strip()
+    answer = strip_math_delimiters(match.group(1).strip("*").strip()).rstrip(".").strip()
     if not answer or len(answer) > 40 or ". " in answer:
         return None
     return answer

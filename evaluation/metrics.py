@@ -9,7 +9,7 @@ For every k in 1, 2, 4, ..., N (and N itself):
 
 - `pass@1[avg-of-k]` (k > 1): the accuracy of each of the first k seeds, averaged; `<key>_std` is the
   sample standard deviation (n - 1) of those k accuracies. `no_answer` is averaged the same way.
-- `majority@k` (k > 1, math only: code has no answer to vote on): per problem, the most frequent
+- `majority@k` (k > 1, for graders whose answers vote: math, mcq; code has no answer to vote on): per problem, the most frequent
   normalised answer among the first k seeds (samples without an answer do not vote) is correct if
   its first occurrence was graded correct. Ties go to the answer that appeared first in seed order
   (rs0 before rs1 ...): deterministic, and independent of how answers sort as strings. A problem
@@ -37,10 +37,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .code_taxonomy import FAILURE_CATEGORIES
-from .grade_math import normalize_math_answer
+from .graders import detect_grader, get_grader
 
-CORRECT_KEYS = {"math": "symbolic_correct", "code": "passed"}
 SEED_FILE = re.compile(r"^output-rs(\d+)\.jsonl$")
 
 
@@ -87,25 +85,6 @@ def seed_files(input_dir: str | Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def detect_grader(lines: Sequence[dict]) -> str:
-    for line in lines:
-        if "passed" in line:
-            return "code"
-        if "symbolic_correct" in line:
-            return "math"
-    raise ValueError("the lines are not graded (no 'symbolic_correct' or 'passed'): run evaluate_results first")
-
-
-def _has_answer(line: dict, grader: str) -> bool:
-    if grader == "math":
-        return line.get("predicted_answer") is not None
-    return line.get("failure_category") != "no_code" and line.get("extracted_code") is not None
-
-
-def _vote_answer(line: dict) -> Optional[str]:
-    return normalize_math_answer(line.get("predicted_answer"))
-
-
 def _percent(x: float) -> float:
     return 100.0 * x
 
@@ -126,12 +105,13 @@ def _run_stats(seeds: Sequence[Sequence[dict]]) -> dict:
 
 def metrics_table(seeds: Sequence[Sequence[dict]], grader: str, problems: Optional[Sequence[int]] = None) -> dict:
     """{evaluation_mode: row} for the given problems (all when None) of N aligned seeds."""
-    key = CORRECT_KEYS[grader]
+    judge = get_grader(grader)
+    key = judge.correct_key
     n = len(seeds)
     problems = list(range(len(seeds[0]))) if problems is None else list(problems)
     rows_of = [[seeds[s][i] for i in problems] for s in range(n)]  # [seed][problem]
     correct = [[bool(line.get(key)) for line in lines] for lines in rows_of]
-    answered = [[_has_answer(line, grader) for line in lines] for lines in rows_of]
+    answered = [[judge.has_answer(line) for line in lines] for lines in rows_of]
     count = len(problems)
     base = {"num_entries": count, **_run_stats(rows_of)}
 
@@ -149,13 +129,13 @@ def metrics_table(seeds: Sequence[Sequence[dict]], grader: str, problems: Option
         missing = [sum(not a for a in answered[s]) / count for s in range(k)]
         std = _percent(statistics.stdev(per_seed))
         table[f"pass@1[avg-of-{k}]"] = row(statistics.fmean(per_seed), statistics.fmean(missing), **{f"{key}_std": std})
-    if grader == "math":
+    if judge.votes:
         for k in ks:
             if k == 1:
                 continue
             wins, none = 0, 0
             for p in range(count):
-                answers = [_vote_answer(rows_of[s][p]) for s in range(k)]
+                answers = [judge.answer(rows_of[s][p]) for s in range(k)]
                 winner, ok = majority_vote(answers, [correct[s][p] for s in range(k)])
                 wins += ok
                 none += winner is None
@@ -165,38 +145,6 @@ def metrics_table(seeds: Sequence[Sequence[dict]], grader: str, problems: Option
         blanks = [all_fail_at_k(n, sum(not answered[s][p] for s in range(n)), k) for p in range(count)]
         table[f"pass@{k}"] = row(statistics.fmean(hits), statistics.fmean(blanks))
     return table
-
-
-def failure_counts(seeds: Sequence[Sequence[dict]]) -> dict:
-    """How many samples (all seeds) failed in each category, and how many passed."""
-    counts = Counter(line.get("failure_category") for lines in seeds for line in lines if not line.get("passed"))
-    out = {category: counts.get(category, 0) for category in FAILURE_CATEGORIES}
-    out["passed"] = sum(bool(line.get("passed")) for lines in seeds for line in lines)
-    out["total"] = sum(len(lines) for lines in seeds)
-    return out
-
-
-def import_diagnostics(seeds: Sequence[Sequence[dict]]) -> Optional[dict]:
-    """What the opt-in import injection found, or None when it did not run."""
-    regraded = [
-        line["diagnostics"]["inject_imports"]
-        for lines in seeds
-        for line in lines
-        if isinstance(line.get("diagnostics"), dict) and "inject_imports" in line["diagnostics"]
-    ]
-    if not regraded:
-        return None
-    total = sum(len(lines) for lines in seeds)
-    passed = sum(bool(line.get("passed")) for lines in seeds for line in lines)
-    would_pass = sum(bool(d.get("passed")) for d in regraded)
-    return {
-        "inject_imports": {
-            "regraded": len(regraded),
-            "would_pass": would_pass,
-            "passed_official": _percent(passed / total) if total else 0.0,
-            "passed_with_imports": _percent((passed + would_pass) / total) if total else 0.0,
-        }
-    }
 
 
 def compute_benchmark_metrics(
@@ -212,7 +160,7 @@ def compute_benchmark_metrics(
             "the same problems in the same order"
         )
     grader = grader or detect_grader(seeds[0])
-    key = CORRECT_KEYS[grader]
+    key = get_grader(grader).correct_key
     doc = {
         "benchmark": benchmark,
         "grader": grader,
@@ -227,11 +175,7 @@ def compute_benchmark_metrics(
             categories.setdefault(str(line["category"]), []).append(i)
     if categories:
         doc["per_category"] = {c: metrics_table(seeds, grader, idx) for c, idx in sorted(categories.items())}
-    if grader == "code":
-        doc["failure_categories"] = failure_counts(seeds)
-        diagnostics = import_diagnostics(seeds)
-        if diagnostics:
-            doc["diagnostics"] = diagnostics
+    doc.update(get_grader(grader).extra_metrics(seeds))
     return doc
 
 

@@ -203,6 +203,7 @@ def eval(  # noqa: A001 - the command users know by this name
                 "assay.evaluation.compute_metrics",
                 f"++input_dir={bench_dir}",
                 f"++benchmark={bench_name}",
+                f"++grader={bench.grader}",
             ]
             grade_job = Job(
                 name=expname,

@@ -107,7 +107,7 @@ def grpo(
             bench = get_benchmark(benchmark)
         except BenchmarkError as exc:
             raise ConfigError(str(exc)) from None
-        if bench.grader != "code":
+        if not bench.needs_sandbox:
             raise ConfigError(f"benchmark {benchmark} is not a code benchmark: GRPO here rewards passing tests")
         source = [f"++benchmark={benchmark}"]
     overrides = extra_args(ctx)

@@ -33,7 +33,7 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from ..core.config import MISSING, ConfigError, register_stage_config, run_stage
 from .preflight import REFUSED_EXIT_CODE, PreflightRefused, PreflightSettings
@@ -154,10 +154,11 @@ def task_file(cfg: GRPOStageConfig) -> Path:
         if not Path(cfg.train_file).exists():
             raise ConfigError(f"train_file {cfg.train_file} does not exist")
         return Path(cfg.train_file)
+    assert cfg.benchmark is not None  # __post_init__: exactly one of train_file and benchmark
     from ..benchmarks.registry import BenchmarkError, get_benchmark, prepared_test_file
 
     try:
-        if get_benchmark(cfg.benchmark).grader != "code":
+        if not get_benchmark(cfg.benchmark).needs_sandbox:
             raise ConfigError(f"benchmark {cfg.benchmark} is not a code benchmark: GRPO here rewards passing tests")
         return prepared_test_file(cfg.benchmark)
     except BenchmarkError as exc:
@@ -222,6 +223,7 @@ def resume_point(cfg: GRPOStageConfig, main_process: bool) -> Optional[Path]:
             "continue that run, or choose a new output_dir"
         )
     step = checkpoints.checkpoint_step(last)
+    assert step is not None  # last_checkpoint finds checkpoint-<step> folders only
     if main_process:
         checkpoints.truncate_log(output_dir, step)
         for trace in (output_dir / TRACE_DIR).glob("step_*.jsonl"):
@@ -303,7 +305,9 @@ def build_trainer(cfg: GRPOStageConfig, rows: list[dict]):
     )
     stop_ids = {tokenizer.eos_token_id, tokenizer.pad_token_id, *_as_list(model.generation_config.eos_token_id)}
     trace = RewardTrace(cfg.output_dir, names, weights, {i for i in stop_ids if i is not None}, rank=args.process_index)
-    funcs = [ExecutionReward(trace, cfg.sandbox_url, cfg.rewards.time_limit, cfg.rewards.max_concurrent)]
+    funcs: list[Callable[..., list[float]]] = [
+        ExecutionReward(trace, cfg.sandbox_url, cfg.rewards.time_limit, cfg.rewards.max_concurrent)
+    ]
     if "format" in names:
         funcs.append(FormatReward(trace))
     trainer = GRPOTrainer(

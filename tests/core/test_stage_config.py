@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import pytest
+
 from assay.core.config import MISSING, ConfigError, compose_stage_config, format_help, run_stage, validate_overrides
 from assay.inference.config import GenerateConfig
 
@@ -76,7 +77,7 @@ def test_submit_time_validation_allows_fields_the_pipeline_fills():
 
 
 def test_post_init_checks_reach_the_user():
-    with pytest.raises(ConfigError, match="server_type must be one of vllm, sglang, openai"):
+    with pytest.raises(ConfigError, match="unknown server type .tgi.* Known: openai, sglang, trtllm, vllm"):
         compose("++server.server_type=tgi")
 
 
