@@ -8,7 +8,6 @@ so a prepared file that changed under the user's feet is noticed instead of sile
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import urllib.error
@@ -19,7 +18,8 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..core.jsonl import read_jsonl, write_jsonl_atomic
-from ..core.suggest import did_you_mean
+from ..core.registry import Registry
+from ..core.suggest import UnknownNameError
 from ..evaluation.graders import get_grader
 
 
@@ -40,7 +40,7 @@ class Benchmark:
     required_fields: tuple[str, ...]
     description: str
     shipped_file: Optional[str] = None
-    """A JSONL inside the package (relative to assay.benchmarks)."""
+    """A JSONL inside the package (relative to assay.benchmarks), e.g. smallmath/smallmath.jsonl."""
     download: Optional[Callable[[], list[dict]]] = None
     """Fetches the test split from its public source (needs the network)."""
 
@@ -49,100 +49,29 @@ class Benchmark:
         return get_grader(self.grader).needs_sandbox
 
 
-# ----------------------------------------------------------------------------- public sources
-
-AIME24_URL = (
-    "https://datasets-server.huggingface.co/rows?dataset=HuggingFaceH4%2Faime_2024"
-    "&config=default&split=train&offset=0&length=100"
+BENCHMARKS: Registry[Benchmark] = Registry(
+    "benchmark",
+    "assay.benchmarks",
+    "Add one with a folder in assay/benchmarks/ whose __init__.py registers it (see smallmath/).",
+    packages_only=True,
 )
-AIME25_URLS = (
-    "https://huggingface.co/datasets/opencompass/AIME2025/resolve/main/aime2025-I.jsonl",
-    "https://huggingface.co/datasets/opencompass/AIME2025/resolve/main/aime2025-II.jsonl",
-)
-DOWNLOAD_TIMEOUT_S = 30
+"""Each folder of assay/benchmarks/ is one benchmark: its __init__.py adds a `Benchmark` here."""
 
 
-def _fetch(url: str) -> bytes:
+def fetch(url: str) -> bytes:
+    """The body of a public URL (a benchmark's download); an offline machine gets a clear error from prepare_data."""
     with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
         return response.read()
 
 
-def download_aime24() -> list[dict]:
-    rows = json.loads(_fetch(AIME24_URL))["rows"]
-    return [
-        {"id": f"aime24-{i}", "problem": r["row"]["problem"], "expected_answer": str(r["row"]["answer"])}
-        for i, r in enumerate(rows)
-    ]
-
-
-def download_aime25() -> list[dict]:
-    lines = []
-    for url in AIME25_URLS:
-        lines += [json.loads(x) for x in _fetch(url).decode().splitlines() if x.strip()]
-    return [
-        {"id": f"aime25-{i}", "problem": x["question"], "expected_answer": str(x["answer"])}
-        for i, x in enumerate(lines)
-    ]
-
-
-BENCHMARKS: dict[str, Benchmark] = {
-    b.name: b
-    for b in [
-        Benchmark(
-            "smallmath",
-            "math",
-            "generic/math",
-            512,
-            ("problem", "expected_answer"),
-            "24 arithmetic and word problems with integer answers (shipped; for CPU runs and tests)",
-            shipped_file="smallmath/smallmath.jsonl",
-        ),
-        Benchmark(
-            "aime24",
-            "math",
-            "generic/math",
-            16384,
-            ("problem", "expected_answer"),
-            "AIME 2024, 30 problems (downloaded from its public source, or --data_file)",
-            download=download_aime24,
-        ),
-        Benchmark(
-            "aime25",
-            "math",
-            "generic/math",
-            16384,
-            ("problem", "expected_answer"),
-            "AIME 2025, 30 problems (downloaded from its public source, or --data_file)",
-            download=download_aime25,
-        ),
-        Benchmark(
-            "mlcode",
-            "code",
-            "mlcode/default",
-            2048,
-            ("prompt", "entry_point", "tests"),
-            "87 executable ML research coding tasks in six categories (shipped)",
-            shipped_file="mlcode/mlcode.jsonl",
-        ),
-        Benchmark(
-            "smallcode",
-            "code",
-            "mlcode/default",
-            256,
-            ("prompt", "entry_point", "tests"),
-            "12 one-line Python function tasks (shipped; for CPU runs and GRPO tests)",
-            shipped_file="smallcode/smallcode.jsonl",
-        ),
-    ]
-}
+DOWNLOAD_TIMEOUT_S = 30
 
 
 def get_benchmark(name: str) -> Benchmark:
-    if name not in BENCHMARKS:
-        raise BenchmarkError(
-            f"unknown benchmark '{name}'.{did_you_mean(name, BENCHMARKS)} Known: {', '.join(BENCHMARKS)}"
-        )
-    return BENCHMARKS[name]
+    try:
+        return BENCHMARKS.get(name)
+    except UnknownNameError as exc:
+        raise BenchmarkError(str(exc)) from None
 
 
 # ----------------------------------------------------------------------------- prepared data

@@ -26,10 +26,12 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """The implementations of one kind, found in `package` (modules whose name starts with `_` are skipped)."""
 
-    def __init__(self, kind: str, package: str, how_to_add: str = ""):
+    def __init__(self, kind: str, package: str, how_to_add: str = "", packages_only: bool = False):
         self.kind = kind
         self.package = package
         self.how_to_add = how_to_add
+        self.packages_only = packages_only
+        """Only subpackages (folders) hold implementations, as benchmarks do; plain modules are helpers."""
         self._items: dict[str, T] = {}
         self._loaded = False
 
@@ -53,7 +55,7 @@ class Registry(Generic[T]):
         self._loaded = True
         package = importlib.import_module(self.package)
         for module in pkgutil.iter_modules(package.__path__):
-            if not module.name.startswith("_"):
+            if not module.name.startswith("_") and (module.ispkg or not self.packages_only):
                 importlib.import_module(f"{self.package}.{module.name}")
 
     def get(self, name: str) -> T:

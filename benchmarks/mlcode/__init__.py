@@ -24,3 +24,20 @@ because spawn cannot pickle functions defined in a kernel's `__main__`; Linux on
 Performance tests time the answer against the slow loop given in the prompt in the same process
 and require the speedup stated in the prompt.
 """
+
+from __future__ import annotations
+
+from ..registry import BENCHMARKS, Benchmark
+
+BENCHMARKS.add(
+    "mlcode",
+    Benchmark(
+        name="mlcode",
+        grader="code",
+        prompt_config="mlcode/default",
+        tokens_to_generate=2048,
+        required_fields=("prompt", "entry_point", "tests"),
+        description="87 executable ML research coding tasks in six categories (shipped)",
+        shipped_file="mlcode/mlcode.jsonl",
+    ),
+)

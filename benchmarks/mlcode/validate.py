@@ -47,7 +47,7 @@ from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterator, Optional, Sequence, TextIO, Union
+from typing import Iterator, Optional, Sequence, TextIO, Union, cast
 
 from . import build
 
@@ -107,7 +107,8 @@ def null_answer(reference: str, entry_point: str) -> str:
     if isinstance(node, ast.ClassDef):
         methods = [_null_function(m) for m in node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))]
         if not methods:
-            methods = [_null_function(ast.parse("def __init__(self, *args, **kwargs): pass").body[0])]
+            init = ast.parse("def __init__(self, *args, **kwargs): pass").body[0]
+            methods = [_null_function(cast(ast.FunctionDef, init))]
         emptied = copy.deepcopy(node)
         emptied.body = methods
     else:
@@ -121,6 +122,7 @@ def without_imports(reference: str) -> str:
     drop: set[int] = set()
     for node in ast.parse(reference).body:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
+            assert node.end_lineno is not None  # ast.parse sets every statement's end position
             drop.update(range(node.lineno, node.end_lineno + 1))
     return "".join(line for number, line in enumerate(reference.splitlines(True), 1) if number not in drop)
 

@@ -6,3 +6,20 @@ code path (extraction, sandbox grading, GRPO's rewards and its preflight) runs w
 outcomes. Each task has two or three tests, so a half-right function earns partial credit.
 Fields: id, prompt, entry_point, tests (the same as mlcode, so the mlcode/default prompt config fits).
 """
+
+from __future__ import annotations
+
+from ..registry import BENCHMARKS, Benchmark
+
+BENCHMARKS.add(
+    "smallcode",
+    Benchmark(
+        name="smallcode",
+        grader="code",
+        prompt_config="mlcode/default",
+        tokens_to_generate=256,
+        required_fields=("prompt", "entry_point", "tests"),
+        description="12 one-line Python function tasks (shipped; for CPU runs and GRPO tests)",
+        shipped_file="smallcode/smallcode.jsonl",
+    ),
+)
