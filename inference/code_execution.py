@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import uuid
 from dataclasses import dataclass
@@ -73,10 +72,10 @@ class CodeExecutionSetup:
 
 def prepare_code_execution(cfg, health_timeout_s: float = 30.0) -> CodeExecutionSetup:
     """Load the code tags and find the sandbox, failing with a ConfigError that says what to set."""
-    from ..sandbox.client import SandboxClient
+    from ..sandbox.client import SandboxClient, configured_url
 
     tags = load_code_tags(cfg.code_tags)
-    url = cfg.sandbox_url or os.environ.get("ASSAY_SANDBOX_URL")
+    url = configured_url(cfg.sandbox_url)
     if not url:
         raise ConfigError(
             "code_execution=true needs a sandbox: start one (python -m assay.sandbox.server --port 6000) "

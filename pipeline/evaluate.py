@@ -25,7 +25,7 @@ from .cluster import load_cluster_config
 from .experiment import Experiment, RunAfter, submit_experiment, wait_for
 from .generate import ServerSetup, check_overrides, generation_jobs, node_python, warn_greedy_seeds
 from .job import Dependency, Job
-from .server_spec import sandbox_service
+from .server_spec import sandbox_env, sandbox_service
 from .wrap import extra_args
 
 
@@ -216,7 +216,7 @@ def eval(  # noqa: A001 - the command users know by this name
             )
             if bench.needs_sandbox:
                 grade_job.services = [sandbox_service(python)]
-                grade_job.env = {"ASSAY_SANDBOX_URL": "http://127.0.0.1:{sandbox_port}"}
+                grade_job.env = sandbox_env()
             jobs += gen_jobs + [grade_job]
         experiments.append(
             submit_experiment(

@@ -22,7 +22,7 @@ from .cluster import ClusterConfig, load_cluster_config
 from .executors import get_executor
 from .experiment import Experiment, RunAfter, submit_experiment, wait_for
 from .job import Dependency, Job
-from .server_spec import sandbox_service, server_service
+from .server_spec import sandbox_env, sandbox_service, server_service
 from .wrap import extra_args
 
 PIPELINE_KEYS = ("input_file", "output_file", "chunk_id", "num_chunks")
@@ -233,7 +233,7 @@ class ServerSetup:
             overrides += ["++server.host=127.0.0.1", "++server.port={server_port}", f"++server.model={self.model}"]
         if self.with_sandbox:
             services.append(sandbox_service(python))
-            env["ASSAY_SANDBOX_URL"] = "http://127.0.0.1:{sandbox_port}"
+            env.update(sandbox_env())
         return services, overrides, env
 
 

@@ -26,7 +26,7 @@ from .cluster import load_cluster_config
 from .experiment import Experiment, RunAfter
 from .generate import node_python
 from .job import Job
-from .server_spec import sandbox_service
+from .server_spec import sandbox_env, sandbox_service
 from .sft import _check_input, _refuse_pipeline_keys, _submit, training_command
 from .wrap import extra_args
 
@@ -122,7 +122,7 @@ def grpo(
     job = Job(name=expname, command=command, output_dir=out_dir, gpus_per_node=num_gpus, time=time, container="assay")
     if not stage_cfg.sandbox_url:  # the rewards run the tests in a sandbox on this node
         job.services = [sandbox_service(python)]
-        job.env = {"ASSAY_SANDBOX_URL": "http://127.0.0.1:{sandbox_port}"}
+        job.env = sandbox_env()
     done = (
         f"preflight passed; report in {out_dir / 'preflight.json'}"
         if preflight

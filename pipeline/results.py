@@ -13,6 +13,7 @@ from typing import Optional
 
 from ..core.config import ConfigError
 from ..evaluation.graders import get_grader
+from ..sandbox.client import configured_url
 from .wrap import extra_args
 
 
@@ -46,7 +47,7 @@ def evaluate_results(input_files: str, grader: str, sandbox_url: Optional[str] =
     from ..evaluation.evaluate_results import evaluate_results as grade
 
     argv = [f"++input_files={input_files}", f"++grader={grader}", *extra_args(ctx)]
-    if not get_grader(grader).needs_sandbox or sandbox_url or os.environ.get("ASSAY_SANDBOX_URL"):
+    if not get_grader(grader).needs_sandbox or configured_url(sandbox_url):
         if sandbox_url:
             argv.append(f"++sandbox_url={sandbox_url}")
         run_stage(EvaluateResultsConfig, grade, argv=argv, prog="assay evaluate_results")

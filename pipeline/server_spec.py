@@ -11,7 +11,21 @@ from typing import Optional
 
 from .services import ServiceSpec
 
+SANDBOX_URL_ENV = "ASSAY_SANDBOX_URL"
+"""How the stage finds the sandbox started beside it (read by assay.sandbox.client.configured_url)."""
+
 SERVER_STARTUP_TIMEOUT_S = 3600.0  # large models on slow file systems take long; a dead server still fails at once
+
+
+def loopback_url(port_placeholder: str, path: str = "") -> str:
+    """The URL of a service on the node's loopback, with its port left as `{placeholder}` for the job runner
+    (which picks a free port when the job starts): `loopback_url("sandbox_port")`."""
+    return f"http://127.0.0.1:{{{port_placeholder}}}{path}"
+
+
+def sandbox_env() -> dict[str, str]:
+    """The env that points a job's command at the sandbox started beside it."""
+    return {SANDBOX_URL_ENV: loopback_url("sandbox_port")}
 
 
 def server_service(
@@ -39,7 +53,7 @@ def server_service(
     return ServiceSpec(
         name="server",
         command=command,
-        health_url="http://127.0.0.1:{port}/v1/models",
+        health_url=loopback_url("port", "/v1/models"),
         port=port,
         startup_timeout_s=SERVER_STARTUP_TIMEOUT_S,
         all_nodes=nodes > 1,
@@ -56,7 +70,7 @@ def sandbox_service(python: str) -> ServiceSpec:
         name="sandbox",
         # a model may think for long between two calls of one session: keep idle sessions an hour
         command=[python, "-m", "assay.sandbox.server", "--host=127.0.0.1", "--port={port}", "--session-ttl=3600"],
-        health_url="http://127.0.0.1:{port}/health",
+        health_url=loopback_url("port", "/health"),
         startup_timeout_s=300.0,
         secret_env="ASSAY_SANDBOX_TOKEN",
     )

@@ -32,7 +32,7 @@ from .executors import get_executor
 from .experiment import Experiment, RunAfter, submit_experiment, wait_for
 from .generate import node_python
 from .job import Job
-from .server_spec import sandbox_service
+from .server_spec import sandbox_env, sandbox_service
 from .wrap import extra_args
 
 TORCHRUN = "torch.distributed.run"
@@ -348,7 +348,7 @@ def prepare_sft_data(
         time=time,
         container="assay",
         services=[sandbox_service(python)] if with_sandbox else [],
-        env={"ASSAY_SANDBOX_URL": "http://127.0.0.1:{sandbox_port}"} if with_sandbox else {},
+        env=sandbox_env() if with_sandbox else {},
     )
     return _submit(
         cluster_cfg,

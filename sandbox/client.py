@@ -25,6 +25,17 @@ from dataclasses import dataclass
 import httpx
 
 DEFAULT_URL = "http://127.0.0.1:6000"
+SANDBOX_URL_ENV = "ASSAY_SANDBOX_URL"
+"""Where a job's stage finds the sandbox the pipeline started beside it."""
+SANDBOX_TOKEN_ENV = "ASSAY_SANDBOX_TOKEN"
+"""The token of that sandbox (through the environment only, never a command line)."""
+
+
+def configured_url(url: str | None = None) -> str | None:
+    """The sandbox a stage was given: `url` when set, else $ASSAY_SANDBOX_URL; None when neither is."""
+    return (url or os.environ.get(SANDBOX_URL_ENV) or "").rstrip("/") or None
+
+
 # Seconds allowed beyond the cell's own timeout for the server to interrupt, kill and answer.
 RESPONSE_MARGIN = 60.0
 
@@ -65,8 +76,8 @@ class SandboxHTTPError(RuntimeError):
 
 
 def _settings(url: str | None, token: str | None) -> tuple[str, dict]:
-    url = (url or os.environ.get("ASSAY_SANDBOX_URL") or DEFAULT_URL).rstrip("/")
-    token = token if token is not None else os.environ.get("ASSAY_SANDBOX_TOKEN")
+    url = configured_url(url) or DEFAULT_URL
+    token = token if token is not None else os.environ.get(SANDBOX_TOKEN_ENV)
     return url, ({"Authorization": f"Bearer {token}"} if token else {})
 
 
