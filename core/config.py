@@ -22,7 +22,7 @@ import inspect
 import sys
 import textwrap
 import typing
-from typing import Any, Callable, Iterable, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Sequence, TypeGuard, TypeVar
 
 from omegaconf import MISSING, OmegaConf
 
@@ -51,7 +51,7 @@ class ConfigError(ValueError):
 # ----------------------------------------------------------------------------- field docs and types
 
 
-def _attribute_docstrings(cls: type) -> dict[str, str]:
+def field_docs(cls: type) -> dict[str, str]:
     """The string literal written under each field of a dataclass (PEP 257 attribute docstrings)."""
     docs: dict[str, str] = {}
     for klass in reversed(cls.__mro__):
@@ -76,6 +76,11 @@ def _attribute_docstrings(cls: type) -> dict[str, str]:
 
 def _resolved_hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
+
+
+def _is_config_class(tp: Any) -> TypeGuard[type]:
+    """A nested dataclass config. Type hints are classes; is_dataclass alone would also accept an instance."""
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
 
 
 def _strip_optional(tp: Any) -> Any:
@@ -115,13 +120,13 @@ class FieldInfo:
 def config_fields(cls: type, prefix: str = "") -> list[FieldInfo]:
     """All leaves of a (nested) dataclass config, in declaration order, with docs and defaults."""
     out: list[FieldInfo] = []
-    docs = _attribute_docstrings(cls)
+    docs = field_docs(cls)
     hints = _resolved_hints(cls)
     for f in dataclasses.fields(cls):
         path = f"{prefix}{f.name}"
         tp = hints[f.name]
         inner = _strip_optional(tp)
-        if dataclasses.is_dataclass(inner):
+        if _is_config_class(inner):
             out.extend(config_fields(inner, prefix=f"{path}."))
             continue
         if f.default is not dataclasses.MISSING:
@@ -141,7 +146,7 @@ def _all_paths(cls: type, prefix: str = "") -> list[str]:
         path = f"{prefix}{f.name}"
         paths.append(path)
         inner = _strip_optional(hints[f.name])
-        if dataclasses.is_dataclass(inner):
+        if _is_config_class(inner):
             paths.extend(_all_paths(inner, prefix=f"{path}."))
     return paths
 
@@ -150,7 +155,7 @@ def _field_type(cls: type, dotted: str) -> Any:
     tp: Any = cls
     for part in dotted.split("."):
         tp = _strip_optional(tp)
-        if not dataclasses.is_dataclass(tp):
+        if not _is_config_class(tp):
             return Any
         tp = _resolved_hints(tp)[part]
     return tp
@@ -167,7 +172,7 @@ def _check_key(cls: type, key: str) -> None:
         tp = _strip_optional(tp)
         if _is_open_mapping(tp):
             return
-        if not dataclasses.is_dataclass(tp):
+        if not _is_config_class(tp):
             raise ConfigError(
                 f"Unknown config key '{key}': '{'.'.join(walked)}' is a {_type_name(tp)}, it has no sub-keys."
             )

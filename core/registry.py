@@ -21,6 +21,7 @@ from typing import Callable, Generic, Iterator, TypeVar
 from .suggest import UnknownNameError
 
 T = TypeVar("T")
+C = TypeVar("C", bound=type)
 
 
 class Registry(Generic[T]):
@@ -35,12 +36,12 @@ class Registry(Generic[T]):
         self._items: dict[str, T] = {}
         self._loaded = False
 
-    def register(self, name: str) -> Callable[[T], T]:
-        """Decorator for a class (registered as one instance of it) or any object, under `name`."""
+    def register(self, name: str) -> Callable[[C], C]:
+        """Class decorator: one instance of the class is registered under `name`."""
 
-        def add(item: T) -> T:
-            self.add(name, item() if isinstance(item, type) else item)
-            return item
+        def add(cls: C) -> C:
+            self.add(name, cls())
+            return cls
 
         return add
 

@@ -125,6 +125,7 @@ def grade_from_verdict(
         return fail("runtime_error", f"only {passed} of {total} tests reported a pass")
     categories = [classify_error(t["error"], in_answer=False) for t in reported]
     category = worst_category(categories)
+    assert category is not None  # `reported` is not empty, so neither is `categories`
     shown = reported[categories.index(category)]  # the failure that decided the category
     return fail(category, f"{shown['name']} failed:\n{error_text(shown['error'])}")
 
@@ -181,6 +182,7 @@ async def grade_code_line(
     out.update(grade.fields())
     out["extracted_code"] = code
     if inject_imports and not grade.passed and grade.failure_category not in ("no_code", "syntax_error"):
+        assert code is not None  # a line without code was graded no_code
         again = await run_code_sample(
             client, DIAGNOSTIC_IMPORTS + code, line["tests"], line.get("entry_point"), time_limit, tail_chars=tail_chars
         )

@@ -183,6 +183,7 @@ class MathVerifier:
     def _read_line(self, timeout: float):
         """The next JSON answer of the worker, or None when none came within `timeout` seconds."""
         deadline = time.monotonic() + timeout
+        assert self._proc is not None and self._proc.stdout is not None  # read only after _start (stdout=PIPE)
         fd = self._proc.stdout.fileno()
         while b"\n" not in self._buffer:
             left = deadline - time.monotonic()
@@ -199,6 +200,7 @@ class MathVerifier:
         """math-verify's verdict; None when it ran past the deadline or its worker died."""
         if self._proc is None or self._proc.poll() is not None:
             self._start()
+        assert self._proc is not None and self._proc.stdin is not None  # _start succeeded (stdin=PIPE)
         try:
             self._proc.stdin.write((json.dumps([expected, predicted]) + "\n").encode())
             self._proc.stdin.flush()
@@ -220,6 +222,8 @@ class MathVerifier:
             pass
         self._proc.wait()
         for stream in (self._proc.stdin, self._proc.stdout):
+            if stream is None:  # both are pipes (see _start): the check is for the type checker
+                continue
             try:
                 stream.close()
             except OSError:

@@ -88,7 +88,7 @@ def is_alias(name_or_path: str) -> bool:
     return name_or_path in EMBEDDED_MODELS
 
 
-def resolve_model(name_or_path: str, cache_dir: Optional[os.PathLike] = None) -> str:
+def resolve_model(name_or_path: str, cache_dir: str | os.PathLike | None = None) -> str:
     """The folder of an embedded model for an alias (prepared if needed); anything else unchanged.
 
     A local folder named like an alias (e.g. `./smollm2`) is not an alias: only the bare name is.
@@ -98,7 +98,7 @@ def resolve_model(name_or_path: str, cache_dir: Optional[os.PathLike] = None) ->
     return str(prepare_model(name_or_path, cache_dir))
 
 
-def prepared_dir(name: str, cache_dir: Optional[os.PathLike] = None) -> Path:
+def prepared_dir(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
     return Path(cache_dir) / name if cache_dir is not None else default_cache_dir() / name
 
 
@@ -111,7 +111,7 @@ def is_prepared(folder: Path) -> bool:
     return marker.get("format_version") == FORMAT_VERSION
 
 
-def prepare_model(name: str, cache_dir: Optional[os.PathLike] = None) -> Path:
+def prepare_model(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
     """Convert the embedded model `name` into a Hugging Face folder once; return the folder.
 
     Concurrent callers (several jobs on one node) serialize on a lock file beside the folder, so the

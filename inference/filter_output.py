@@ -58,7 +58,8 @@ def reason_to_drop(line: dict, cfg: FilterOutputConfig, keep_re, drop_re) -> Opt
 def filter_output(cfg: FilterOutputConfig) -> None:
     keep_re = re.compile(cfg.keep_if_matches) if cfg.keep_if_matches else None
     drop_re = re.compile(cfg.drop_if_matches) if cfg.drop_if_matches else None
-    kept, dropped = [], Counter()
+    kept: list[dict] = []
+    dropped: Counter[str] = Counter()
     lines = list(read_jsonl(cfg.input_file))
     for line in lines:
         reason = reason_to_drop(line, cfg, keep_re, drop_re)

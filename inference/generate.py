@@ -18,7 +18,7 @@ import asyncio
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Optional, cast
 
 from ..core.config import ConfigError, run_stage
 from ..core.jsonl import append_jsonl, drop_incomplete_last_line, read_jsonl, write_jsonl_atomic
@@ -91,9 +91,11 @@ class _Renderer:
         return self.prompt.messages(sample, self.cfg.system_message)
 
     def text(self, sample: dict) -> str:
-        return self.tokenizer.apply_chat_template(
+        assert self.tokenizer is not None  # loaded in __init__ whenever prompts are rendered as text
+        text = self.tokenizer.apply_chat_template(
             self.messages(sample), tokenize=False, add_generation_prompt=True, **self.cfg.chat_template_kwargs
         )
+        return cast(str, text)  # tokenize=False: the rendered string (the stubs do not tie the two)
 
 
 async def _generate_one(

@@ -17,6 +17,7 @@ import os
 import shlex
 import shutil
 import sys
+from typing import NoReturn
 
 from .embedded_model import resolve_model
 from .lora_adapter import read_adapter, vllm_lora_args
@@ -42,7 +43,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     print(f"error: {message}", file=sys.stderr, flush=True)
     raise SystemExit(1)
 

@@ -45,6 +45,7 @@ import time
 from pathlib import Path
 
 import httpx
+
 from assay.sandbox.client import SandboxClient
 
 CODE = "print(1)"

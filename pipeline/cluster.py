@@ -151,7 +151,7 @@ def _search_dirs() -> list[Path]:
 
 
 def available_cluster_configs() -> list[str]:
-    names = set()
+    names: set[str] = set()
     for folder in _search_dirs():
         if folder.is_dir():
             names.update(p.stem for p in folder.glob("*.yaml"))
@@ -202,7 +202,7 @@ def load_cluster_config(name_or_path: str | os.PathLike | ClusterConfig) -> Clus
         raise ClusterConfigError(f"{path}: {exc}") from None
 
 
-_FIELD_TYPES = {
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "executor": str,
     "account": str,
     "partition": str,

@@ -72,7 +72,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 2
     arguments = json.loads(args[0])
     arguments["cluster"] = ClusterConfig(**arguments["cluster"])
-    models = expand_models(arguments["model"])  # an error now if the upstream wrote no checkpoint
+    models = expand_models(arguments["model"]) or []  # an error now if the upstream wrote no checkpoint
     print(f"[assay] evaluating {len(models)} model(s): {', '.join(models)}", flush=True)
     run_eval(**{**arguments, "model": models})
     return 0

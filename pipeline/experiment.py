@@ -13,14 +13,13 @@ import contextlib
 import signal
 import threading
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Iterator, Optional, Union
+from typing import Iterator, Optional
 
 from . import registry
 from .cluster import ClusterConfig
 from .executors import get_executor, submit_job
 from .job import Dependency, Job, JobFailedError, JobHandle
-
-RunAfter = Union[str, Iterable[str], None]
+from .job_options import JobOptions, RunAfter
 
 
 class UnknownUpstreamError(ValueError):
@@ -39,7 +38,7 @@ def resolve_run_after(
     cluster: ClusterConfig, run_after: RunAfter, dependency_type: str = "afterok"
 ) -> list[Dependency]:
     """Dependencies on every job each expname in `run_after` stands for."""
-    deps = []
+    deps: list[Dependency] = []
     for name in _names(run_after):
         handles = registry.lookup(cluster.name, name)
         if handles is None:
@@ -132,6 +131,19 @@ class Experiment:
         return "\n".join(h.describe() for h in self.handles)
 
 
+def submit(cluster: ClusterConfig, options: JobOptions, jobs: list[Job]) -> Experiment:
+    """Submit `jobs` as the experiment `options.expname`, chained as the options say."""
+    return submit_experiment(
+        cluster,
+        options.expname,
+        jobs,
+        run_after=options.run_after,
+        dependency_type=options.dependency_type,
+        dependent_jobs=options.dependent_jobs,
+        dry_run=options.dry_run,
+    )
+
+
 def submit_experiment(
     cluster: ClusterConfig,
     expname: str,
@@ -176,6 +188,7 @@ def submit_experiment(
                 suffix = f" (copy {copy} of {copies}, afterany on the previous)" if copy else ""
                 print(f"Submitted {handle.describe()}{suffix}", flush=True)
             previous = handle
+        assert previous is not None  # the loop runs at least once
         last_copy[id(job)] = previous
     experiment.final = [last_copy[id(job)] for job in jobs if id(job) not in depended_on]
     registry.record(cluster.name, expname, experiment.final)

@@ -48,7 +48,7 @@ def output_name(seed: Optional[int]) -> str:
 def plan_tasks(output_dir: Path, seeds: list[Optional[int]], num_chunks: Optional[int]) -> list[GenerationTask]:
     from ..inference.merge_chunks import chunk_file
 
-    tasks = []
+    tasks: list[GenerationTask] = []
     for seed in seeds:
         whole = output_dir / output_name(seed)
         if num_chunks:
@@ -156,7 +156,9 @@ def generate(
         raise ConfigError(f"input_file {input_file} does not exist")
     cluster_cfg = load_cluster_config(cluster)
     out_dir = Path(output_dir).absolute()
-    seeds = [None] if num_random_seeds is None else list(range(starting_seed, starting_seed + num_random_seeds))
+    seeds: list[Optional[int]] = (
+        [None] if num_random_seeds is None else list(range(starting_seed, starting_seed + num_random_seeds))
+    )
     jobs, _ = generation_jobs(
         expname,
         Path(input_file).absolute(),
@@ -222,7 +224,7 @@ class ServerSetup:
             services.append(
                 server_service(
                     self.server_type,
-                    self.model,
+                    str(self.model),  # check() made sure there is one
                     python,
                     self.server_gpus,
                     self.server_nodes,

@@ -104,7 +104,7 @@ def grpo(
         from ..benchmarks.registry import BenchmarkError, get_benchmark
 
         try:
-            bench = get_benchmark(benchmark)
+            bench = get_benchmark(str(benchmark))
         except BenchmarkError as exc:
             raise ConfigError(str(exc)) from None
         if not bench.needs_sandbox:

@@ -167,16 +167,16 @@ def _start_services(spec: JobSpec, stdout_path: Optional[Path], job_id: str, ran
     suffix = f"_node{rank}" if rank else ""
     running: list[RunningService] = []
     try:
-        for service in spec.services:
-            if rank == 0 or service.all_nodes:
-                log = log_dir / f"{job_id}_{service.name}{suffix}.log"
-                running.append(start_service(service, log, _die_with_parent))
-        for service in running:
+        for service_spec in spec.services:
+            if rank == 0 or service_spec.all_nodes:
+                log = log_dir / f"{job_id}_{service_spec.name}{suffix}.log"
+                running.append(start_service(service_spec, log, _die_with_parent))
+        for started in running:
             if rank == 0:  # worker nodes serve no HTTP: only the head is health-checked
-                wait_healthy(service, log_tail)
+                wait_healthy(started, log_tail)
     except BaseException:
-        for service in running:
-            _stop(service.process)
+        for started in running:
+            _stop(started.process)
         raise
     return running
 
@@ -218,7 +218,7 @@ def _run_job_body(spec: JobSpec) -> dict:
     job_id, rank = _job_placement()
     running = _start_services(spec, stdout_path, job_id, rank)
     if rank > 0:
-        log_dir = Path(spec.log_dir) if spec.log_dir else stdout_path.parent
+        log_dir = Path(spec.log_dir) if spec.log_dir else (stdout_path.parent if stdout_path else Path.cwd())
         try:
             return wait_for_head(log_dir / f"{job_id}_0_result.pkl", running)
         finally:

@@ -54,9 +54,9 @@ class LogFollower:
                     break
                 if not line.startswith(SUBMITIT_PREFIX):
                     shown.append(line)
-            shown = "".join(shown)
-            if shown:
-                stream.write(shown)
+            text = "".join(shown)
+            if text:
+                stream.write(text)
                 stream.flush()
 
 

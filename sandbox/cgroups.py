@@ -70,7 +70,7 @@ def _own_cgroup_dirs() -> dict[str, str]:
                     root, point = mounts[key]
                     rel = os.path.relpath(path, root) if path.startswith(root) else path.lstrip("/")
                     found[key] = os.path.normpath(os.path.join(point, rel))
-    dirs = {c: found[c] for c in ("pids", "memory") if c in found}
+    dirs: dict[str, str] = {c: found[c] for c in ("pids", "memory") if c in found}
     if "" in found:  # v2: usable for the controllers not already claimed by v1 hierarchies
         try:
             available = _read(os.path.join(found[""], "cgroup.controllers")).split()

@@ -100,6 +100,7 @@ class ForkServer:
         return self.info.get("isolation") == "namespaces"
 
     def _on_message(self) -> None:
+        assert self._control is not None  # the reader is removed before the socket is dropped (stop)
         try:
             data = self._control.recv(1 << 20)
         except BlockingIOError:
@@ -169,7 +170,7 @@ class ForkServer:
 
     async def spawn(self, cgroup_dirs: list[str], work_dir: str | None) -> tuple[socket.socket, int, asyncio.Future]:
         """A new process: our end of its socket, its handle pid, and a future of its wait status."""
-        if not self.alive:
+        if not self.alive or self._control is None:
             raise ForkServerError("the fork server is not running")
         ours, theirs = socket.socketpair()
         request_id = next(self._ids)

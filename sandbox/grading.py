@@ -19,6 +19,7 @@ import hmac
 import marshal
 import secrets
 import time
+from typing import Any
 
 from .kernel import Kernel, _Died
 from .output import cap
@@ -58,7 +59,7 @@ async def grade_in(
     """Run one sample in `kernel` (fresh, never used before) and return the verdict record."""
     key = secrets.token_bytes(32)
     loop = asyncio.get_running_loop()
-    result = {
+    result: dict[str, Any] = {
         "status": "completed",
         "answer_error": None,
         "answer_syntax_error": None,

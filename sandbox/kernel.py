@@ -93,7 +93,8 @@ class Kernel:
         self._status: asyncio.Future | None = None
 
     @property
-    def pid(self) -> int:
+    def pid(self) -> int | None:
+        """The session's process, or the fork server's child until the session reports; None before start."""
         return self.session_pid or self.handle
 
     @property
@@ -142,6 +143,7 @@ class Kernel:
     async def _frame(self) -> dict:
         import json
 
+        assert self._reader is not None  # set by _start, never cleared: frames come from a started kernel
         header = await self._reader.readexactly(wire.HEADER.size)
         (size,) = wire.HEADER.unpack(header)
         if size > wire.MAX_FRAME:
@@ -150,6 +152,7 @@ class Kernel:
 
     async def raw_frame(self) -> bytes:
         """One frame's body, unparsed (grading frames are signed bytes, not JSON)."""
+        assert self._reader is not None  # set by _start, never cleared: frames come from a started kernel
         header = await self._reader.readexactly(wire.HEADER.size)
         (size,) = wire.HEADER.unpack(header)
         if size > wire.MAX_FRAME:
@@ -157,10 +160,13 @@ class Kernel:
         return await self._reader.readexactly(size)
 
     def send(self, message: dict) -> None:
+        if self._writer is None:  # not started, or closed
+            raise ConnectionError(f"kernel {self.name} has no connection")
         self._writer.write(wire.encode(message))
 
     async def _until(self, awaitable, deadline: float):
         """The awaitable's result, or raise TimeoutError at `deadline`, or _Died if the kernel exits first."""
+        assert self.exited is not None  # set by _start: only a started kernel is waited on
         loop = asyncio.get_running_loop()
         task = asyncio.ensure_future(awaitable)
         try:

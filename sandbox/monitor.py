@@ -33,7 +33,7 @@ class LimitMonitor:
         cfg = self.cfg
         if kernel.cgroup and kernel.cgroup.pids_limit_hits() > 0:
             return f"process limit: the session tried to run more than {cfg.max_processes} processes"
-        if table is None:
+        if table is None or kernel.pid is None:  # no scan, or no process yet
             return None
         members = procs.members(kernel.pid, table)
         if self.watch_processes and len(members) > cfg.max_processes:

@@ -124,7 +124,7 @@ def _format_error(exc: BaseException) -> dict:
 class Repl:
     def __init__(self, shell, pretty, capped_text_type, output_file: str):
         global _IPYTHON_DIR
-        _IPYTHON_DIR = os.path.dirname(type(shell).__module__ and sys.modules["IPython"].__file__)
+        _IPYTHON_DIR = os.path.dirname(type(shell).__module__ and sys.modules["IPython"].__file__)  # type: ignore[type-var, assignment]  # IPython is a package: its __file__ is set
         self.shell = shell
         self.pretty = pretty
         self.ns = shell.user_ns
@@ -143,10 +143,10 @@ class Repl:
         os.dup2(fd, 2)
         os.close(fd)
         sys.stdout, sys.stderr = self.out, self.err
-        sys.__stdout__, sys.__stderr__ = self.out, self.err
+        sys.__stdout__, sys.__stderr__ = self.out, self.err  # type: ignore[misc, assignment]  # on purpose: what is written there is captured too
         signal.signal(signal.SIGINT, self._on_sigint)
-        builtins.display = _display_function()
-        builtins.get_ipython = lambda: self.shell
+        builtins.display = _display_function()  # type: ignore[attr-defined]  # added on purpose, as IPython does
+        builtins.get_ipython = lambda: self.shell  # type: ignore[attr-defined]  # added on purpose, as IPython does
 
     def _on_sigint(self, signum, frame):
         if self.running:
@@ -157,7 +157,7 @@ class Repl:
     def _run_python(self, tree: ast.Module, name: str):
         last = None
         if tree.body and isinstance(tree.body[-1], ast.Expr):
-            last = ast.Expression(tree.body.pop().value)
+            last = ast.Expression(tree.body.pop().value)  # type: ignore[attr-defined]  # the ast.Expr checked above
         if tree.body:
             exec(compile(tree, name, "exec"), self.ns)
         if last is not None:
@@ -233,7 +233,7 @@ def _display_function():
     return display
 
 
-def serve(sock_fd: int, repl: Repl, wire, request: dict) -> None:
+def serve(sock_fd: int, repl: Repl, wire, request: dict | None) -> None:
     """Answer `exec` frames, `request` first, until the worker closes the socket."""
     repl.install()
     while True:

@@ -93,7 +93,7 @@ class _Rewriter(ast.NodeTransformer):
         return _check_call("t", node)
 
     def _compare(self, node: ast.Compare) -> ast.expr:
-        parts = []
+        parts: list[ast.expr] = []
         left = node.left
         for i, (op, right) in enumerate(zip(node.ops, node.comparators)):
             last = i == len(node.ops) - 1

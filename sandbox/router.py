@@ -33,7 +33,7 @@ from .config import SandboxConfig
 
 log = logging.getLogger(__name__)
 _OWNER = re.compile(r"^w(\d+)-")
-ROUTER = web.AppKey("router", "Router")
+ROUTER = web.AppKey["Router"]("router")  # typed by the class defined below
 
 
 def worker_for(session_id, workers: int) -> int | None:
@@ -92,8 +92,10 @@ class Router:
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
         while loop.time() < end:
-            if self.procs[k].poll() is not None:
-                raise RuntimeError(f"sandbox worker {k} exited with status {self.procs[k].returncode}")
+            proc = self.procs[k]
+            assert proc is not None  # started by _spawn(k) before the wait
+            if proc.poll() is not None:
+                raise RuntimeError(f"sandbox worker {k} exited with status {proc.returncode}")
             try:
                 async with self.clients[k].get("http://worker/health") as resp:
                     if resp.status == 200:
@@ -107,6 +109,7 @@ class Router:
         while True:
             await asyncio.sleep(1.0)
             for k, proc in enumerate(self.procs):
+                assert proc is not None  # start() spawned every worker before it started the supervisor
                 if proc.poll() is not None:
                     log.error("sandbox worker %d exited with status %s; starting it again", k, proc.returncode)
                     self._spawn(k)
@@ -181,7 +184,9 @@ async def list_sessions(request: web.Request) -> web.Response:
 
 async def delete_session(request: web.Request) -> web.Response:
     router, session_id = request.app[ROUTER], request.match_info["session_id"]
-    return await router.forward(worker_for(session_id, router.cfg.workers), "DELETE", f"/sessions/{session_id}")
+    k = worker_for(session_id, router.cfg.workers)
+    assert k is not None  # a path segment is a non-empty string, which always maps to a worker
+    return await router.forward(k, "DELETE", f"/sessions/{session_id}")
 
 
 async def health(request: web.Request) -> web.Response:

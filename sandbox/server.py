@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import sys
+from typing import Any
 
 from aiohttp import web
 
@@ -51,7 +52,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[SandboxConfig, argparse.N
 def main(argv: list[str] | None = None) -> None:
     cfg, ns = parse_args(argv)
     logging.basicConfig(level=ns.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    run = dict(access_log=None, shutdown_timeout=5.0, handle_signals=True)
+    run: dict[str, Any] = dict(access_log=None, shutdown_timeout=5.0, handle_signals=True)
     if ns.unix_socket:  # a worker behind the router
         if ns.parent_pid:
             _die_with_parent(ns.parent_pid)

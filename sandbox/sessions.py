@@ -18,6 +18,7 @@ replicas) can send each request to the worker that owns its session.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import os
 import re
@@ -283,6 +284,7 @@ class SessionManager:
             async with session.lock:
                 lost_between_calls = None
                 if session.kernel is not None and not session.kernel.alive:
+                    assert session.kernel.exited is not None  # a session's kernel came started from the pool
                     lost_between_calls = session.kernel.exited.result()
                     self._retire(session.kernel, lost_between_calls)
                     session.kernel = None
@@ -341,7 +343,7 @@ class SessionManager:
         self,
         answer: str,
         tests: str,
-        test_names: list[str],
+        test_names: builtins.list[str],  # `list` in this class is the method list()
         entry_point: str | None,
         timeout: float,
         max_output_chars: int,

@@ -26,6 +26,12 @@ from __future__ import annotations
 
 import operator
 
+# Annotations only: typing is never imported at run time, so loading this module into the fork server
+# adds no module (and so no trusted type, see harness.prepare) to what the grading process starts with.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
+
 _PLAIN = (bool, int, float, complex, str, bytes, type(None))
 _SEQUENCES = (list, tuple)
 _DISPATCH_HOOKS = ("__torch_function__", "__torch_dispatch__", "__array_function__", "__array_ufunc__")
@@ -55,7 +61,7 @@ class Checker:
 
     # -- what the rewritten tests call ---------------------------------------------------------
 
-    def fail(self, message=None):
+    def fail(self, message=None) -> NoReturn:
         if message is None:
             raise self._fail_type()
         raise self._fail_type(message if type(message) is str else "<assertion message of an untrusted type>")
@@ -114,7 +120,7 @@ class Checker:
         trusted_a, trusted_b = id(ta) in self._trusted, id(tb) in self._trusted
         if not (trusted_a and trusted_b):
             if ta is tb:
-                result = ta.__eq__(a, b)
+                result = ta.__eq__(a, b)  # type: ignore[call-arg]  # taken from the type, __eq__ is unbound (mypy binds it)
                 if type(result) is not bool:
                     self.fail(f"{_name(ta)}.__eq__ (defined by the answer) returned {_name(type(result))}, not a bool")
                 return result
@@ -146,9 +152,9 @@ class Checker:
             # a container against another trusted type (a tensor, an array): elements must be trusted
             self._deep_trusted(a)
             self._deep_trusted(b)
-        result = ta.__eq__(a, b)
+        result = ta.__eq__(a, b)  # type: ignore[call-arg]  # taken from the type, __eq__ is unbound (mypy binds it)
         if result is NotImplemented:
-            result = tb.__eq__(b, a)
+            result = tb.__eq__(b, a)  # type: ignore[call-arg]  # taken from the type, __eq__ is unbound (mypy binds it)
         if result is NotImplemented:
             return a is b
         return self._boolean(result)

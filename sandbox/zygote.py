@@ -42,13 +42,13 @@ def _load(name: str, private_builtins: bool = False):
     replaces `builtins.len` does not change what the grading code calls.
     """
     spec = importlib.util.spec_from_file_location(f"_assay_sandbox_{name}", os.path.join(_HERE, f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]  # a .py path always has a spec
     if private_builtins:
         module.__dict__["__builtins__"] = dict(
-            __builtins__.__dict__ if hasattr(__builtins__, "__dict__") else __builtins__
+            __builtins__.__dict__ if hasattr(__builtins__, "__dict__") else __builtins__  # type: ignore[arg-type]  # a module in __main__, else a dict: mypy cannot narrow by hasattr
         )
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    sys.modules[spec.name] = module  # type: ignore[union-attr]  # a .py path always has a spec
+    spec.loader.exec_module(module)  # type: ignore[union-attr]  # and a source loader
     return module
 
 
@@ -93,6 +93,8 @@ def _make_shell():
 
 
 class Zygote:
+    preloaded: list[str]  # set by main() before serve(): the modules _preload imported
+
     def __init__(self, settings: dict, control: socket.socket):
         self.settings = settings
         self.control = control

@@ -5,6 +5,7 @@ import shutil
 import subprocess
 
 import pytest
+
 from assay.inference import embedded_model
 from assay.inference.server_commands import server_python
 from assay.pipeline import registry

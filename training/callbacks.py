@@ -73,7 +73,7 @@ class StopOnSignal(TrainerCallback):
 
     SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.received: Optional[int] = None
         self.stopped_at: Optional[int] = None
         self._previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}

@@ -23,7 +23,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from ..core.config import MISSING, ConfigError, register_stage_config, run_stage
 from ..evaluation.metrics import default_rows
@@ -62,7 +62,7 @@ def sweep(eval_dir: str | Path) -> dict:
         raise FileNotFoundError(
             f"no evaluated checkpoints under {root} (expected <eval_dir>/<checkpoint>/eval-results/)"
         )
-    rows = []
+    rows: list[dict[str, Any]] = []
     for run in runs:
         try:
             docs = find_metrics(run)

@@ -36,13 +36,13 @@ def checkpoints(output_dir: Path) -> list[Path]:
     """Complete checkpoints, by step."""
     if not Path(output_dir).is_dir():
         return []
-    found = [p for p in Path(output_dir).iterdir() if p.is_dir() and checkpoint_step(p) is not None]
-    return sorted((p for p in found if is_complete(p)), key=checkpoint_step)
+    steps = {p: step for p in Path(output_dir).iterdir() if p.is_dir() and (step := checkpoint_step(p)) is not None}
+    return sorted((p for p in steps if is_complete(p)), key=steps.__getitem__)
 
 
 def remove_incomplete(output_dir: Path) -> list[Path]:
     """Delete checkpoint folders a crash left half-written (and their merged copies); return them."""
-    removed = []
+    removed: list[Path] = []
     if not Path(output_dir).is_dir():
         return removed
     for path in Path(output_dir).iterdir():

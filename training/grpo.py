@@ -312,7 +312,7 @@ def build_trainer(cfg: GRPOStageConfig, rows: list[dict]):
         funcs.append(FormatReward(trace))
     trainer = GRPOTrainer(
         model=model,
-        reward_funcs=funcs,
+        reward_funcs=funcs,  # type: ignore[arg-type]  # trl wants list[float | None] back; list is invariant, so list[float] fails
         args=args,
         train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,

@@ -67,8 +67,8 @@ def _saved_dtype(base: str, dtype: str):
 
 
 def merge_lora(
-    adapter_dir: os.PathLike,
-    output_dir: os.PathLike,
+    adapter_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
     base_model: Optional[str] = None,
     dtype: str = "auto",
     overwrite: bool = False,

@@ -25,6 +25,7 @@ async def _run_all(candidates: list["Candidate"], cfg: "PrepareDataConfig") -> d
         await client.wait_until_healthy(60)
 
         async def one(candidate: "Candidate") -> None:
+            assert candidate.code is not None  # sandbox checks run on code targets, whose code check_code set
             tests = candidate.line.get("tests") or ""
             async with semaphore:
                 grade = await run_code_sample(

@@ -27,9 +27,12 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from ..core.config import MISSING, ConfigError, register_stage_config, run_stage
+
+if TYPE_CHECKING:
+    from trl import SFTTrainer
 
 
 @dataclass
@@ -147,7 +150,7 @@ def peft_config(lora: LoraSettings):
     from peft import LoraConfig
 
     targets = lora.target_modules
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     if lora.target_parameters:
         kwargs["target_parameters"] = list(lora.target_parameters)
     return LoraConfig(
@@ -220,6 +223,7 @@ def resume_point(cfg: SFTStageConfig) -> Optional[Path]:
             "continue that run, or choose a new output_dir"
         )
     step = checkpoints.checkpoint_step(last)
+    assert step is not None  # last_checkpoint finds checkpoint-<step> folders only
     if main:
         checkpoints.truncate_log(output_dir, step)
         print(f"sft: resuming from {last} (step {step})", flush=True)
@@ -243,7 +247,7 @@ def planned_steps(trainer, cfg: SFTStageConfig) -> int:
 class Run:
     """A trainer ready to start, and what train() needs around it."""
 
-    trainer: object
+    trainer: SFTTrainer
     model_path: str
     resume_from: Optional[Path]
 
@@ -324,7 +328,8 @@ def build(cfg: SFTStageConfig) -> Run:
     return Run(trainer, model_path, resume_from)
 
 
-def train(cfg: SFTStageConfig) -> Path:
+def train(cfg: SFTStageConfig) -> Optional[Path]:
+    """Train (or resume) the run; return its last complete checkpoint (None only if it saved none)."""
     from . import callbacks, checkpoints
     from .merge_lora import merge_lora
 

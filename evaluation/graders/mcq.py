@@ -83,7 +83,7 @@ def grade_mcq_line(line: dict, generation_key: str = "generation") -> dict:
     """The line with `predicted_answer` and `symbolic_correct` set (all other fields kept)."""
     if "expected_answer" not in line:
         raise ValueError("a multiple-choice line needs 'expected_answer' (the correct letter)")
-    options = line.get("options") if isinstance(line.get("options"), list) else []
+    options: list = line["options"] if isinstance(line.get("options"), list) else []
     expected = letter_of(str(line["expected_answer"]), options)
     predicted = extract_choice(line.get(generation_key), options)
     out = dict(line)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import shlex
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from ...core.registry import Registry
 
@@ -110,14 +110,23 @@ def print_dry_run(job: Job, job_id: str, executor: str, spec: JobSpec, script: s
     print("\n".join(lines) + "\n", flush=True)
 
 
-def upstreams_on(job: Job, executor: str) -> list:
+def upstream_handles(job: Job) -> list[tuple[str, JobHandle]]:
+    """(dependency kind, upstream handle) of each dependency; by now every upstream has been submitted."""
+    pairs = []
+    for dep in job.dependencies:
+        if not hasattr(dep.upstream, "job_id"):
+            raise DependencyError(f"{job.name} depends on {dep.upstream.name}, which was not submitted before it")
+        pairs.append((dep.kind, cast("JobHandle", dep.upstream)))
+    return pairs
+
+
+def upstreams_on(job: Job, executor: str) -> list[tuple[str, JobHandle]]:
     """The dependencies of `job` on real (not dry-run) jobs; each must run on the same executor."""
     live = []
-    for dep in job.dependencies:
-        up = dep.upstream
-        if getattr(up, "dry_run", False):
+    for kind, up in upstream_handles(job):
+        if up.dry_run:
             continue
         if up.executor != executor:
             raise DependencyError(f"{job.name} runs on {executor} but depends on {up.executor} job {up.name}")
-        live.append(dep)
+        live.append((kind, up))
     return live

@@ -18,7 +18,7 @@ from ..cluster import ClusterConfig, ClusterConfigError, parse_time_minutes
 from ..job import Job, JobHandle
 from ..job_runner import JobSpec, LocalUpstream, run_job, upstream_outcome
 from ..local_slots import LocalSlots
-from . import EXECUTORS, Executor, next_dry_run_id, print_dry_run, upstreams_on
+from . import EXECUTORS, Executor, next_dry_run_id, print_dry_run, upstream_handles, upstreams_on
 
 DEFAULT_TIME = "10-00:00:00"
 """Local jobs still need a limit for submitit; ten days is none in practice."""
@@ -43,8 +43,7 @@ class LocalExecutor(Executor):
 
         cluster_env = cluster.explicit_env() if dry_run else cluster.env()
         upstreams = [
-            LocalUpstream(d.upstream.name, d.upstream.job_id, str(d.upstream.result_pickle), d.kind)
-            for d in upstreams_on(job, self.name)
+            LocalUpstream(up.name, up.job_id, str(up.result_pickle), kind) for kind, up in upstreams_on(job, self.name)
         ]
         spec = JobSpec(
             name=job.name,
@@ -59,7 +58,7 @@ class LocalExecutor(Executor):
             spec.slots = LocalSlots.for_cluster(cluster.name, cluster.max_parallel_jobs)
         if dry_run:
             job_id = next_dry_run_id()
-            after = ", ".join(f"{d.kind}:{d.upstream.job_id}" for d in job.dependencies) or "none"
+            after = ", ".join(f"{kind}:{up.job_id}" for kind, up in upstream_handles(job)) or "none"
             limit = f"; then a free slot of {spec.slots.count} in {spec.slots.folder}" if spec.slots else ""
             print_dry_run(
                 job, job_id, self.name, spec, f"# runs as a local child process; starts after: {after}{limit}"

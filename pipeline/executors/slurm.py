@@ -13,7 +13,7 @@ from typing import Optional
 from ..cluster import ClusterConfig, parse_time_minutes
 from ..job import FINAL_STATES, Job, JobHandle
 from ..job_runner import JobSpec, run_job
-from . import EXECUTORS, DependencyError, Executor, next_dry_run_id, print_dry_run, upstreams_on
+from . import EXECUTORS, DependencyError, Executor, next_dry_run_id, print_dry_run, upstream_handles, upstreams_on
 
 DEFAULT_TIME = "04:00:00"
 """A job's time limit when neither the job nor the cluster config sets one."""
@@ -59,24 +59,23 @@ def slurm_dependency(job: Job) -> Optional[str]:
     afterok (the job could never start) and no dependency for afterany.
     """
     live = upstreams_on(job, "slurm")
-    states = slurm_states([d.upstream.job_id for d in live])
+    states = slurm_states([up.job_id for _, up in live])
     ids: dict[str, list[str]] = {"afterok": [], "afterany": []}
-    for dep in job.dependencies:
-        up = dep.upstream
-        if getattr(up, "dry_run", False):
-            ids[dep.kind].append(up.job_id)
+    for kind, up in upstream_handles(job):
+        if up.dry_run:
+            ids[kind].append(up.job_id)
             continue
         state = states.get(up.job_id, "UNKNOWN")
         if state == "COMPLETED":
             continue
         if state in FINAL_STATES:
-            if dep.kind == "afterok":
+            if kind == "afterok":
                 raise DependencyError(
                     f"{job.name} needs {up.name} (job {up.job_id}) to succeed, but it ended {state}; "
                     f"see {up.stdout_path}"
                 )
             continue
-        ids[dep.kind].append(up.job_id)
+        ids[kind].append(up.job_id)
     parts = [f"{kind}:{':'.join(job_ids)}" for kind, job_ids in ids.items() if job_ids]
     return ",".join(parts) or None
 

@@ -9,6 +9,7 @@ real forked ranks; the failed join is made by failing the first call in each ran
 from __future__ import annotations
 
 import pytest
+
 from assay.benchmarks.mlcode import build
 
 pytest.importorskip("torch.distributed")

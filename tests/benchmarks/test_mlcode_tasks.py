@@ -19,6 +19,7 @@ import sys
 import textwrap
 
 import pytest
+
 from assay.benchmarks.mlcode import build
 
 RECORDS = build.build_records()

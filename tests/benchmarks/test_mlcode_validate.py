@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 
 import pytest
+
 from assay.benchmarks.mlcode.validate import (
     CHECKS,
     DEFAULT_JOBS,

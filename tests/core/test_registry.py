@@ -16,7 +16,9 @@ from assay.pipeline.executors import EXECUTORS
 def test_each_module_of_the_package_registers_itself(tmp_path, monkeypatch):
     package = tmp_path / "kinds_pkg"
     package.mkdir()
-    (package / "__init__.py").write_text("from assay.core.registry import Registry\nKINDS = Registry('kind', __name__)\n")
+    (package / "__init__.py").write_text(
+        "from assay.core.registry import Registry\nKINDS = Registry('kind', __name__)\n"
+    )
     for name in ("alpha", "beta"):
         (package / f"{name}.py").write_text(
             textwrap.dedent(f"""

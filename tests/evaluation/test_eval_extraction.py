@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from assay.evaluation.extract_code import defines, extract_code, fenced_blocks
 from assay.evaluation.extract_math import extract_math_answer, last_boxed
 from assay.evaluation.final_answer import final_answer_region

@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+
 from assay.benchmarks.mlcode import build
 from assay.evaluation.grade_code import DIAGNOSTIC_IMPORTS, collect_test_names, grade_code_lines
 

@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+
 from assay.evaluation.grade_math import MathVerifier, as_number, grade_math_line, math_equal, normalize_math_answer
 
 

@@ -7,6 +7,7 @@ import math
 import random
 
 import pytest
+
 from assay.evaluation.compute_metrics import main as compute_metrics_main
 from assay.evaluation.metrics import (
     all_fail_at_k,

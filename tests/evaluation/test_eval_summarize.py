@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from assay.evaluation.metrics import compute_benchmark_metrics
 from assay.evaluation.summarize import find_metrics, summarize_results
 from assay.evaluation.summarize import main as summarize_main

@@ -7,6 +7,7 @@ of tests/conftest.py (they skip, or fail where CI requires them).
 from __future__ import annotations
 
 import pytest
+
 from assay.inference import embedded_model
 
 

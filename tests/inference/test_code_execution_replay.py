@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+
 from assay.core.config import ConfigError
 from assay.inference.code_execution import prepare_code_execution
 from assay.inference.config import GenerateConfig, ServerConfig

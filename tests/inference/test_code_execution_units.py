@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from assay.core.config import ConfigError, compose_stage_config
 from assay.inference import code_execution, harmony
 from assay.inference.code_execution import MAX_REFUSED_CALLS, CodeExecutionError, CodeExecutionLoop

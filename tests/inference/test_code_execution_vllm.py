@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from assay.pipeline import generate
 
 PROBLEMS = [

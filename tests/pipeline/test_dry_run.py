@@ -84,6 +84,7 @@ def test_local_dry_run_prints_the_command(tmp_path, capsys):
 
 def test_dry_run_warns_about_an_unset_passed_env_var_and_a_real_submission_refuses(tmp_path, capsys, monkeypatch):
     import pytest
+
     from assay.pipeline.cluster import ClusterConfigError
 
     monkeypatch.delenv("MY_SECRET_FOR_TEST", raising=False)

@@ -4,6 +4,7 @@ import json
 import re
 
 import pytest
+
 from assay.core.config import ConfigError
 from assay.pipeline.evaluate import eval as run_eval
 from assay.pipeline.evaluate import expand_models, parse_benchmarks

@@ -5,6 +5,7 @@ import re
 import subprocess
 
 import pytest
+
 from assay.core.config import ConfigError
 from assay.pipeline import generate, wrap_arguments
 

@@ -4,6 +4,7 @@ import json
 import re
 
 import pytest
+
 from assay.core.config import ConfigError
 from assay.pipeline import JobFailedError, wrap_arguments
 from assay.pipeline.grpo import grpo

@@ -3,6 +3,7 @@
 import sys
 
 import pytest
+
 from assay.pipeline import JobFailedError
 from assay.pipeline.cluster import load_cluster_config
 from assay.pipeline.experiment import submit_experiment

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from assay.pipeline import JobFailedError, registry, run_cmd, wrap_arguments
 from assay.pipeline.experiment import UnknownUpstreamError
 

@@ -11,6 +11,7 @@ import sys
 import time
 
 import pytest
+
 from assay.pipeline import JobFailedError, run_cmd
 from assay.pipeline.cluster import ClusterConfigError, load_cluster_config
 from assay.pipeline.local_slots import LocalSlots, hold_slot

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from assay.core.config import ConfigError
 from assay.pipeline import wrap_arguments
 from assay.pipeline.cluster import load_cluster_config

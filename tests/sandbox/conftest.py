@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 import pytest
+
 from assay.sandbox.client import SandboxClient
 
 TOKEN = "test-token"

@@ -16,6 +16,7 @@ import site
 import sys
 
 import pytest
+
 from assay.evaluation.grade_code import grade_code_lines
 from assay.training.rewards import ExecutionReward
 

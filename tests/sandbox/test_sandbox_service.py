@@ -8,6 +8,7 @@ import json
 
 import httpx
 import pytest
+
 from assay.sandbox.client import AsyncSandboxClient, SandboxClient, SandboxHTTPError
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 import pytest
+
 from assay.sandbox.app import BadRequest, parse_execute
 from assay.sandbox.config import SandboxConfig, add_arguments, from_namespace
 from assay.sandbox.output import CappedText, cap, strip_ansi, truncation_marker

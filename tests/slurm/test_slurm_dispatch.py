@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from assay.pipeline import JobFailedError, registry, run_cmd
 from assay.pipeline.executors.slurm import slurm_states
 

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from assay.core.config import ConfigError
 from assay.pipeline.evaluate import eval as run_eval
 from assay.pipeline.evaluate import expand_models

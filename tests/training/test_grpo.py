@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from assay.core.config import compose_stage_config
 from assay.training import grpo
 

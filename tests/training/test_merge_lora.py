@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from assay.training.merge_lora import merge_lora
 
 pytestmark = [

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+
 from assay.training import preflight
 
 

@@ -4,8 +4,9 @@ writes what each reward function gave, under the step it was generated for."""
 import json
 
 import pytest
-from assay.training.rewards import ExecutionReward, FormatReward, RewardTrace, completion_text, format_ok
 from transformers import TrainerState
+
+from assay.training.rewards import ExecutionReward, FormatReward, RewardTrace, completion_text, format_ok
 
 TESTS = (
     "def test_small():\n    assert add(2, 3) == 5\n\n\ndef test_negative():\n    assert add(-4, 1) == -3\n\n\n"

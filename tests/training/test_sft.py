@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from assay.core.config import compose_stage_config
 from assay.training import sft
 from assay.training.chat_tokens import IGNORE_INDEX
@@ -127,8 +128,9 @@ def test_lora_run_saves_merges_and_logs_every_step(tmp_path, smollm2_dir, capsys
 def answer_loss(model_dir) -> float:
     """Mean loss of a model on the assistant tokens of the 12 training chats."""
     import torch
-    from assay.training.chat_tokens import load_tokenizer, tokenize_conversation
     from transformers import AutoModelForCausalLM
+
+    from assay.training.chat_tokens import load_tokenizer, tokenize_conversation
 
     tokenizer = load_tokenizer(str(model_dir))
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+
 from assay.benchmarks.registry import prepared_test_file
 from assay.core.jsonl import read_jsonl
 from assay.training import prepare_data
