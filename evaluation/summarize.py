@@ -62,7 +62,7 @@ def _cell(column: str, value) -> str:
     return f"{value:.2f}%"
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], fmt: str) -> str:
+def format_table(header: Sequence[str], rows: Sequence[Sequence[str]], fmt: str) -> str:
     if fmt == "markdown":
         lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -81,7 +81,7 @@ def _single_block(name: str, doc: dict, fmt: str, all_k: bool) -> str:
     key = doc["correct_key"]
     header = ["evaluation_mode", *COLUMNS, key, "no_answer"]
     rows = [[mode, *(_cell(c, doc["metrics"][mode].get(c)) for c in header[1:])] for mode in _rows(doc, all_k)]
-    parts = [_title(name, fmt), _table(header, rows, fmt)]
+    parts = [_title(name, fmt), format_table(header, rows, fmt)]
     failures = doc.get("failure_categories")
     if failures:
         counts = ", ".join(f"{c} {n}" for c, n in failures.items() if c not in ("passed", "total") and n)
@@ -148,7 +148,7 @@ def _compare_block(name: str, docs: list[Optional[dict]], labels: list[str], fmt
             },
         }
     title = _title(f"{name} ({key})", fmt)
-    return title + "\n" + _table(["evaluation_mode", *labels], rows, fmt), data
+    return title + "\n" + format_table(["evaluation_mode", *labels], rows, fmt), data
 
 
 def summarize_results(

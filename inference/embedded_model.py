@@ -194,12 +194,12 @@ def convert_gguf(gguf: Path, out_dir: Path, dtype: str) -> None:
     out_dir.mkdir(parents=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
-    _readable_by_older_transformers(out_dir)
+    readable_by_older_transformers(out_dir)
     for path in out_dir.iterdir():  # safetensors writes 0600; a shared cache must be readable by the group
         os.chmod(path, 0o644)
 
 
-def _readable_by_older_transformers(folder: Path) -> None:
+def readable_by_older_transformers(folder: Path) -> None:
     """Add the spellings transformers 4.x reads, so servers pinned to it (GPU vLLM, SGLang) load the folder.
 
     transformers 5 saves `rope_parameters` (4.x would silently fall back to rope_theta=10000 and produce

@@ -22,9 +22,10 @@ from typing import Optional, Union
 from ..benchmarks.registry import BenchmarkError, copy_for_run, get_benchmark
 from ..core.config import ConfigError
 from .cluster import load_cluster_config
-from .experiment import Experiment, RunAfter, submit_experiment, wait_for
+from .experiment import Experiment, submit, wait_for
 from .generate import ServerSetup, check_overrides, generation_jobs, node_python, warn_greedy_seeds
 from .job import Dependency, Job
+from .job_options import JOB_DEFAULTS, JobOptions, takes_job_options
 from .server_spec import sandbox_env, sandbox_service
 from .wrap import extra_args
 
@@ -75,12 +76,11 @@ def model_label(model: str) -> str:
     return path.name if path.name else model.replace("/", "_")
 
 
+@takes_job_options(expname="eval")
 def eval(  # noqa: A001 - the command users know by this name
     benchmarks: str,
     output_dir: str,
     model: Union[str, list[str]],
-    cluster: str = "local",
-    expname: str = "eval",
     server_type: str = "vllm",
     server_address: Optional[str] = None,
     server_gpus: int = 0,
@@ -89,13 +89,8 @@ def eval(  # noqa: A001 - the command users know by this name
     num_jobs: Optional[int] = None,
     num_chunks: Optional[int] = None,
     with_sandbox: bool = False,
-    time: Optional[str] = None,
-    run_after: RunAfter = None,
-    dependency_type: str = "afterok",
-    dependent_jobs: int = 0,
-    dry_run: bool = False,
-    wait: Optional[bool] = None,
     ctx=None,
+    options: JobOptions = JOB_DEFAULTS,
 ) -> list[Experiment]:
     """Evaluate a model (or several, e.g. every checkpoint of a run) on benchmarks and print the metrics table.
 
@@ -103,8 +98,6 @@ def eval(  # noqa: A001 - the command users know by this name
         benchmarks: Comma-separated `name:seeds`, e.g. `smallmath:4,mlcode:2` (`assay prepare_data <name>` first for downloaded ones).
         output_dir: Results go to `<output_dir>/eval-results/<benchmark>/` (with several models: `<output_dir>/<model name>/eval-results/...`).
         model: Model path, served name or alias (smollm2); several as a comma-separated list or a glob of checkpoint folders.
-        cluster: Cluster config name (a YAML in cluster_configs/) or path.
-        expname: Experiment name: the jobs' name, and what `run_after` refers to.
         server_type: vllm, sglang (a server is started in each generation job, unless server_address is given) or openai.
         server_address: Base URL of a running OpenAI-compatible server; no server is started.
         server_gpus: GPUs per node for the server.
@@ -113,12 +106,6 @@ def eval(  # noqa: A001 - the command users know by this name
         num_jobs: Generation jobs per benchmark (one server each); default one per seed (on a local cluster: one).
         num_chunks: Split each benchmark's input into this many chunks per seed.
         with_sandbox: Start the sandbox beside the generation jobs too (code benchmarks always get one for grading).
-        time: Time limit per job (Slurm format); the cluster's default when unset.
-        run_after: Expname(s) to wait for, e.g. the sft run whose checkpoints this evaluates.
-        dependency_type: afterok (start only if every upstream job succeeded) or afterany.
-        dependent_jobs: Follow-up copies of each generation job for short time limits.
-        dry_run: Print what would be submitted and submit nothing.
-        wait: Wait for the jobs, then print the table; default: yes on local clusters, no on Slurm.
         ctx: `++key=value` overrides for the generation stage, applied to every benchmark.
     """
     overrides = extra_args(ctx)
@@ -126,8 +113,8 @@ def eval(  # noqa: A001 - the command users know by this name
     parsed = parse_benchmarks(benchmarks)
     for bench_name, seeds in parsed:
         warn_greedy_seeds(stage_cfg, seeds, f"{bench_name}:{seeds}")
-    cluster_cfg = load_cluster_config(cluster)
-    models = expand_models(model, defer_empty=run_after is not None)
+    cluster_cfg = load_cluster_config(options.cluster)
+    models = expand_models(model, defer_empty=options.run_after is not None)
     if models is None:
         from .deferred_eval import submit_deferred_eval
 
@@ -135,8 +122,8 @@ def eval(  # noqa: A001 - the command users know by this name
             benchmarks=benchmarks,
             output_dir=output_dir,
             model=model,
-            cluster=cluster,
-            expname=expname,
+            cluster=options.cluster,
+            expname=options.expname,
             server_type=server_type,
             server_address=server_address,
             server_gpus=server_gpus,
@@ -145,11 +132,15 @@ def eval(  # noqa: A001 - the command users know by this name
             num_jobs=num_jobs,
             num_chunks=num_chunks,
             with_sandbox=with_sandbox,
-            time=time,
-            dependent_jobs=dependent_jobs,
+            time=options.time,
+            dependent_jobs=options.dependent_jobs,
             ctx=overrides,
         )
-        return [submit_deferred_eval(arguments, cluster_cfg, run_after, dependency_type, dry_run, wait)]
+        return [
+            submit_deferred_eval(
+                arguments, cluster_cfg, options.run_after, options.dependency_type, options.dry_run, options.wait
+            )
+        ]
     python = node_python(cluster_cfg)
     root = Path(output_dir).absolute()
     experiments = []
@@ -165,7 +156,7 @@ def eval(  # noqa: A001 - the command users know by this name
         for bench_name, seeds in parsed:
             bench = get_benchmark(bench_name)
             bench_dir = run_dir / "eval-results" / bench_name
-            if dry_run:
+            if options.dry_run:
                 input_file = bench_dir / "test.jsonl"
             else:
                 try:
@@ -178,7 +169,7 @@ def eval(  # noqa: A001 - the command users know by this name
                 *overrides,
             ]
             gen_jobs, ready = generation_jobs(
-                expname,
+                options.expname,
                 input_file,
                 bench_dir,
                 cluster_cfg,
@@ -187,7 +178,7 @@ def eval(  # noqa: A001 - the command users know by this name
                 list(range(seeds)),
                 num_chunks,
                 num_jobs,
-                time=time,
+                time=options.time,
                 log_root=run_dir,
             )
             grade = [
@@ -206,11 +197,11 @@ def eval(  # noqa: A001 - the command users know by this name
                 f"++grader={bench.grader}",
             ]
             grade_job = Job(
-                name=expname,
+                name=options.expname,
                 command=grade,
                 next_commands=[metrics],
                 output_dir=run_dir,
-                time=time,
+                time=options.time,
                 follow_up_copies=False,
                 dependencies=[Dependency(j) for j in ready],
             )
@@ -218,22 +209,12 @@ def eval(  # noqa: A001 - the command users know by this name
                 grade_job.services = [sandbox_service(python)]
                 grade_job.env = sandbox_env()
             jobs += gen_jobs + [grade_job]
-        experiments.append(
-            submit_experiment(
-                cluster_cfg,
-                expname,
-                jobs,
-                run_after=run_after,
-                dependency_type=dependency_type,
-                dependent_jobs=dependent_jobs,
-                dry_run=dry_run,
-            )
-        )
-    if len(models) > 1 and not dry_run:
+        experiments.append(submit(cluster_cfg, options, jobs))
+    if len(models) > 1 and not options.dry_run:
         from . import registry
 
-        registry.record(cluster_cfg.name, expname, [h for e in experiments for h in e.final])
-    if wait_for(experiments, cluster_cfg, wait, dry_run):
+        registry.record(cluster_cfg.name, options.expname, [h for e in experiments for h in e.final])
+    if wait_for(experiments, cluster_cfg, options.wait, options.dry_run):
         from ..evaluation.summarize import summarize_results
 
         labels = [model_label(m) for m in models] if len(models) > 1 else None

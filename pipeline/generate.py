@@ -20,8 +20,9 @@ from ..inference.config import GenerateConfig
 from ..inference.servers import ServerTypeError, get_server_type
 from .cluster import ClusterConfig, load_cluster_config
 from .executors import get_executor
-from .experiment import Experiment, RunAfter, submit_experiment, wait_for
+from .experiment import Experiment, submit, wait_for
 from .job import Dependency, Job
+from .job_options import JOB_DEFAULTS, JobOptions, takes_job_options
 from .server_spec import sandbox_env, sandbox_service, server_service
 from .wrap import extra_args
 
@@ -91,11 +92,10 @@ def warn_greedy_seeds(cfg: GenerateConfig, num_seeds: int, what: str) -> None:
         )
 
 
+@takes_job_options(expname="generate")
 def generate(
     input_file: str,
     output_dir: str,
-    cluster: str = "local",
-    expname: str = "generate",
     model: Optional[str] = None,
     server_type: str = "vllm",
     server_address: Optional[str] = None,
@@ -109,21 +109,14 @@ def generate(
     num_jobs: Optional[int] = None,
     with_sandbox: bool = False,
     postprocess_cmd: Optional[str] = None,
-    time: Optional[str] = None,
-    run_after: RunAfter = None,
-    dependency_type: str = "afterok",
-    dependent_jobs: int = 0,
-    dry_run: bool = False,
-    wait: Optional[bool] = None,
     ctx=None,
+    options: JobOptions = JOB_DEFAULTS,
 ) -> Experiment:
     """Generate an answer for every line of a JSONL with a model, on a cluster.
 
     Args:
         input_file: JSONL to generate for (one sample per line).
         output_dir: Outputs go to `<output_dir>/output.jsonl` (or `output-rs<seed>.jsonl` per seed); logs to `<output_dir>/logs/`.
-        cluster: Cluster config name (a YAML in cluster_configs/) or path.
-        expname: Experiment name: the jobs' name, and what `run_after` refers to.
         model: Model path, name, or alias (`smollm2`, the embedded default).
         server_type: vllm, sglang (a server is started in each job, unless server_address is given) or openai (an existing endpoint, see server_address).
         server_address: Base URL of a running OpenAI-compatible server (e.g. http://host:5000/v1); no server is started.
@@ -137,12 +130,6 @@ def generate(
         num_jobs: Run the tasks (seeds x chunks) in this many jobs, one server each; default one job per task (on a local cluster: one job, so one server). With more jobs than seeds and no num_chunks, the input is chunked so every job has work.
         with_sandbox: Start the code-execution sandbox beside each job (its URL in ASSAY_SANDBOX_URL).
         postprocess_cmd: Shell command run in the job once an output file is complete; `{output_file}` is replaced by its path (e.g. "python -m assay.inference.filter_output ++input_file={output_file} ++output_file={output_file} ++keep_if_matches=boxed").
-        time: Time limit per job (Slurm format); the cluster's default when unset.
-        run_after: Expname(s) to wait for (comma-separated or a list).
-        dependency_type: afterok (start only if every upstream job succeeded) or afterany.
-        dependent_jobs: Follow-up copies of each job for short time limits; each resumes where the previous stopped.
-        dry_run: Print what would be submitted and submit nothing.
-        wait: Wait for the jobs and raise on failure; default: yes on local clusters, no on Slurm.
         ctx: `++key=value` overrides for the generation stage (wrap_arguments in Python).
     """
     overrides = extra_args(ctx)
@@ -152,15 +139,15 @@ def generate(
         server_type, model, server_address, server_gpus, server_nodes, server_args, server_port, with_sandbox
     )
     server.check()
-    if not Path(input_file).exists() and not dry_run:
+    if not Path(input_file).exists() and not options.dry_run:
         raise ConfigError(f"input_file {input_file} does not exist")
-    cluster_cfg = load_cluster_config(cluster)
+    cluster_cfg = load_cluster_config(options.cluster)
     out_dir = Path(output_dir).absolute()
     seeds: list[Optional[int]] = (
         [None] if num_random_seeds is None else list(range(starting_seed, starting_seed + num_random_seeds))
     )
     jobs, _ = generation_jobs(
-        expname,
+        options.expname,
         Path(input_file).absolute(),
         out_dir,
         cluster_cfg,
@@ -170,20 +157,12 @@ def generate(
         num_chunks,
         num_jobs,
         postprocess_cmd,
-        time,
+        options.time,
     )
-    experiment = submit_experiment(
-        cluster_cfg,
-        expname,
-        jobs,
-        run_after=run_after,
-        dependency_type=dependency_type,
-        dependent_jobs=dependent_jobs,
-        dry_run=dry_run,
-    )
-    if wait_for([experiment], cluster_cfg, wait, dry_run):
+    experiment = submit(cluster_cfg, options, jobs)
+    if wait_for([experiment], cluster_cfg, options.wait, options.dry_run):
         for seed in seeds:
-            print(f"{expname}: wrote {out_dir / output_name(seed)}", flush=True)
+            print(f"{options.expname}: wrote {out_dir / output_name(seed)}", flush=True)
     return experiment
 
 

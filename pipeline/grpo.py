@@ -18,16 +18,18 @@ several GPUs are one torchrun on one node.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
 from ..core.config import ConfigError, compose_stage_config, validate_overrides
 from .cluster import load_cluster_config
-from .experiment import Experiment, RunAfter
+from .experiment import Experiment
 from .generate import node_python
 from .job import Job
+from .job_options import JOB_DEFAULTS, JobOptions, takes_job_options
 from .server_spec import sandbox_env, sandbox_service
-from .sft import _check_input, _refuse_pipeline_keys, _submit, training_command
+from .sft import check_input, refuse_pipeline_keys, submit_and_report, training_command
 from .wrap import extra_args
 
 PIPELINE_KEYS = {
@@ -44,7 +46,7 @@ def check_grpo_overrides(overrides: list[str], source: list[str], num_gpus: int)
     """Fail now for what the stage would reject on the node, including the batch shape for num_gpus GPUs."""
     from ..training.grpo import GRPOStageConfig
 
-    _refuse_pipeline_keys(overrides, PIPELINE_KEYS, "grpo")
+    refuse_pipeline_keys(overrides, PIPELINE_KEYS, "grpo")
     validate_overrides(GRPOStageConfig, overrides)
     cfg = compose_stage_config(GRPOStageConfig, ["++output_dir=-", *source, *overrides])
     completions = cfg.batch_size * max(num_gpus, 1) * cfg.gradient_accumulation_steps
@@ -57,22 +59,16 @@ def check_grpo_overrides(overrides: list[str], source: list[str], num_gpus: int)
     return cfg
 
 
+@takes_job_options(expname="grpo")
 def grpo(
     output_dir: str,
     train_file: Optional[str] = None,
     benchmark: Optional[str] = None,
     model: str = "smollm2",
-    cluster: str = "local",
-    expname: str = "grpo",
     num_gpus: int = 0,
     preflight: bool = False,
-    time: Optional[str] = None,
-    run_after: RunAfter = None,
-    dependency_type: str = "afterok",
-    dependent_jobs: int = 0,
-    dry_run: bool = False,
-    wait: Optional[bool] = None,
     ctx=None,
+    options: JobOptions = JOB_DEFAULTS,
 ) -> Experiment:
     """Train a model with GRPO on code tasks, rewarded by running each task's tests on its completions in a sandbox.
 
@@ -81,16 +77,8 @@ def grpo(
         train_file: JSONL of code tasks ({prompt, entry_point, tests} per line, as mlcode's).
         benchmark: A shipped code benchmark to train on instead of train_file: smallcode (tiny tasks the embedded model passes sometimes) or mlcode.
         model: The starting policy: a path (e.g. an sft checkpoint, merged) or the alias smollm2.
-        cluster: Cluster config name (a YAML in cluster_configs/) or path.
-        expname: Experiment name: the job's name, and what `run_after` refers to.
         num_gpus: GPUs of the node; 0 or 1 runs one process, more run torchrun with one process per GPU.
         preflight: Only run the signal preflight: sample the starting policy, grade, save preflight.json; the job fails when training would get no gradient.
-        time: Time limit of the job (Slurm format); the cluster's default when unset.
-        run_after: Expname(s) to wait for (comma-separated or a list), e.g. the sft run whose checkpoint starts this one.
-        dependency_type: afterok (start only if every upstream job succeeded) or afterany.
-        dependent_jobs: Follow-up copies of the job for short time limits; each resumes from the last checkpoint.
-        dry_run: Print what would be submitted and submit nothing.
-        wait: Wait for the job and raise on failure; default: yes on local clusters, no on Slurm.
         ctx: `++key=value` overrides of the GRPO stage (python -m assay.training.grpo --help lists them), e.g. ++num_generations=8 ++max_completion_length=512 ++max_steps=200 ++rewards.format_weight=0.1.
     """
     if (train_file is None) == (benchmark is None):
@@ -98,7 +86,7 @@ def grpo(
     if num_gpus < 0:
         raise ConfigError(f"num_gpus must be >= 0, got {num_gpus}")
     if train_file is not None:
-        _check_input(train_file, "train_file", run_after, dry_run)
+        check_input(train_file, "train_file", options.run_after, options.dry_run)
         source = [f"++train_file={Path(train_file).absolute()}"]
     else:
         from ..benchmarks.registry import BenchmarkError, get_benchmark
@@ -112,14 +100,21 @@ def grpo(
         source = [f"++benchmark={benchmark}"]
     overrides = extra_args(ctx)
     stage_cfg = check_grpo_overrides(overrides, source, num_gpus)
-    cluster_cfg = load_cluster_config(cluster)
+    cluster_cfg = load_cluster_config(options.cluster)
     out_dir = Path(output_dir).absolute()
     python = node_python(cluster_cfg)
     stage_args = [*source, f"++output_dir={out_dir}", f"++model={model}", *overrides]
     if preflight:
         stage_args.append("++preflight_only=true")
     command = training_command(python, "assay.training.grpo", stage_args, num_gpus)
-    job = Job(name=expname, command=command, output_dir=out_dir, gpus_per_node=num_gpus, time=time, container="assay")
+    job = Job(
+        name=options.expname,
+        command=command,
+        output_dir=out_dir,
+        gpus_per_node=num_gpus,
+        time=options.time,
+        container="assay",
+    )
     if not stage_cfg.sandbox_url:  # the rewards run the tests in a sandbox on this node
         job.services = [sandbox_service(python)]
         job.env = sandbox_env()
@@ -129,6 +124,5 @@ def grpo(
         else f"checkpoints in {out_dir}; reward traces in {out_dir / 'rewards'}; preflight report in "
         f"{out_dir / 'preflight.json'}"
     )
-    return _submit(
-        cluster_cfg, expname, [job], run_after, dependency_type, 0 if preflight else dependent_jobs, dry_run, wait, done
-    )
+    # a preflight is one short check: no follow-up copies
+    return submit_and_report(cluster_cfg, replace(options, dependent_jobs=0) if preflight else options, [job], done)

@@ -29,9 +29,10 @@ from typing import Optional
 from ..core.config import ConfigError, compose_stage_config, validate_overrides
 from .cluster import ClusterConfig, load_cluster_config
 from .executors import get_executor
-from .experiment import Experiment, RunAfter, submit_experiment, wait_for
+from .experiment import Experiment, submit, wait_for
 from .generate import node_python
 from .job import Job
+from .job_options import JOB_DEFAULTS, JobOptions, RunAfter, takes_job_options
 from .server_spec import sandbox_env, sandbox_service
 from .wrap import extra_args
 
@@ -46,7 +47,7 @@ RENDEZVOUS_SETUP = (
 passes the environment on to the nodes)."""
 
 
-def _refuse_pipeline_keys(overrides: list[str], keys: dict[str, str], function: str) -> None:
+def refuse_pipeline_keys(overrides: list[str], keys: dict[str, str], function: str) -> None:
     for text in overrides:
         key = text.lstrip("+~").split("=", 1)[0]
         if key in keys:
@@ -60,7 +61,7 @@ def check_stage_overrides(config_class, overrides: list[str], keys: dict[str, st
 
     `keys` maps the stage keys the pipeline fills in to the function's parameter that sets them.
     """
-    _refuse_pipeline_keys(overrides, keys, function)
+    refuse_pipeline_keys(overrides, keys, function)
     validate_overrides(config_class, overrides)
     # the config's own cross-field checks (__post_init__), with placeholders for what the pipeline fills in
     compose_stage_config(config_class, [f"++{key}=-" for key in keys] + list(overrides))
@@ -115,53 +116,31 @@ def multi_node_command(
     ]
 
 
-def _submit(
-    cluster_cfg: ClusterConfig,
-    expname: str,
-    jobs: list[Job],
-    run_after: RunAfter,
-    dependency_type: str,
-    dependent_jobs: int,
-    dry_run: bool,
-    wait: Optional[bool],
-    done_message: str,
+def submit_and_report(
+    cluster_cfg: ClusterConfig, options: JobOptions, jobs: list[Job], done_message: str
 ) -> Experiment:
     """Submit; wait (by default on local clusters) and then print `done_message`."""
-    experiment = submit_experiment(
-        cluster_cfg,
-        expname,
-        jobs,
-        run_after=run_after,
-        dependency_type=dependency_type,
-        dependent_jobs=dependent_jobs,
-        dry_run=dry_run,
-    )
-    if wait_for([experiment], cluster_cfg, wait, dry_run):
-        print(f"{expname}: {done_message}", flush=True)
+    experiment = submit(cluster_cfg, options, jobs)
+    if wait_for([experiment], cluster_cfg, options.wait, options.dry_run):
+        print(f"{options.expname}: {done_message}", flush=True)
     return experiment
 
 
-def _check_input(path: str, what: str, run_after: RunAfter, dry_run: bool) -> None:
+def check_input(path: str, what: str, run_after: RunAfter, dry_run: bool) -> None:
     """An input must exist now, unless an upstream job (run_after) writes it or nothing runs."""
     if not run_after and not dry_run and not Path(path).exists():
         raise ConfigError(f"{what} {path} does not exist (if an earlier job writes it, pass --run_after)")
 
 
+@takes_job_options(expname="sft")
 def sft(
     train_file: str,
     output_dir: str,
     model: str = "smollm2",
-    cluster: str = "local",
-    expname: str = "sft",
     num_gpus: int = 0,
     num_nodes: int = 1,
-    time: Optional[str] = None,
-    run_after: RunAfter = None,
-    dependency_type: str = "afterok",
-    dependent_jobs: int = 0,
-    dry_run: bool = False,
-    wait: Optional[bool] = None,
     ctx=None,
+    options: JobOptions = JOB_DEFAULTS,
 ) -> Experiment:
     """Fine-tune a model on chat data (LoRA by default, or full with ++lora.enabled=false), on a cluster.
 
@@ -169,16 +148,8 @@ def sft(
         train_file: JSONL of chat examples ({"messages": [...]} per line; prepare_sft_data writes them).
         output_dir: Checkpoints (`checkpoint-<step>/`), merged LoRA checkpoints (`merged/checkpoint-<step>/`), `train_log.jsonl`; logs in `<output_dir>/logs/`. A rerun with the same folder resumes.
         model: The starting model: a path or the alias smollm2 (the embedded default).
-        cluster: Cluster config name (a YAML in cluster_configs/) or path.
-        expname: Experiment name: the job's name, and what `run_after` refers to.
         num_gpus: GPUs per node; 0 or 1 runs one process, more run torchrun with one process per GPU.
         num_nodes: Nodes (Slurm only); each runs torchrun with num_gpus processes.
-        time: Time limit of the job (Slurm format); the cluster's default when unset.
-        run_after: Expname(s) to wait for (comma-separated or a list), e.g. the job that writes train_file.
-        dependency_type: afterok (start only if every upstream job succeeded) or afterany.
-        dependent_jobs: Follow-up copies of the job for short time limits; each resumes from the last checkpoint.
-        dry_run: Print what would be submitted and submit nothing.
-        wait: Wait for the job and raise on failure; default: yes on local clusters, no on Slurm.
         ctx: `++key=value` overrides of the training stage (python -m assay.training.sft --help lists them), e.g. ++lora.rank=16 ++max_steps=1000 ++save_steps=100.
     """
     from ..training.sft import SFTStageConfig
@@ -189,13 +160,13 @@ def sft(
     )
     if num_gpus < 0 or num_nodes < 1:
         raise ConfigError(f"num_gpus must be >= 0 and num_nodes >= 1, got {num_gpus} and {num_nodes}")
-    cluster_cfg = load_cluster_config(cluster)
+    cluster_cfg = load_cluster_config(options.cluster)
     if num_nodes > 1 and not get_executor(cluster_cfg.executor).multi_node:
         raise ConfigError(
             f"num_nodes={num_nodes} needs a cluster whose jobs span nodes; '{cluster_cfg.name}' runs "
             f"{cluster_cfg.executor} jobs on one node"
         )
-    _check_input(train_file, "train_file", run_after, dry_run)
+    check_input(train_file, "train_file", options.run_after, options.dry_run)
     out_dir = Path(output_dir).absolute()
     python = node_python(cluster_cfg)
     stage_args = [
@@ -208,39 +179,29 @@ def sft(
         python, "assay.training.sft", stage_args, num_gpus, num_nodes, tuple(cluster_cfg.container_args("assay"))
     )
     job = Job(
-        name=expname,
+        name=options.expname,
         command=command,
         output_dir=out_dir,
         nodes=num_nodes,
         gpus_per_node=num_gpus,
-        time=time,
+        time=options.time,
         container="assay",
     )
-    return _submit(
+    return submit_and_report(
         cluster_cfg,
-        expname,
+        options,
         [job],
-        run_after,
-        dependency_type,
-        dependent_jobs,
-        dry_run,
-        wait,
         f"checkpoints in {out_dir} (LoRA runs: servable copies in {out_dir / 'merged'})",
     )
 
 
+@takes_job_options(expname="merge_lora", without=("dependent_jobs",))
 def merge_lora(
     adapter_dir: str,
     output_dir: str,
     base_model: Optional[str] = None,
-    cluster: str = "local",
-    expname: str = "merge_lora",
-    time: Optional[str] = None,
-    run_after: RunAfter = None,
-    dependency_type: str = "afterok",
-    dry_run: bool = False,
-    wait: Optional[bool] = None,
     ctx=None,
+    options: JobOptions = JOB_DEFAULTS,
 ) -> Experiment:
     """Merge a LoRA checkpoint into its base model: a Hugging Face folder that vLLM or SGLang serves.
 
@@ -248,13 +209,6 @@ def merge_lora(
         adapter_dir: A LoRA checkpoint of sft, e.g. runs/sft/checkpoint-100.
         output_dir: Where the merged model goes (must not exist, unless ++overwrite=true); logs go beside it, in `<parent>/logs/`.
         base_model: The base model (path or alias); default: the one recorded in the adapter's adapter_config.json.
-        cluster: Cluster config name (a YAML in cluster_configs/) or path.
-        expname: Experiment name: the job's name, and what `run_after` refers to.
-        time: Time limit of the job (Slurm format); the cluster's default when unset.
-        run_after: Expname(s) to wait for, e.g. the sft run that writes the checkpoint.
-        dependency_type: afterok (start only if every upstream job succeeded) or afterany.
-        dry_run: Print what would be submitted and submit nothing.
-        wait: Wait for the job and raise on failure; default: yes on local clusters, no on Slurm.
         ctx: `++key=value` overrides of the merge stage: ++dtype=bfloat16|float16|float32, ++overwrite=true.
     """
     from ..training.merge_lora import MergeLoraConfig
@@ -266,11 +220,11 @@ def merge_lora(
         {"adapter_dir": "adapter_dir", "output_dir": "output_dir", "base_model": "base_model"},
         "merge_lora",
     )
-    cluster_cfg = load_cluster_config(cluster)
-    _check_input(adapter_dir, "adapter_dir", run_after, dry_run)
+    cluster_cfg = load_cluster_config(options.cluster)
+    check_input(adapter_dir, "adapter_dir", options.run_after, options.dry_run)
     out_dir = Path(output_dir).absolute()
     stage_cfg = compose_stage_config(MergeLoraConfig, ["++adapter_dir=-", "++output_dir=-", *overrides])
-    if out_dir.exists() and not stage_cfg.overwrite and not dry_run:
+    if out_dir.exists() and not stage_cfg.overwrite and not options.dry_run:
         raise ConfigError(f"output_dir {out_dir} exists; pass ++overwrite=true to replace it")
     command = [
         node_python(cluster_cfg),
@@ -282,23 +236,18 @@ def merge_lora(
         *overrides,
     ]
     # the logs cannot go inside output_dir: the merged folder is created whole, at the end
-    job = Job(name=expname, command=command, output_dir=out_dir.parent, time=time, container="assay")
-    return _submit(cluster_cfg, expname, [job], run_after, dependency_type, 0, dry_run, wait, f"wrote {out_dir}")
+    job = Job(name=options.expname, command=command, output_dir=out_dir.parent, time=options.time, container="assay")
+    return submit_and_report(cluster_cfg, options, [job], f"wrote {out_dir}")
 
 
+@takes_job_options(expname="prepare_sft_data", without=("dependent_jobs",))
 def prepare_sft_data(
     input_file: str,
     output_file: str,
     model: str = "smollm2",
-    cluster: str = "local",
-    expname: str = "prepare_sft_data",
     with_sandbox: bool = False,
-    time: Optional[str] = None,
-    run_after: RunAfter = None,
-    dependency_type: str = "afterok",
-    dry_run: bool = False,
-    wait: Optional[bool] = None,
     ctx=None,
+    options: JobOptions = JOB_DEFAULTS,
 ) -> Experiment:
     """Filter generations (or any prompt/response JSONL) into clean chat SFT data, with a report of what was removed.
 
@@ -306,14 +255,7 @@ def prepare_sft_data(
         input_file: JSONL of generations (the generate stage's output) or lines with prompt and response fields.
         output_file: The chat data for sft ({"messages": [...]} per line); the report goes beside it (`<stem>.report.json`); logs in `<its folder>/logs/`.
         model: The model to be trained (path or alias): its tokenizer and chat template measure lengths.
-        cluster: Cluster config name (a YAML in cluster_configs/) or path.
-        expname: Experiment name: the job's name, and what `run_after` refers to.
         with_sandbox: Start the code-execution sandbox beside the job, for ++sandbox_check=true.
-        time: Time limit of the job (Slurm format); the cluster's default when unset.
-        run_after: Expname(s) to wait for, e.g. the generation that writes input_file.
-        dependency_type: afterok (start only if every upstream job succeeded) or afterany.
-        dry_run: Print what would be submitted and submit nothing.
-        wait: Wait for the job and raise on failure; default: yes on local clusters, no on Slurm.
         ctx: `++key=value` overrides of the stage (python -m assay.training.prepare_data --help), e.g. ++max_length=4096 ++code_targets=true ++decontaminate=[mlcode].
     """
     from ..training.prepare_data import PrepareDataConfig, report_file
@@ -328,8 +270,8 @@ def prepare_sft_data(
             "++sandbox_check=true runs the code in a sandbox: pass --with_sandbox "
             "(or ++sandbox_url=<a running sandbox>)"
         )
-    cluster_cfg = load_cluster_config(cluster)
-    _check_input(input_file, "input_file", run_after, dry_run)
+    cluster_cfg = load_cluster_config(options.cluster)
+    check_input(input_file, "input_file", options.run_after, options.dry_run)
     out_file = Path(output_file).absolute()
     python = node_python(cluster_cfg)
     command = [
@@ -342,22 +284,17 @@ def prepare_sft_data(
         *overrides,
     ]
     job = Job(
-        name=expname,
+        name=options.expname,
         command=command,
         output_dir=out_file.parent,
-        time=time,
+        time=options.time,
         container="assay",
         services=[sandbox_service(python)] if with_sandbox else [],
         env=sandbox_env() if with_sandbox else {},
     )
-    return _submit(
+    return submit_and_report(
         cluster_cfg,
-        expname,
+        options,
         [job],
-        run_after,
-        dependency_type,
-        0,
-        dry_run,
-        wait,
         f"wrote {out_file} (report: {report_file(str(out_file))})",
     )

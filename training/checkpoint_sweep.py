@@ -27,7 +27,7 @@ from typing import Any, Optional
 
 from ..core.config import MISSING, ConfigError, register_stage_config, run_stage
 from ..evaluation.metrics import default_rows
-from ..evaluation.summarize import _table, find_metrics
+from ..evaluation.summarize import find_metrics, format_table
 
 SWEEP_FILE = "checkpoint_sweep.json"
 
@@ -124,7 +124,7 @@ def format_sweep(result: dict, fmt: str = "text") -> str:
         if row["checkpoint"] == result["best"]:
             cells[1] += " *"
         table.append(cells)
-    text = _table(header, table, "markdown" if fmt == "markdown" else "text")
+    text = format_table(header, table, "markdown" if fmt == "markdown" else "text")
     count = len(names)
     if result["best"] is not None:
         text += (

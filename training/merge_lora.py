@@ -85,7 +85,7 @@ def merge_lora(
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from ..inference.embedded_model import _readable_by_older_transformers, resolve_model
+    from ..inference.embedded_model import readable_by_older_transformers, resolve_model
 
     # transformers' own deprecated call inside peft, printed on every merge
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
@@ -101,7 +101,7 @@ def merge_lora(
     try:
         merged.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        _readable_by_older_transformers(tmp)  # servers pinned to transformers 4.x read it too
+        readable_by_older_transformers(tmp)  # servers pinned to transformers 4.x read it too
         make_readable(tmp)
         (tmp / "assay-merged-from.json").write_text(
             json.dumps({"adapter_dir": str(adapter_dir.absolute()), "base_model": base}, indent=1) + "\n"

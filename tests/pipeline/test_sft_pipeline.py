@@ -143,7 +143,7 @@ def test_bad_overrides_and_settings_fail_before_anything_is_submitted(tmp_path):
         sft(train_file=train, output_dir=str(out), ctx=wrap_arguments("++save_steps=0"))
     with pytest.raises(ConfigError, match="output_dir is set by the pipeline; use the --output_dir option"):
         sft(train_file=train, output_dir=str(out), ctx=wrap_arguments("++output_dir=/elsewhere"))
-    with pytest.raises(ConfigError, match="needs a Slurm cluster"):
+    with pytest.raises(ConfigError, match="needs a cluster whose jobs span nodes"):
         sft(train_file=train, output_dir=str(out), num_gpus=1, num_nodes=2)
     with pytest.raises(ConfigError, match="does not exist"):
         sft(train_file=str(tmp_path / "missing.jsonl"), output_dir=str(out))
