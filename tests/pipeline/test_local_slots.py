@@ -94,7 +94,10 @@ def test_the_dry_run_names_the_slot_limit(tmp_path, capsys):
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("executor: slurm\nmax_parallel_jobs: 2\n", "max_parallel_jobs is for jobs that share this machine; slurm schedules its own"),
+        (
+            "executor: slurm\nmax_parallel_jobs: 2\n",
+            "max_parallel_jobs is for jobs that share this machine; slurm schedules its own",
+        ),
         ("executor: local\nmax_parallel_jobs: 0\n", "at least 1"),
         ("executor: local\nmax_parallel_jobs: two\n", "field 'max_parallel_jobs' expects int"),
     ],
