@@ -1,7 +1,7 @@
 """Start a model server on this node: resolve the model alias, build the launch, and become the server.
 
-    python -m assay.inference.serve --server_type=vllm --model=smollm2 --port=5000 [--num_gpus=8]
-        [--num_nodes=2] [--server_args="--async-scheduling"]
+    python -m assay.inference.serve --server_type=vllm --model=smollm2 --port=5000 [--server_gpus=8]
+        [--server_nodes=2] [--server_args="--async-scheduling"]
 
 The job wrapper starts this as a service and waits for `/v1/models`. The process replaces itself
 with the server (exec), so stopping the service's process group stops the server and its workers.
@@ -36,8 +36,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--model", required=True, help="path, hub name, or alias (smollm2)")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--num_gpus", type=int, default=0, help="GPUs per node; 0 runs vLLM's CPU build")
-    parser.add_argument("--num_nodes", type=int, default=1)
+    parser.add_argument("--server_gpus", type=int, default=0, help="GPUs per node; 0 runs vLLM's CPU build")
+    parser.add_argument("--server_nodes", type=int, default=1)
     parser.add_argument("--server_args", default="", help="passed verbatim to the server (split by shell rules)")
     parser.add_argument("--dry_run", action="store_true", help="print the launch and exit")
     return parser.parse_args(argv)
@@ -51,7 +51,7 @@ def fail(message: str) -> NoReturn:
 def main(argv=None) -> None:
     args = parse_args(argv)
     rank, head = 0, None
-    if args.num_nodes > 1:
+    if args.server_nodes > 1:
         rank, head = slurm_node_placement()
     model_path, served_name, server_args = resolve_model(args.model), args.model, args.server_args
     try:
@@ -82,8 +82,8 @@ def main(argv=None) -> None:
         port=args.port,
         host=args.host,
         served_model_name=served_name,
-        server_gpus=args.num_gpus,
-        server_nodes=args.num_nodes,
+        server_gpus=args.server_gpus,
+        server_nodes=args.server_nodes,
         node_rank=rank,
         master_addr=head,
         server_args=server_args,

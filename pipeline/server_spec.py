@@ -32,8 +32,8 @@ def server_service(
     server_type: str,
     model: str,
     python: str,
-    gpus: int = 0,
-    nodes: int = 1,
+    server_gpus: int = 0,
+    server_nodes: int = 1,
     server_args: str = "",
     port: Optional[int] = None,
 ) -> ServiceSpec:
@@ -45,8 +45,8 @@ def server_service(
         f"--server_type={server_type}",
         f"--model={model}",
         "--port={port}",
-        f"--num_gpus={gpus}",
-        f"--num_nodes={nodes}",
+        f"--server_gpus={server_gpus}",
+        f"--server_nodes={server_nodes}",
     ]
     if server_args:
         command.append(f"--server_args={server_args}")
@@ -56,7 +56,7 @@ def server_service(
         health_url=loopback_url("port", "/v1/models"),
         port=port,
         startup_timeout_s=SERVER_STARTUP_TIMEOUT_S,
-        all_nodes=nodes > 1,
+        all_nodes=server_nodes > 1,
     )
 
 

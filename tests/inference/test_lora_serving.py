@@ -78,7 +78,7 @@ def test_adapters_that_cannot_be_served_are_named(tmp_path):
     adapter = write_adapter_config(tmp_path / "checkpoint-10", base=str(tmp_path / "gone"))
     out = serve("--server_type=vllm", f"--model={adapter}", "--dry_run")
     assert out.returncode == 1 and "is not on this node" in out.stderr and "merge_lora" in out.stderr
-    out = serve("--server_type=sglang", f"--model={adapter}", "--num_gpus=1", "--dry_run")
+    out = serve("--server_type=sglang", f"--model={adapter}", "--server_gpus=1", "--dry_run")
     assert out.returncode == 1 and "merge it first" in out.stderr
 
 

@@ -32,7 +32,7 @@ def test_cpu_and_multi_node_requests_are_refused():
     with pytest.raises(ServerTypeError, match="needs GPUs"):
         server_command("trtllm", "m", port=1, server_gpus=0)
     with pytest.raises(ServerTypeError, match="one node"):
-        get_server_type("trtllm").check(gpus=8, nodes=2)
+        get_server_type("trtllm").check(server_gpus=8, server_nodes=2)
 
 
 def test_it_is_a_registered_type_and_requests_may_carry_vllm_style_fields():
@@ -54,7 +54,7 @@ def test_an_eval_on_slurm_starts_trtllm_beside_the_stage(tmp_path, capsys):
     assay_eval(benchmarks="smallmath", output_dir=str(tmp_path / "out"), model="/models/qwen", cluster=str(cluster),
                server_type="trtllm", server_gpus=8, dry_run=True)  # fmt: skip
     text = capsys.readouterr().out
-    assert "--server_type=trtllm" in text and "--num_gpus=8" in text and "#SBATCH --gpus-per-node=8" in text
+    assert "--server_type=trtllm" in text and "--server_gpus=8" in text and "#SBATCH --gpus-per-node=8" in text
 
 
 def test_an_unknown_server_type_lists_the_known_ones(tmp_path):
