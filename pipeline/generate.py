@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from ..core.config import ConfigError, validate_overrides
+from ..core.config import ConfigError
 from ..core.suggest import UnknownNameError
 from ..inference.config import GenerateConfig
 from ..inference.servers import ServerTypeError, get_server_type
@@ -68,8 +68,8 @@ def check_overrides(overrides: list[str], with_sandbox: bool = True) -> Generate
         key = text.lstrip("+~").split("=", 1)[0]
         if key in PIPELINE_KEYS:
             raise ConfigError(f"'{text}': {key} is set by the pipeline; use the --{key} option of generate instead")
-    validate_overrides(GenerateConfig, overrides)
-    # the config's own cross-field checks, with placeholders for the fields the pipeline fills in
+    # one composition checks every key and value and the config's own cross-field checks, with placeholders for
+    # the fields the pipeline fills in
     placeholders = ["++input_file=-", "++output_file=-", "++server.model=-"]
     cfg = compose_stage_config(GenerateConfig, placeholders + list(overrides))
     if cfg.code_execution and not with_sandbox and not cfg.sandbox_url:

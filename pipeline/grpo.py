@@ -22,7 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
-from ..core.config import ConfigError, compose_stage_config, validate_overrides
+from ..core.config import ConfigError, compose_stage_config
 from .cluster import load_cluster_config
 from .experiment import Experiment
 from .generate import node_python
@@ -47,7 +47,6 @@ def check_grpo_overrides(overrides: list[str], source: list[str], num_gpus: int)
     from ..training.grpo import GRPOStageConfig
 
     refuse_pipeline_keys(overrides, PIPELINE_KEYS, "grpo")
-    validate_overrides(GRPOStageConfig, overrides)
     cfg = compose_stage_config(GRPOStageConfig, ["++output_dir=-", *source, *overrides])
     completions = cfg.batch_size * max(num_gpus, 1) * cfg.gradient_accumulation_steps
     if completions % cfg.num_generations:

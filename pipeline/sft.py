@@ -26,7 +26,7 @@ import shlex
 from pathlib import Path
 from typing import Optional
 
-from ..core.config import ConfigError, compose_stage_config, validate_overrides
+from ..core.config import ConfigError, compose_stage_config
 from .cluster import ClusterConfig, load_cluster_config
 from .executors import get_executor
 from .experiment import Experiment, submit, wait_for
@@ -62,7 +62,6 @@ def check_stage_overrides(config_class, overrides: list[str], keys: dict[str, st
     `keys` maps the stage keys the pipeline fills in to the function's parameter that sets them.
     """
     refuse_pipeline_keys(overrides, keys, function)
-    validate_overrides(config_class, overrides)
     # the config's own cross-field checks (__post_init__), with placeholders for what the pipeline fills in
     compose_stage_config(config_class, [f"++{key}=-" for key in keys] + list(overrides))
 
