@@ -73,7 +73,15 @@ class VLLMServer(ServerType):
                     argv += [flag] if value is None else [flag, value]
             return ServerLaunch(argv + extra, dict(VLLM_CPU_ENV), r.health_url)
         # On GPU the CLI's `serve` is the supported entry point, and the only one with --headless.
-        argv = [r.python, "-m", "vllm.entrypoints.cli.main", "serve", *common, "--tensor-parallel-size", str(r.server_gpus)]
+        argv = [
+            r.python,
+            "-m",
+            "vllm.entrypoints.cli.main",
+            "serve",
+            *common,
+            "--tensor-parallel-size",
+            str(r.server_gpus),
+        ]
         if r.server_nodes > 1:
             # vLLM's own multi-node mode (no Ray): tensor parallel within a node, pipeline parallel across
             # nodes, torch.distributed rendezvous at the head; worker nodes run headless.

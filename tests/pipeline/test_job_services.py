@@ -139,7 +139,14 @@ def test_serve_builds_each_nodes_part_of_a_multi_node_vllm(monkeypatch, capsys):
     for rank, headless in [("0", False), ("1", True)]:
         monkeypatch.setenv("SLURM_NODEID", rank)
         serve.main(
-            ["--server_type=vllm", "--model=/models/big", "--port=5000", "--server_gpus=8", "--server_nodes=2", "--dry_run"]
+            [
+                "--server_type=vllm",
+                "--model=/models/big",
+                "--port=5000",
+                "--server_gpus=8",
+                "--server_nodes=2",
+                "--dry_run",
+            ]
         )
         line = capsys.readouterr().out
         assert "--nnodes 2" in line and f"--node-rank {rank}" in line and "--master-addr nodea" in line
