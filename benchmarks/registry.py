@@ -8,7 +8,6 @@ so a prepared file that changed under the user's feet is noticed instead of sile
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import urllib.error
 import urllib.request
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..core.jsonl import read_jsonl, write_jsonl_atomic
+from ..core.paths import cache_dir
 from ..core.registry import Registry
 from ..core.suggest import UnknownNameError
 from ..evaluation.graders import get_grader
@@ -78,7 +78,7 @@ def get_benchmark(name: str) -> Benchmark:
 
 
 def data_dir() -> Path:
-    root = os.environ.get("ASSAY_CACHE_DIR") or Path.home() / ".cache" / "assay"
+    root = cache_dir()
     return Path(root) / "data"
 
 

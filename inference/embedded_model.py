@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
+from ..core.paths import cache_dir
+
 MARKER = "assay-prepared.json"
 """Written last into a prepared folder; a folder without it is incomplete and is converted again."""
 
@@ -80,7 +82,7 @@ CONVERSION_PACKAGES = {
 
 def default_cache_dir() -> Path:
     """`$ASSAY_CACHE_DIR/models`, or `~/.cache/assay/models`."""
-    root = os.environ.get("ASSAY_CACHE_DIR") or Path.home() / ".cache" / "assay"
+    root = cache_dir()
     return Path(root) / "models"
 
 

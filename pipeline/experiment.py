@@ -44,7 +44,7 @@ def resolve_run_after(
         if handles is None:
             raise UnknownUpstreamError(
                 f"run_after='{name}': no experiment named '{name}' was submitted to cluster '{cluster.name}' "
-                f"by this launcher or recorded in {registry.state_dir() / cluster.name}. "
+                f"by this launcher or recorded in {registry.records_dir() / cluster.name}. "
                 "Submit it first (in the same script or earlier), or drop run_after."
             )
         deps.extend(Dependency(h, dependency_type) for h in handles)
@@ -163,6 +163,9 @@ def submit_experiment(
     if dependent_jobs < 0:
         raise ValueError("dependent_jobs must be >= 0")
     upstream = resolve_run_after(cluster, run_after, dependency_type)
+    executor = get_executor(cluster.executor)
+    for job in jobs:  # every job is checked before the first is submitted
+        executor.check_job(job, cluster)
     experiment = Experiment(expname, cluster, dry_run=dry_run)
     last_copy: dict[int, JobHandle] = {}
     depended_on: set[int] = set()

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
+from ..core.paths import state_dir
+
 
 def slots_root() -> Path:
-    """`$ASSAY_STATE_DIR/local_slots`, or `~/.cache/assay/local_slots`."""
-    state = os.environ.get("ASSAY_STATE_DIR")
-    return (Path(state) if state else Path.home() / ".cache" / "assay") / "local_slots"
+    """`<state dir>/local_slots` (core/paths.py)."""
+    return state_dir() / "local_slots"
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Which jobs an experiment name stands for, so `run_after="sdg"` finds the jobs of the `sdg` stage.
 
 Jobs submitted by this process are remembered in memory (dry runs included); every real submission is
-also recorded on disk, in `$ASSAY_STATE_DIR` (default `~/.cache/assay/jobs`), one JSON file per
+also recorded on disk, in `$ASSAY_STATE_DIR/jobs` (default `~/.cache/assay/jobs`), one JSON file per
 cluster and expname, so a launcher started later can chain after jobs submitted earlier.
 An expname that names no known job is an error: a chain must never run on missing inputs.
 """
@@ -9,22 +9,23 @@ An expname that names no known job is an error: a chain must never run on missin
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Optional
 
+from ..core.paths import state_dir
 from .job import JobHandle
 
 _IN_MEMORY: dict[tuple[str, str], list[JobHandle]] = {}
 
 
-def state_dir() -> Path:
-    return Path(os.environ.get("ASSAY_STATE_DIR", Path.home() / ".cache" / "assay" / "jobs"))
+def records_dir() -> Path:
+    """`<state dir>/jobs` (core/paths.py): one JSON file per cluster and expname."""
+    return state_dir() / "jobs"
 
 
 def _record_path(cluster: str, expname: str) -> Path:
-    return state_dir() / cluster / f"{expname}.json"
+    return records_dir() / cluster / f"{expname}.json"
 
 
 def record(cluster: str, expname: str, handles: list[JobHandle]) -> None:

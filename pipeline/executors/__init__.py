@@ -50,6 +50,11 @@ class Executor(ABC):
         """Refuse cluster-config fields this executor cannot honour (raise ClusterConfigError); none by default."""
         return None
 
+    def check_job(self, job: Job, cluster: ClusterConfig) -> None:
+        """Refuse a job the cluster cannot run (raise ValueError); called for every job of an experiment before
+        the first is submitted, so a bad one never leaves the others half-submitted. Nothing by default."""
+        return None
+
     @abstractmethod
     def submit(self, job: Job, cluster: ClusterConfig, dry_run: bool) -> JobHandle:
         """Submit one job (or, in a dry run, print what would be submitted) and return its handle."""

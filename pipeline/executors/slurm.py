@@ -10,6 +10,7 @@ import shlex
 import subprocess
 from typing import Optional
 
+from ...core.config import ConfigError
 from ..cluster import ClusterConfig, parse_time_minutes
 from ..job import FINAL_STATES, Job, JobHandle
 from ..job_runner import JobSpec, run_job
@@ -25,7 +26,15 @@ class SlurmExecutor(Executor):
     multi_node = True
     takes_containers = True
 
+    def check_job(self, job: Job, cluster: ClusterConfig) -> None:
+        if job.gpus_per_node > cluster.gpus_per_node:
+            raise ConfigError(
+                f"{job.name} asks for {job.gpus_per_node} GPUs per node; cluster '{cluster.name}' has "
+                f"{cluster.gpus_per_node} (gpus_per_node in its config)"
+            )
+
     def submit(self, job: Job, cluster: ClusterConfig, dry_run: bool) -> JobHandle:
+        self.check_job(job, cluster)
         dependency = slurm_dependency(job)
         executor = _submitit_executor(job, cluster, dependency, dry_run)
         spec = JobSpec(
@@ -109,10 +118,6 @@ def _submitit_executor(job: Job, cluster: ClusterConfig, dependency: Optional[st
     env = cluster.explicit_env() if dry_run else cluster.env()
     if env:
         params["setup"] = [f"export {k}={shlex.quote(v)}" for k, v in env.items()]
-    if job.gpus_per_node > cluster.gpus_per_node:
-        raise ValueError(
-            f"{job.name} asks for {job.gpus_per_node} GPUs per node; cluster '{cluster.name}' has {cluster.gpus_per_node}"
-        )
     executor.update_parameters(**params)
     return executor
 

@@ -2,6 +2,8 @@
 
 import re
 
+import pytest
+
 from assay.pipeline import run_cmd, wrap_arguments
 
 
@@ -99,3 +101,14 @@ def test_dry_run_warns_about_an_unset_passed_env_var_and_a_real_submission_refus
     assert "MY_SECRET_FOR_TEST" in capsys.readouterr().out
     with pytest.raises(ClusterConfigError, match="MY_SECRET_FOR_TEST"):
         run_cmd("x", cluster=cluster, expname="w", output_dir=str(tmp_path))
+
+
+def test_an_eval_whose_server_needs_more_gpus_than_a_node_has_submits_nothing(tmp_path, capsys):
+    """Every job is checked before the first is submitted: nothing is half-submitted."""
+    from assay.core.config import ConfigError
+    from assay.pipeline import eval as assay_eval
+
+    with pytest.raises(ConfigError, match="asks for 16 GPUs per node; cluster .* has 8"):
+        assay_eval(benchmarks="smallmath", output_dir=str(tmp_path / "o"), model="/m", cluster=slurm_config(tmp_path),
+                   server_gpus=16, dry_run=True)  # fmt: skip
+    assert "dry run: nothing submitted" not in capsys.readouterr().out
