@@ -2,8 +2,9 @@
 lists plus environment.
 
 Building the command is kept apart from running it so every variant (CPU, multi-GPU, multi-node, a
-worker node) can be checked in a dry run without a GPU or a cluster. The job wrapper runs `argv` with
-`environ()` in its own process group and waits on `health_url`.
+worker node) can be checked in a dry run without a GPU or a cluster. In a job, `python -m
+assay.inference.serve` builds the launch on the node and execs it; run directly, start `argv` with `environ()`
+in its own process group and wait on `health_url`:
 
     launch = server_command("vllm", "/models/smollm2", port=5000, served_model_name="smollm2")
     subprocess.Popen(launch.argv, env=launch.environ(), start_new_session=True)

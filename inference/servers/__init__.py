@@ -33,7 +33,9 @@ class ServerLaunch:
     env: dict[str, str] = field(default_factory=dict)
     """Defaults added to the environment; variables the user already set win (see `environ`)."""
     health_url: Optional[str] = None
-    """`GET` answers 200 once the server takes requests; None on worker nodes, which serve no HTTP."""
+    """This node's `/v1/models`, which answers 200 once the server takes requests; None on worker nodes, which
+    serve no HTTP. For whoever runs `argv` directly (tests, scripts); in a job, the runner waits on the service's
+    own health URL (pipeline/server_spec.py), since serve.py picks the port on the node."""
 
     def environ(self, base: Optional[Mapping[str, str]] = None) -> dict[str, str]:
         """The full environment of the server: our defaults under the caller's (e.g. a bigger KV cache)."""
