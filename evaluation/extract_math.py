@@ -29,7 +29,10 @@ _FINAL_ANSWER = re.compile(
     r"final\s+answer(?:\*\*)?\s*(?:is\b\s*:?|:|(?=\s*$))(?:\*\*)?",
     re.IGNORECASE | re.MULTILINE,
 )
-_HOPE = re.compile(r"\s*I hope it is correct\.?\s*$", re.IGNORECASE)
+# the closing formula of the MATH few-shot format; whatever follows it (chatter, a next turn) is not the answer
+_HOPE = re.compile(r"\s*I hope it is correct\b.*$", re.IGNORECASE | re.DOTALL)
+# a final answer written as a sentence, `The largest $n$ is 34`: the value after its last " is "
+_SENTENCE_VALUE = re.compile(r"^(?:the|so|thus|hence|therefore)\b.*\bis\s+(?!not\b)(\S+(?:\s\S+){0,2})$", re.IGNORECASE)
 
 
 class _Unclosed(Exception):
@@ -116,6 +119,9 @@ def final_answer_line(text: str) -> Optional[str]:
     answer = answer.rstrip(".").strip()
     answer = strip_math_delimiters(answer)
     answer = answer.rstrip(".").strip()
+    sentence = _SENTENCE_VALUE.match(answer)
+    if sentence:
+        answer = strip_math_delimiters(sentence.group(1).rstrip(".").strip())
     return answer or None
 
 

@@ -16,6 +16,9 @@ Both the math and the code extractors call `final_answer_region` first, so they 
   think block in the prompt, so a closing tag alone counts). `<think>` without `</think>` means the
   reasoning never finished: None.
 
+- An end-of-turn token left in the text (`<|im_end|>`, `<|im_start|>`, `<|endoftext|>`, `<|eot_id|>`) ends the
+  answer: a model that runs past it writes the next turn, not its answer.
+
 Nothing is added or rewritten beyond the line-end normalisation.
 """
 
@@ -28,6 +31,8 @@ _HARMONY_FINAL = re.compile(r"<\|channel\|>\s*final\b[^<]*(?:<\|constrain\|>[^<]
 _HARMONY_END = re.compile(r"<\|(?:return|end|call|start)\|>")
 _HARMONY_ANY = re.compile(r"<\|(?:channel|message|start)\|>")
 _STRIPPED_FINAL = "assistantfinal"
+# end-of-turn tokens of ChatML, Llama 3 and GPT-2-style tokenizers, left in by servers that keep special tokens
+_TURN_END = re.compile(r"<\|(?:im_end|im_start|endoftext|eot_id|end_of_text)\|>")
 _STRIPPED_ANALYSIS = re.compile(r"^\s*analysis(?=[A-Z])")
 
 
@@ -63,4 +68,7 @@ def final_answer_region(text: Optional[str]) -> Optional[str]:
         text = text[text.rindex("</think>") + len("</think>") :]
     elif "<think>" in text:
         return None
+    turn_end = _TURN_END.search(text)
+    if turn_end:  # the answer ends with the turn; a model that runs on writes the next turn, not its answer
+        text = text[: turn_end.start()]
     return text if text.strip() else None

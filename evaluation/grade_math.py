@@ -35,9 +35,17 @@ from .extract_math import extract_math_answer
 # ----------------------------------------------------------------------------- normalisation
 
 _WRAPPERS = ("\\boxed", "\\fbox", "\\text", "\\textbf", "\\mathrm", "\\mbox")
-_SPACING = re.compile(r"\\[,;:! ]|\\quad|\\qquad")
+_SPACING = re.compile(r"(?<!\\)\\[,;:! ]|\\quad|\\qquad")  # not the space after a `\\` line break
 _DEGREES = re.compile(r"\^\s*\{?\\circ\}?")
-_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+# thousands separated by commas (`1,000`) or by spaces (`1 000`)
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:[,\s]\d{3})+(?:\.\d+)?$")
+_BRACED_COMMA = re.compile(r"\s*\{\s*,\s*\}\s*")
+_PERCENT = re.compile(r"\s*(?:\\%|%|\\text\{\s*\\?%\s*\}|\bpct|\bpercent)\s*$", re.IGNORECASE)
+_TRAILING_BACKSLASH = re.compile(r"(?<!\\)\\$")
+_MATRIX = re.compile(r"\\(begin|end)\{bmatrix\}")
+_MATRIX_GAPS = re.compile(r"\s*(&|\\\\|\\begin\{pmatrix\}|\\end\{pmatrix\})\s*")
+# a mixed number, `4 4/9` = 40/9 (the whole part may carry space thousands: `1 000 4/9`)
+_MIXED = re.compile(r"^([+-]?)(\d{1,3}(?:\s\d{3})+|\d+)\s+(\d+)\s*/\s*(\d+)$")
 _DECIMAL = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$")
 _FRACTION = re.compile(r"^([+-]?)\\frac\{([+-]?\d+)\}\{([+-]?\d+)\}$")
 _SLASH = re.compile(r"^([+-]?\d+)\s*/\s*([+-]?\d+)$")
@@ -88,18 +96,31 @@ def normalize_math_answer(answer: Optional[object]) -> Optional[str]:
     if answer is None:
         return None
     s = str(answer).strip()
-    while True:
-        unwrapped = _unwrap_once(s).strip()
+    while True:  # wrappers and a percent sign, outside in: `$28$ %`, `\\boxed{10\\%}`
+        unwrapped = _PERCENT.sub("", _unwrap_once(s).strip()).strip()
         if unwrapped == s:
             break
         s = unwrapped
+    s = _TRAILING_BACKSLASH.sub("", s).strip()
+    s = re.sub(r",\\!\s*", ",", s)  # `11,\! 111`: a thousands comma with LaTeX's negative space
     s = _SPACING.sub("", s)
+    s = _BRACED_COMMA.sub(",", s)
+    s = _MATRIX.sub(r"\\\1{pmatrix}", s)  # brackets or parentheses: the same matrix
     s = s.replace("\\left", "").replace("\\right", "")
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
     s = _DEGREES.sub("", s)
     s = re.sub(r"\s+", " ", s).strip()
+    if "pmatrix" in s:
+        s = _MATRIX_GAPS.sub(r"\1", s)
     if _THOUSANDS.match(s):
-        s = s.replace(",", "")
+        s = s.replace(",", "").replace(" ", "")
+    mixed = _MIXED.match(s)
+    if mixed and int(mixed.group(4)) != 0:
+        sign, whole, numerator, denominator = mixed.groups()
+        value = Fraction(int(whole.replace(" ", "")) * int(denominator) + int(numerator), int(denominator))
+        s = f"{sign if sign == '-' else ''}{value.numerator}" + (
+            f"/{value.denominator}" if value.denominator != 1 else ""
+        )
     if _DECIMAL.match(s):
         try:
             s = _canonical_decimal(s)

@@ -65,3 +65,22 @@ def test_defines_falls_back_to_a_def_line_when_the_code_does_not_parse():
 
 def test_whitespace_only_final_answer_is_no_answer():
     assert final_answer_region("<think>a</think>\n  \n") is None
+
+
+@pytest.mark.parametrize(
+    "generation, answer",
+    [
+        ("Final Answer: The final answer is $12,000,023$. I hope it is correct. Note: ask me more!", "12,000,023"),
+        ("Final Answer: 19. <|im_start|>user\nAnother question", "19"),
+        ("Final Answer: The largest $n$ is 34.", "34"),
+        ("Final Answer: The volume of $ABCDEFGH$ is $120$", "120"),
+        ("Final Answer: x is not 5", "x is not 5"),  # a negation is not a value
+    ],
+)
+def test_final_answer_lines_lose_what_follows_the_answer(generation, answer):
+    assert extract_math_answer(generation) == answer
+
+
+def test_an_end_of_turn_token_ends_the_final_answer():
+    assert final_answer_region("The answer is 7.<|im_end|>\n<|im_start|>user\n\\boxed{9}") == "The answer is 7."
+    assert final_answer_region("<|eot_id|>") is None
