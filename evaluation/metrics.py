@@ -9,11 +9,12 @@ For every k in 1, 2, 4, ..., N (and N itself):
 
 - `pass@1[avg-of-k]` (k > 1): the accuracy of each of the first k seeds, averaged; `<key>_std` is the
   sample standard deviation (n - 1) of those k accuracies. `no_answer` is averaged the same way.
-- `majority@k` (k > 1, for graders whose answers vote: math, mcq; code has no answer to vote on): per problem, the most frequent
-  normalised answer among the first k seeds (samples without an answer do not vote) is correct if
-  its first occurrence was graded correct. Ties go to the answer that appeared first in seed order
-  (rs0 before rs1 ...): deterministic, and independent of how answers sort as strings. A problem
-  where no seed answered counts as wrong and as no_answer.
+- `majority@k` (k > 1, for graders whose answers vote: math, mcq; code has no answer to vote on): per
+  problem, the most frequent normalised answer among the first k seeds (samples without an answer do not
+  vote) is correct if its first occurrence was graded correct. Answers tied for the most votes share the
+  credit: a tie of one right and one wrong answer counts one half (as NeMo-Skills does), independent of
+  seed order and of how answers sort as strings. A problem where no seed answered counts as wrong and as
+  no_answer.
 - `pass@k`: the unbiased estimator over all N samples of a problem with c correct,
   1 - C(N-c, k) / C(N, k), computed as 1 - prod_{i=N-c+1}^{N} (1 - k/i) so no binomial overflows.
   Its `no_answer` is the chance that k samples drawn from the N all lack an answer, C(m, k) / C(N, k)
@@ -67,16 +68,34 @@ def ks_for(n: int) -> list[int]:
     return ks
 
 
-def majority_vote(answers: Sequence[Optional[str]], correct: Sequence[bool]) -> tuple[Optional[str], bool]:
-    """(winning answer, whether it is correct); ties go to the answer seen first; None never votes."""
+def _tied_leaders(answers: Sequence[Optional[str]], correct: Sequence[bool]) -> dict[str, bool]:
+    """The answers with the most votes, in the order first seen, each with its first occurrence's grade."""
     counts = Counter(a for a in answers if a is not None)
-    if not counts:
+    leaders: dict[str, bool] = {}
+    if counts:
+        best = max(counts.values())
+        for answer, is_correct in zip(answers, correct):
+            if answer is not None and counts[answer] == best and answer not in leaders:
+                leaders[answer] = bool(is_correct)
+    return leaders
+
+
+def majority_vote(answers: Sequence[Optional[str]], correct: Sequence[bool]) -> tuple[Optional[str], bool]:
+    """(the voted answer, whether it is correct): the most frequent answer, the first seen among tied ones;
+    None never votes. This is the vote itself (what a majority-voting system would answer)."""
+    leaders = _tied_leaders(answers, correct)
+    if not leaders:
         return None, False
-    best = max(counts.values())
-    for answer, is_correct in zip(answers, correct):
-        if answer is not None and counts[answer] == best:
-            return answer, bool(is_correct)
-    raise AssertionError("unreachable")
+    winner = next(iter(leaders))
+    return winner, leaders[winner]
+
+
+def majority_credit(answers: Sequence[Optional[str]], correct: Sequence[bool]) -> float:
+    """What one problem adds to majority@k: 1 or 0 for a clear winner; answers tied for the most votes share
+    the credit (the share of them that are correct), as NeMo-Skills scores it, so the score does not depend
+    on which seed came first."""
+    leaders = _tied_leaders(answers, correct)
+    return sum(leaders.values()) / len(leaders) if leaders else 0.0
 
 
 def seed_files(input_dir: str | Path) -> list[Path]:
@@ -133,11 +152,12 @@ def metrics_table(seeds: Sequence[Sequence[dict]], grader: str, problems: Option
         for k in ks:
             if k == 1:
                 continue
-            wins, none = 0, 0
+            wins, none = 0.0, 0
             for p in range(count):
                 answers = [judge.answer(rows_of[s][p]) for s in range(k)]
-                winner, ok = majority_vote(answers, [correct[s][p] for s in range(k)])
-                wins += ok
+                grades = [correct[s][p] for s in range(k)]
+                wins += majority_credit(answers, grades)
+                winner, _ = majority_vote(answers, grades)
                 none += winner is None
             table[f"majority@{k}"] = row(wins / count, none / count)
     for k in ks:

@@ -13,6 +13,7 @@ from assay.evaluation.metrics import (
     all_fail_at_k,
     compute_benchmark_metrics,
     ks_for,
+    majority_credit,
     majority_vote,
     metrics_table,
     pass_at_k,
@@ -81,11 +82,15 @@ def test_ks_are_powers_of_two_and_n():
     assert ks_for(16) == [1, 2, 4, 8, 16]
 
 
-def test_majority_tie_goes_to_the_answer_seen_first():
+def test_the_vote_goes_to_the_first_of_tied_answers_and_the_score_shares_its_credit():
     assert majority_vote(["b", "a"], [False, True]) == ("b", False)  # not the alphabetically first
-    assert majority_vote(["a", "b", "b", "a"], [True, False, False, True]) == ("a", True)
+    assert majority_credit(["b", "a"], [False, True]) == majority_credit(["a", "b"], [True, False]) == 0.5
+    assert majority_credit(["a", "b", "b", "a"], [True, False, False, True]) == 0.5
+    assert majority_credit(["a", "b", "c"], [True, False, False]) == pytest.approx(1 / 3)
     assert majority_vote([None, "b", "a", "a"], [False, False, True, True]) == ("a", True)  # a clear winner
+    assert majority_credit([None, "b", "a", "a"], [False, False, True, True]) == 1.0
     assert majority_vote([None, None], [False, False]) == (None, False)
+    assert majority_credit([None, None], [False, False]) == 0.0
     assert majority_vote([None, "c"], [False, True]) == ("c", True)  # no answer never votes
 
 
@@ -121,10 +126,10 @@ def test_hand_computed_table():
     assert table["pass@1"][key] == pytest.approx(100 * (2 / 3 + 2 / 3 + 0 + 1 / 3) / 4)
     assert table["pass@2"][key] == pytest.approx(100 * (1 + 1 + 0 + 2 / 3) / 4)
     assert table["pass@3"][key] == pytest.approx(75.0)
-    # majority@2: p0 "1" (T), p1 tie 2/3 -> "2" (F), p2 "5" (F), p3 tie 4/x -> "4" (T)
+    # majority@2: p0 "1" (T), p1 tie 2 (F) / 3 (T) -> 1/2, p2 "5" (F), p3 tie 4 (T) / x (F) -> 1/2
     assert table["majority@2"][key] == pytest.approx(50.0)
-    # majority@3: p0 "1" (T), p1 "3" x2 (T), p2 "5" (F), p3 three-way tie -> "4" (T)
-    assert table["majority@3"][key] == pytest.approx(75.0)
+    # majority@3: p0 "1" (T), p1 "3" x2 (T), p2 "5" (F), p3 three-way tie, one right -> 1/3
+    assert table["majority@3"][key] == pytest.approx(100 * (1 + 1 + 0 + 1 / 3) / 4)
     # no answer: seeds miss 1/4, 0, 1/4; problem p2 lacks an answer in 2 of 3 samples
     assert table["pass@1[avg-of-2]"]["no_answer"] == pytest.approx(12.5)
     assert table["pass@1[avg-of-3]"]["no_answer"] == pytest.approx(100 / 6)
