@@ -221,12 +221,26 @@ _FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
 
 
 def _check_types(path: Path, data: dict) -> None:
+    defaults = {f.name: f.default for f in dataclasses.fields(ClusterConfig)}
     for key, value in data.items():
         expected = _FIELD_TYPES[key]
-        if value is None or isinstance(value, expected) and not isinstance(value, bool):
+        if value is None and defaults.get(key) is None:
+            continue  # an optional field left empty: its default
+        if value is not None and isinstance(value, expected) and not isinstance(value, bool):
+            _check_text(path, key, value)
             continue
         names = expected.__name__ if isinstance(expected, type) else " or ".join(t.__name__ for t in expected)
         raise ClusterConfigError(f"{path}: field '{key}' expects {names}, got {value!r}")
     for key in ("time", "mem"):
         if isinstance(data.get(key), int):
             data[key] = str(data[key])
+
+
+def _check_text(path: Path, key: str, value: object) -> None:
+    """No line break or other control character in any string of the config: each value becomes one sbatch
+    option or one line of the job's script, and a newline would start another (`account: "a\\n#SBATCH ..."`)."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else [("", value)]
+    for name, item in items:
+        for text in (name, item):
+            if isinstance(text, str) and any(ord(c) < 32 or ord(c) == 127 for c in text):
+                raise ClusterConfigError(f"{path}: field '{key}' holds a control character (a line break?): {text!r}")

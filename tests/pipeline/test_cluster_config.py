@@ -65,3 +65,15 @@ def test_bare_env_var_must_be_set_and_is_not_copied(tmp_path, monkeypatch):
 )
 def test_slurm_time_formats(text, minutes):
     assert parse_time_minutes(text) == minutes
+
+
+def test_an_empty_required_field_and_a_line_break_are_errors(tmp_path):
+    with pytest.raises(ClusterConfigError, match="field 'executor' expects str, got None"):
+        load_cluster_config(write(tmp_path, "executor: null\n"))
+    with pytest.raises(ClusterConfigError, match="field 'gpus_per_node' expects int, got None"):
+        load_cluster_config(write(tmp_path, "executor: slurm\ngpus_per_node: null\n"))
+    with pytest.raises(ClusterConfigError, match="field 'account' holds a control character"):
+        load_cluster_config(write(tmp_path, 'executor: slurm\naccount: "acct\\n#SBATCH --qos=high"\n'))
+    with pytest.raises(ClusterConfigError, match="field 'sbatch_args' holds a control character"):
+        load_cluster_config(write(tmp_path, 'executor: slurm\nsbatch_args: {qos: "a\\rb"}\n'))
+    assert load_cluster_config(write(tmp_path, "executor: slurm\naccount: null\n")).account is None
