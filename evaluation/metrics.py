@@ -157,8 +157,7 @@ def metrics_table(seeds: Sequence[Sequence[dict]], grader: str, problems: Option
                 answers = [judge.answer(rows_of[s][p]) for s in range(k)]
                 grades = [correct[s][p] for s in range(k)]
                 wins += majority_credit(answers, grades)
-                winner, _ = majority_vote(answers, grades)
-                none += winner is None
+                none += all(answer is None for answer in answers)  # no vote at all: no answer
             table[f"majority@{k}"] = row(wins / count, none / count)
     for k in ks:
         hits = [pass_at_k(n, sum(correct[s][p] for s in range(n)), k) for p in range(count)]

@@ -15,7 +15,8 @@ Adding a grader is one module here that subclasses `Grader` and registers itself
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 from ...core.registry import Registry
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 GradeLines = Callable[[list[dict]], list[dict]]
 
 
-class Grader:
+class Grader(ABC):
     """One way of judging answers; see the module docstring for the contract."""
 
     name: str = ""
@@ -38,11 +39,9 @@ class Grader:
     votes: bool = False
     """Whether answers can be compared for majority@k (code has no single answer to vote on)."""
 
-    @contextlib.contextmanager
-    def session(self, cfg: EvaluateResultsConfig) -> Iterator[GradeLines]:
-        """A function that grades the lines of one file, valid inside the `with` block."""
-        raise NotImplementedError
-        yield  # pragma: no cover
+    @abstractmethod
+    def session(self, cfg: EvaluateResultsConfig) -> contextlib.AbstractContextManager[GradeLines]:
+        """A context manager whose value grades the lines of one file (usually a `@contextlib.contextmanager`)."""
 
     def answer(self, line: dict) -> Optional[str]:
         """The answer a graded line gave, normalised for voting; None when it gave none."""
