@@ -75,7 +75,9 @@ def field_docs(cls: type) -> dict[str, str]:
 
 
 def _resolved_hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    """Type hints of the dataclass's fields (class-level constants such as KEY_ALIASES are not keys)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in typing.get_type_hints(cls).items() if k in names}
 
 
 def _is_config_class(tp: Any) -> TypeGuard[type]:
@@ -183,6 +185,16 @@ def _check_key(cls: type, key: str) -> None:
         tp = hints[part]
 
 
+def apply_key_alias(cls: type, text: str) -> str:
+    """An override under another name the stage accepts (its `KEY_ALIASES`, e.g. NeMo-Skills' `max_samples`),
+    rewritten to the field's own name."""
+    prefix, key, value = _split_override(text)
+    target = getattr(cls, "KEY_ALIASES", {}).get(key)
+    if target is None:
+        return text
+    return f"{prefix}{target}" + ("" if value is None and prefix == "~" else f"={value}")
+
+
 def _unknown_key_message(cls: type, key: str) -> str:
     return f"Unknown config key '{key}' for {cls.__name__}.{did_you_mean(key, _all_paths(cls))}"
 
@@ -257,6 +269,7 @@ def compose_stage_config(cls: type[T], overrides: Sequence[str], *, check_requir
     parser = OverridesParser.create()
     normalized = []
     for text in overrides:
+        text = apply_key_alias(cls, text)
         _, key, _ = _split_override(text)
         _check_key(cls, key)
         normalized.append(_normalize_override(text, parser))

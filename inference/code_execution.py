@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import uuid
 from dataclasses import dataclass
 from typing import AsyncIterator, Optional
@@ -43,14 +42,11 @@ from typing import AsyncIterator, Optional
 from ..core.config import ConfigError
 from .code_execution_output import execution_record, limit_message, shown_output
 from .code_execution_tags import CodeExecutionError, CodeTags, describe, load_code_tags
-from .model_client import RequestFailedError
+from .model_client import ContextLengthError
 
 MAX_REFUSED_CALLS = 3
 """Blocks past max_code_executions that get a message before the sample is ended."""
 
-_CONTEXT_FULL = re.compile(r"HTTP 400.*(context length|context window|too long|max_model_len)", re.I | re.S)
-"""A 400 that says prompt + max_tokens no longer fit: the appended outputs (prompt tokens, outside the budget)
-grew the text past the model's context, so the sample ends there as `length` instead of failing."""
 
 __all__ = [
     "CodeExecutionError",
@@ -115,19 +111,21 @@ class CodeExecutionLoop:
 
     async def run(self, client, prompt: str, body: dict) -> dict:
         request = self._request(body)
-        budget = int(body.get("max_tokens") or self.cfg.inference.tokens_to_generate)
+        limit = body.get("max_tokens") or self.cfg.inference.tokens_to_generate
+        budget = int(limit) if limit else None  # None: until the model's context is full
         session_id = f"generate-{uuid.uuid4().hex}"
         text, tokens, executed, refused, finish = "", 0, 0, 0, None
         executions: list[dict] = []
         try:
             while True:
-                if tokens >= budget:
+                if budget is not None and tokens >= budget:
                     finish = "length"
                     break
+                turn_request = request if budget is None else {**request, "max_tokens": budget - tokens}
                 try:
-                    turn = await client.complete(prompt + text, {**request, "max_tokens": budget - tokens})
-                except RequestFailedError as exc:
-                    if text and _CONTEXT_FULL.search(str(exc)):  # the outputs filled the model's context
+                    turn = await client.complete(prompt + text, turn_request)
+                except ContextLengthError:
+                    if text:  # the outputs filled the model's context
                         finish = "length"
                         break
                     raise

@@ -7,7 +7,7 @@ This module imports nothing heavy: the pipeline imports it at submit time to val
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 from ..core.config import MISSING, register_stage_config
 from ..core.suggest import UnknownNameError
@@ -28,15 +28,38 @@ class InferenceConfig:
     """Drop tokens whose probability is below min_p times the top token's."""
     repetition_penalty: float = 1.0
     """Penalty for repeated tokens; 1.0 disables it."""
-    tokens_to_generate: int = 2048
+    tokens_to_generate: Optional[int] = None
     """Most tokens generated per sample (with code_execution: over all its turns); a sample that hits it is
-    recorded with finish_reason 'length'."""
+    recorded with finish_reason 'length'. Unset: up to the end of the model's context, as NeMo-Skills does; a
+    value that does not fit with the prompt is cut to what the context leaves (one warning)."""
     random_seed: int = 0
     """Seed of the request; each seed of `benchmark:N` gets its own (rs0, rs1, ...)."""
     stop_phrases: Optional[list[str]] = None
     """Extra stop strings."""
     extra_body: dict[str, Any] = field(default_factory=dict)
     """Passed verbatim in the request body (server-specific options, e.g. ++inference.extra_body.min_tokens=8)."""
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("temperature", self.temperature >= 0, "must be 0 (greedy) or more"),
+            ("top_p", 0 < self.top_p <= 1, "must be in (0, 1]"),
+            ("top_k", self.top_k == -1 or self.top_k >= 1, "must be -1 (off) or at least 1"),
+            ("min_p", 0 <= self.min_p <= 1, "must be in [0, 1]"),
+            ("repetition_penalty", self.repetition_penalty > 0, "must be above 0"),
+            (
+                "tokens_to_generate",
+                self.tokens_to_generate is None or self.tokens_to_generate >= 1,
+                "must be at least 1 (unset: the rest of the context)",
+            ),
+        ]
+        check_fields("inference", self, checks)
+
+
+def check_fields(prefix: str, cfg: Any, checks: list[tuple[str, bool, str]]) -> None:
+    """Reject out-of-range values with the field's full name, before anything runs."""
+    for name, ok, rule in checks:
+        if not ok:
+            raise ValueError(f"{prefix + '.' if prefix else ''}{name}={getattr(cfg, name)!r} {rule}")
 
 
 @dataclass
@@ -65,8 +88,9 @@ class ServerConfig:
     """Port of the server started for this job."""
     base_url: Optional[str] = None
     """Full base URL (e.g. https://host/v1); overrides host and port. Needed for server_type=openai."""
-    api_key_env: str = "OPENAI_API_KEY"
-    """Name of the environment variable holding the API key; keys never live in configs on disk."""
+    api_key_env: Optional[str] = None
+    """Name of the environment variable holding the API key (keys never live in configs on disk). Unset: the key
+    is sent only to server_type=openai, from OPENAI_API_KEY. Never sent over plain http to another host."""
     request_timeout: float = 3600.0
     """Seconds one request may take before it is retried."""
     max_retries: int = 5
@@ -75,6 +99,14 @@ class ServerConfig:
     """Limits of the model's code execution."""
 
     def __post_init__(self) -> None:
+        check_fields(
+            "server",
+            self,
+            [
+                ("request_timeout", self.request_timeout > 0, "must be above 0 seconds"),
+                ("max_retries", self.max_retries >= 0, "must be 0 or more"),
+            ],
+        )
         try:
             get_server_type(self.server_type)
         except UnknownNameError as exc:
@@ -85,6 +117,9 @@ class ServerConfig:
 @dataclass
 class GenerateConfig:
     """Generate one answer per input line with a served model, appending each to the output as it finishes."""
+
+    KEY_ALIASES: ClassVar[dict[str, str]] = {"max_samples": "num_samples"}
+    """NeMo-Skills' names for the same fields."""
 
     input_file: str = MISSING
     """JSONL to read, one sample per line."""
@@ -110,15 +145,19 @@ class GenerateConfig:
     """Sandbox service for code_execution; defaults to ASSAY_SANDBOX_URL (set by generate(with_sandbox=True))."""
     generation_key: str = "generation"
     """Name of the output field that holds the generated text."""
-    max_concurrent_requests: int = 64
-    """Requests in flight at once."""
+    max_concurrent_requests: int = 512
+    """Requests in flight at once, over all the tasks of one stage process (as NeMo-Skills, sized for a GPU
+    server; the server queues what it cannot batch)."""
     max_failed_fraction: float = 0.0
     """Requests that may still fail (after retries) with the output written anyway, as a fraction; above it
     the stage exits with an error, keeps what succeeded, and a rerun retries only the failed requests."""
     skip_filled: bool = True
-    """Resume: keep samples already in output_file and generate only the rest."""
+    """Resume: keep the samples already generated and generate only the rest (false: start over)."""
+    overwrite: bool = False
+    """Start over when the output or its partial file was produced by different work (another input, config,
+    num_samples); without it that is an error naming what changed."""
     num_samples: Optional[int] = None
-    """Generate for the first N input lines only (quick checks)."""
+    """Generate for the first N input lines only (quick checks); `max_samples` is the same key."""
     chunk_id: Optional[int] = None
     """This job's chunk of the input (0-based), with num_chunks."""
     num_chunks: Optional[int] = None
@@ -133,8 +172,15 @@ class GenerateConfig:
             raise ValueError("chunk_id and num_chunks go together: set both or neither")
         if self.num_chunks is not None and not 0 <= self.chunk_id < self.num_chunks:  # type: ignore[operator]
             raise ValueError(f"chunk_id must be in [0, {self.num_chunks}), got {self.chunk_id}")
-        if self.max_concurrent_requests < 1:
-            raise ValueError("max_concurrent_requests must be at least 1")
+        check_fields(
+            "",
+            self,
+            [
+                ("max_concurrent_requests", self.max_concurrent_requests >= 1, "must be at least 1"),
+                ("max_failed_fraction", 0 <= self.max_failed_fraction <= 1, "must be in [0, 1]"),
+                ("num_samples", self.num_samples is None or self.num_samples >= 1, "must be at least 1 (unset: all)"),
+            ],
+        )
         if self.code_execution and not self.code_tags:
             raise ValueError(
                 "code_execution=true needs ++code_tags=<name>: generic (```python blocks) or gpt-oss "

@@ -3,18 +3,24 @@
     python -m assay.inference.merge_chunks ++input_file=in.jsonl ++output_file=out/output-rs0.jsonl ++num_chunks=4
 
 Chunk i of `output-rs0.jsonl` is `output-rs0_chunk_<i>.jsonl`. The merge checks that every chunk is
-complete (exactly the lines its slice of the input should give) before writing anything, writes the
-whole file atomically, re-reads it, and only then deletes the chunks: a failed check loses nothing.
+complete (exactly the lines its slice of the input should give, and a record of the same work) before
+writing anything, streams them into the whole file atomically, re-counts it, and only then deletes the
+chunks: a failed check loses nothing.
+
+It can run again at any point: once the whole file exists with the chunks' record, a rerun only
+removes chunk files a killed merge left behind, and says so.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 from ..core.config import MISSING, ConfigError, register_stage_config, run_stage
-from ..core.jsonl import read_jsonl, write_jsonl_atomic
+from ..core.jsonl import count_jsonl, read_jsonl, write_jsonl_atomic
+from ..core.output_lock import OutputLock
+from .output_record import OutputRecord, read_record, record_path, write_record
 
 
 @register_stage_config
@@ -31,38 +37,85 @@ class MergeChunksConfig:
     num_samples: Optional[int] = None
     """The generation's num_samples, if it limited each chunk."""
 
+    def __post_init__(self) -> None:
+        if self.num_chunks < 1:
+            raise ValueError(f"num_chunks={self.num_chunks} must be at least 1")
+
 
 def chunk_file(output_file: str | Path, chunk_id: int) -> Path:
     path = Path(output_file)
     return path.with_name(f"{path.stem}_chunk_{chunk_id}{path.suffix}")
 
 
-def merge_chunks(cfg: MergeChunksConfig) -> None:
-    from .generate import chunk_bounds
+def _same_work(records: list[Optional[OutputRecord]]) -> Optional[OutputRecord]:
+    """The whole file's record, when every chunk has one and they differ only in their chunk id."""
+    if any(r is None for r in records):
+        return None
+    wholes = {r.whole().config_sha256 + r.input_sha256 + str(r.num_samples) for r in records if r}
+    return records[0].whole() if len(wholes) == 1 and records[0] else None
 
-    total = sum(1 for _ in read_jsonl(cfg.input_file))
-    merged: list[dict] = []
+
+def _is_part_of(chunk: Path, merged: OutputRecord) -> bool:
+    record = read_record(chunk)
+    return record is not None and record.whole() == merged
+
+
+def merge_chunks(cfg: MergeChunksConfig) -> None:
+    from .generation_task import chunk_bounds
+
+    with OutputLock(cfg.output_file):
+        _merge(cfg, chunk_bounds)
+
+
+def _merge(cfg: MergeChunksConfig, chunk_bounds) -> None:
+    output = Path(cfg.output_file)
+    chunks = [chunk_file(output, i) for i in range(cfg.num_chunks)]
+    merged = read_record(output) if output.exists() else None
+    leftovers = [p for p in chunks if p.exists()]
+    if merged is not None and all(_is_part_of(p, merged) for p in leftovers):
+        for path in leftovers:
+            path.unlink()
+            record_path(path).unlink(missing_ok=True)
+        print(
+            f"{output} is merged already; "
+            + (f"removed {len(leftovers)} chunk files an earlier merge left behind" if leftovers else "nothing to do")
+        )
+        return
+    total = count_jsonl(cfg.input_file)
     problems = []
-    for i in range(cfg.num_chunks):
+    expected_total = 0
+    for i, path in enumerate(chunks):
         start, end = chunk_bounds(total, i, cfg.num_chunks)
         expected = end - start if cfg.num_samples is None else min(end - start, cfg.num_samples)
-        path = chunk_file(cfg.output_file, i)
+        expected_total += expected
         if not path.exists():
             problems.append(f"chunk {i}: {path} is missing (its job did not finish)")
             continue
-        lines = list(read_jsonl(path))
-        if len(lines) != expected:
-            problems.append(f"chunk {i}: {path} has {len(lines)} lines, expected {expected}")
-        merged.extend(lines)
+        found = count_jsonl(path)
+        if found != expected:
+            problems.append(f"chunk {i}: {path} has {found} lines, expected {expected}")
+    records = [read_record(p) for p in chunks] if not problems else []
+    record = _same_work(records) if records else None
+    if records and record is None:
+        problems.append("the chunks' records (.meta.json) are missing or say they come from different work")
     if problems:
         raise ConfigError("cannot merge, nothing was changed:\n  " + "\n  ".join(problems))
-    write_jsonl_atomic(cfg.output_file, merged)
-    written = sum(1 for _ in read_jsonl(cfg.output_file))
-    if written != len(merged):
-        raise RuntimeError(f"{cfg.output_file} has {written} lines after the merge, expected {len(merged)}")
-    for i in range(cfg.num_chunks):
-        chunk_file(cfg.output_file, i).unlink()
-    print(f"merged {cfg.num_chunks} chunks ({written} lines) into {cfg.output_file}")
+
+    def lines() -> Iterator[dict]:
+        for path in chunks:
+            yield from read_jsonl(path)
+
+    write_jsonl_atomic(output, lines())
+    written = count_jsonl(output)
+    if written != expected_total:
+        output.unlink()
+        raise RuntimeError(f"{output} had {written} lines after the merge, expected {expected_total}; removed it")
+    assert record is not None
+    write_record(output, record)  # from here on the merge is done: a rerun only cleans up
+    for path in chunks:
+        path.unlink()
+        record_path(path).unlink(missing_ok=True)
+    print(f"merged {cfg.num_chunks} chunks ({written} lines) into {output}")
 
 
 def main(argv=None) -> None:

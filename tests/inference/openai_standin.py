@@ -6,8 +6,13 @@ behaviour from the request: a user message containing
   FAIL500:<n>  -> the first n requests with that text get HTTP 500,
   BAD400       -> HTTP 400 every time,
   BADJSON:<n>  -> the first n answers are not JSON,
-  SLOW:<s>     -> the answer waits s seconds.
-It also counts requests per prompt and keeps the last body of each (GET /stats), so tests can see retries and duplicates.
+  SLOW:<s>     -> the answer waits s seconds,
+  RATE429:<n>  -> the first n requests get HTTP 429 with Retry-After: 1,
+  BUSY503:<n>  -> the first n requests get HTTP 503,
+  NOCHOICES:<n> -> the first n answers are HTTP 200 without `choices`,
+  TOOLONG      -> HTTP 400 with vLLM's "prompt longer than the context" message,
+  CTX:<c>:<p>  -> HTTP 400 with vLLM's "max_tokens is too large" message while max_tokens > c - p.
+It also counts requests per prompt, the most requests in flight at once, the Authorization header of each prompt's last request, and keeps the last body of each (GET /stats), so tests can see retries and duplicates.
 Run: python openai_standin.py PORT
 """
 
@@ -20,6 +25,8 @@ from aiohttp import web
 
 seen: Counter = Counter()
 bodies: dict = {}
+auth: dict = {}
+load = {"in_flight": 0, "max_in_flight": 0}
 
 
 def _prompt(body: dict) -> str:
@@ -29,10 +36,40 @@ def _prompt(body: dict) -> str:
 
 
 async def complete(request: web.Request) -> web.Response:
+    load["in_flight"] += 1
+    load["max_in_flight"] = max(load["max_in_flight"], load["in_flight"])
+    try:
+        return await _answer(request)
+    finally:
+        load["in_flight"] -= 1
+
+
+async def _answer(request: web.Request) -> web.Response:
     body = await request.json()
     text = _prompt(body)
     seen[text] += 1
     bodies[text] = body
+    auth[text] = request.headers.get("Authorization")
+    if m := re.search(r"RATE429:(\d+)", text):
+        if seen[text] <= int(m[1]):
+            return web.Response(status=429, text="slow down", headers={"Retry-After": "1"})
+    if m := re.search(r"BUSY503:(\d+)", text):
+        if seen[text] <= int(m[1]):
+            return web.Response(status=503, text="busy")
+    if m := re.search(r"NOCHOICES:(\d+)", text):
+        if seen[text] <= int(m[1]):
+            return web.json_response({"object": "chat.completion", "usage": {}})
+    if "TOOLONG" in text:
+        message = "The decoder prompt (length 9000) is longer than the maximum model length of 8192."
+        return web.json_response({"error": {"message": message}}, status=400)
+    if m := re.search(r"CTX:(\d+):(\d+)", text):
+        limit, used = int(m[1]), int(m[2])
+        if body.get("max_tokens", 0) > limit - used:
+            message = (
+                f"'max_tokens' is too large: {body['max_tokens']}. This model's maximum context length is {limit} "
+                f"tokens and your request has {used} input tokens ({body['max_tokens']} > {limit} - {used})."
+            )
+            return web.json_response({"error": {"message": message}}, status=400)
     if m := re.search(r"FAIL500:(\d+)", text):
         if seen[text] <= int(m[1]):
             return web.Response(status=500, text="internal error")
@@ -59,7 +96,12 @@ async def models(_request: web.Request) -> web.Response:
 
 
 async def stats(_request: web.Request) -> web.Response:
-    return web.json_response({"seen": dict(seen), "bodies": bodies})
+    return web.json_response({"seen": dict(seen), "bodies": bodies, "auth": auth, **load})
+
+
+async def reset_load(_request: web.Request) -> web.Response:
+    load["max_in_flight"] = load["in_flight"]
+    return web.json_response(load)
 
 
 def make_app() -> web.Application:
@@ -68,6 +110,7 @@ def make_app() -> web.Application:
     app.router.add_post("/v1/completions", complete)
     app.router.add_get("/v1/models", models)
     app.router.add_get("/stats", stats)
+    app.router.add_post("/reset_load", reset_load)
     return app
 
 

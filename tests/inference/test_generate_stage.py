@@ -183,3 +183,150 @@ def test_failed_requests_fail_the_stage_and_a_rerun_retries_only_them(standin, t
     assert [x["generation"] for x in read(out)] == [q[::-1] for q in qs]
     seen = stats(standin)["seen"]
     assert seen["fine one"] == 1 and seen["flaky twice FAIL500:2"] == 3
+
+
+def test_rate_limits_busy_servers_and_answers_without_choices_are_retried(standin, tmp_path):
+    qs = ["limited RATE429:1", "busy BUSY503:2", "empty NOCHOICES:1"]
+    inp, out = write_input(tmp_path, qs), tmp_path / "out.jsonl"
+    started = time.monotonic()
+    run_stage(*stage_argv(standin, inp, out, "++server.max_retries=3"))
+    assert time.monotonic() - started >= 1.0  # the 429's Retry-After: 1 was honoured
+    lines = {x["question"]: x for x in read(out)}
+    seen = stats(standin)["seen"]
+    assert all(lines[q]["error"] is None and lines[q]["generation"] == q[::-1] for q in qs)
+    assert seen["limited RATE429:1"] == 2 and seen["busy BUSY503:2"] == 3 and seen["empty NOCHOICES:1"] == 2
+
+
+def test_a_prompt_over_the_context_is_recorded_on_its_line_and_the_stage_goes_on(standin, tmp_path):
+    qs = ["fits fine", "enormous TOOLONG", "fits again"]
+    inp, out = write_input(tmp_path, qs), tmp_path / "out.jsonl"
+    first = run_stage(*stage_argv(standin, inp, out))
+    lines = read(out)
+    assert [x["error"] for x in lines] == [None, "context_length", None]
+    assert lines[1]["finish_reason"] == "context_length" and "maximum model length" in lines[1]["error_detail"]
+    assert "failed" not in first.stdout
+    assert "nothing to do" in run_stage(*stage_argv(standin, inp, out)).stdout  # not retried on every rerun
+
+
+def test_tokens_to_generate_beyond_the_context_is_cut_to_what_is_left_with_one_warning(standin, tmp_path):
+    qs = ["big budget CTX:100:10", "another big budget CTX:100:30"]
+    inp, out = write_input(tmp_path, qs), tmp_path / "out.jsonl"
+    proc = run_stage(*stage_argv(standin, inp, out, "++inference.tokens_to_generate=4096"))
+    bodies = stats(standin)["bodies"]
+    assert bodies[qs[0]]["max_tokens"] == 90 and bodies[qs[1]]["max_tokens"] == 70
+    assert proc.stderr.count("does not fit the model's context") == 1
+    assert all(x["error"] is None for x in read(out))
+
+
+def test_unset_tokens_to_generate_leaves_the_length_to_the_server(standin, tmp_path):
+    inp, out = write_input(tmp_path, ["no budget given"]), tmp_path / "out.jsonl"
+    run_stage(*stage_argv(standin, inp, out))
+    assert "max_tokens" not in stats(standin)["bodies"]["no budget given"]
+
+
+def test_a_changed_input_or_config_is_refused_then_overwrite_starts_over(standin, tmp_path):
+    inp, out = write_input(tmp_path, ["first version"]), tmp_path / "out.jsonl"
+    run_stage(*stage_argv(standin, inp, out))
+    inp.write_text(json.dumps({"id": 0, "question": "second version"}) + "\n")
+    refused = run_stage(*stage_argv(standin, inp, out), check=False)
+    assert refused.returncode == 2 and "the input changed" in refused.stderr and "Traceback" not in refused.stderr
+    sampled = run_stage(*stage_argv(standin, inp, out, "++inference.temperature=0.7"), check=False)
+    assert "inference.temperature: 0.0 -> 0.7" in sampled.stderr
+    run_stage(*stage_argv(standin, inp, out, "++overwrite=true"))
+    assert read(out)[0]["generation"] == "second version"[::-1]
+
+
+def test_a_quick_run_never_passes_for_the_full_one(standin, tmp_path):
+    inp, out = write_input(tmp_path, [f"quick {i}" for i in range(5)]), tmp_path / "out.jsonl"
+    run_stage(*stage_argv(standin, inp, out, "++max_samples=2"))  # NeMo-Skills' name for num_samples
+    assert len(read(out)) == 2
+    full = run_stage(*stage_argv(standin, inp, out), check=False)
+    assert full.returncode == 2 and "num_samples: 2 -> unset (all)" in full.stderr
+    assert len(read(out)) == 2  # nothing lost either
+
+
+def test_a_partial_of_other_work_is_not_resumed(standin, tmp_path):
+    qs = [f"interrupted {i} SLOW:0.2" for i in range(12)]
+    inp, out = write_input(tmp_path, qs), tmp_path / "out.jsonl"
+    partial = Path(str(out) + ".partial")
+    proc = subprocess.Popen(stage_argv(standin, inp, out, "++max_concurrent_requests=2"), stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not (partial.exists() and partial.read_text().count("\n") >= 2):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    changed = run_stage(*stage_argv(standin, inp, out, "++inference.top_p=0.5"), check=False)
+    assert changed.returncode == 2 and "has a partial file from other work" in changed.stderr
+    assert "inference.top_p: 0.95 -> 0.5" in changed.stderr and partial.exists()
+
+
+def test_a_second_writer_of_the_same_output_is_refused_naming_the_first(standin, tmp_path):
+    inp, out = write_input(tmp_path, [f"locked {i} SLOW:0.3" for i in range(10)]), tmp_path / "out.jsonl"
+    first = subprocess.Popen(
+        stage_argv(standin, inp, out, "++max_concurrent_requests=1"), stdout=subprocess.PIPE, text=True
+    )
+    first.stdout.readline()  # "generate: ... to go": the lock is held from before this line to the end
+    second = run_stage(*stage_argv(standin, inp, out), check=False)
+    assert second.returncode == 3 and f"pid {first.pid}" in second.stderr and "another process" in second.stderr
+    first.kill()
+    first.wait()
+
+
+def test_tasks_of_one_process_share_one_in_flight_limit(standin, tmp_path):
+    inp = write_input(tmp_path, [f"shared {i} SLOW:0.3" for i in range(8)])
+    outs = [tmp_path / "a" / "output-rs0.jsonl", tmp_path / "b" / "output-rs1.jsonl"]
+    urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{standin}/reset_load", method="POST"))
+    common = stage_argv(standin, inp, outs[0])
+    common = [a for a in common if not a.startswith(("++input_file", "++output_file"))]
+    argv = [*common, "++max_concurrent_requests=4", "++inference.temperature=0.5"]
+    for seed, out in enumerate(outs):
+        argv += ["--task", f"++input_file={inp}", f"++output_file={out}", f"++inference.random_seed={seed}"]
+    proc = run_stage(*argv)
+    assert stats(standin)["max_in_flight"] == 4  # 16 requests, never more than the one limit at once
+    assert all([x["id"] for x in read(out)] == list(range(8)) for out in outs)
+    assert proc.stdout.count("wrote 8 lines") == 2
+
+
+@pytest.mark.parametrize(
+    "override, named",
+    [
+        ("++inference.temperature=-1", "inference.temperature=-1.0 must be 0"),
+        ("++inference.top_p=1.5", "inference.top_p=1.5 must be in (0, 1]"),
+        ("++inference.tokens_to_generate=-5", "inference.tokens_to_generate=-5"),
+        ("++max_failed_fraction=-3", "max_failed_fraction=-3.0 must be in [0, 1]"),
+        ("++num_samples=-1", "num_samples=-1 must be at least 1"),
+    ],
+)
+def test_out_of_range_values_are_rejected_with_the_fields_name(standin, tmp_path, override, named):
+    inp = write_input(tmp_path, ["never sent"])
+    proc = run_stage(*stage_argv(standin, inp, tmp_path / "o.jsonl", override), check=False)
+    assert proc.returncode == 2 and named in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_api_key_goes_to_openai_endpoints_only(standin, tmp_path):
+    env = {**os.environ, "OPENAI_API_KEY": "sk-test-secret", "MY_KEY": "other-secret"}
+    inp = write_input(tmp_path, ["keyed openai"])
+    subprocess.run(stage_argv(standin, inp, tmp_path / "a.jsonl"), env=env, check=True, capture_output=True)
+    vllm = [a.replace("server_type=openai", "server_type=vllm") for a in stage_argv(standin, inp, tmp_path / "b.jsonl")]
+    inp2 = write_input(tmp_path, ["keyed vllm"])
+    subprocess.run([*vllm[:3], f"++input_file={inp2}", *vllm[4:]], env=env, check=True, capture_output=True)
+    inp3 = write_input(tmp_path, ["keyed by name"])
+    named = [*vllm[:3], f"++input_file={inp3}", *vllm[4:], "++server.api_key_env=MY_KEY"]
+    named = [a.replace("b.jsonl", "c.jsonl") for a in named]
+    subprocess.run(named, env=env, check=True, capture_output=True)
+    auth = stats(standin)["auth"]
+    assert auth["keyed openai"] == "Bearer sk-test-secret"
+    assert auth["keyed vllm"] is None
+    assert auth["keyed by name"] == "Bearer other-secret"
+
+
+def test_the_api_key_never_travels_over_plain_http_to_another_host(monkeypatch, capsys):
+    from assay.inference.config import ServerConfig
+    from assay.inference.model_client import auth_headers
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret")
+    remote = ServerConfig(model="m", server_type="openai", base_url="http://10.1.2.3:8000/v1")
+    assert auth_headers(remote) == {} and "not sending the API key" in capsys.readouterr().err
+    assert auth_headers(ServerConfig(model="m", server_type="openai", base_url="https://api.example.com/v1"))
+    assert auth_headers(ServerConfig(model="m", server_type="openai", host="127.0.0.1"))
