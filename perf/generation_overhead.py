@@ -1,6 +1,6 @@
 """Is assay's generation client ever the bottleneck? Requests/s against an instant server, vs the openai client.
 
-    python perf/generation_overhead.py [--requests 2000] [--concurrency 64] [--vllm]
+    python perf/generation_overhead.py [--requests 2000] [--concurrency 512] [--memory] [--vllm]
 
 Part 1 starts a stand-in OpenAI-compatible server that answers at once (a subprocess on loopback) and
 sends the same N chat requests three ways, in the same run:
@@ -9,7 +9,11 @@ sends the same N chat requests three ways, in the same run:
   stage      the whole generation stage (prompt rendering, JSONL append + fsync per line, ordering)
 and prints requests/s and the ratio to the baseline (>= 0.9 means the client is not the bottleneck).
 
-Part 2 (--vllm) serves the embedded model with real vLLM on CPU and prints generated tokens/s at
+Part 2 (--memory) runs the stage as its own process against the same instant server, on 20k and
+200k input lines, and prints its peak RSS and samples/s at each size: memory must not grow with the
+input (peak at 200k <= 1.3x that at 20k) and the rate must hold (>= 0.9x).
+
+Part 3 (--vllm) serves the embedded model with real vLLM on CPU and prints generated tokens/s at
 concurrency 1 and 16 (the ratio shows what batching buys on this machine).
 """
 
@@ -141,6 +145,54 @@ def part_overhead(n: int, concurrency: int, repeats: int) -> None:
         print(f"{name:32} | {max(values):10.0f} | {max(values) / base:17.2f}")
 
 
+def _stage_process(port: int, n: int, concurrency: int, tmp: str) -> tuple[float, float]:
+    """(peak RSS in MB, samples/s) of one stage process over n lines."""
+    inp = Path(tmp) / f"in-{n}.jsonl"
+    with inp.open("w") as f:
+        for i in range(n):
+            f.write(json.dumps({"question": f"question number {i}"}) + "\n")
+    argv = [
+        sys.executable,
+        "-m",
+        "assay.inference.generate",
+        f"++input_file={inp}",
+        f"++output_file={tmp}/out-{n}.jsonl",
+        "++server.model=m",
+        "++server.server_type=openai",
+        f"++server.port={port}",
+        f"++max_concurrent_requests={concurrency}",
+        "++inference.tokens_to_generate=16",
+    ]
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    if status != 0:
+        raise RuntimeError(f"the stage failed on {n} lines (status {status})")
+    return usage.ru_maxrss / 1024, n / elapsed
+
+
+def part_memory(concurrency: int) -> None:
+    from assay.pipeline.services import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", STANDIN, str(port)])
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/v1/models", 30, proc)
+        with tempfile.TemporaryDirectory() as tmp:
+            small = _stage_process(port, 20_000, concurrency, tmp)
+            large = _stage_process(port, 200_000, concurrency, tmp)
+    finally:
+        proc.kill()
+        proc.wait()
+    print(f"\nthe generation stage as a process, concurrency {concurrency}, instant stand-in server")
+    print(f"{'input lines':>11} | {'peak RSS MB':>11} | {'samples/s':>9}")
+    for n, (rss, rate) in ((20_000, small), (200_000, large)):
+        print(f"{n:11} | {rss:11.0f} | {rate:9.0f}")
+    print(f"peak RSS 200k / 20k: {large[0] / small[0]:.2f}x (goal <= 1.3x)")
+    print(f"rate 200k / 20k: {large[1] / small[1]:.2f}x (goal >= 0.9x)")
+
+
 async def _vllm_tokens_per_s(port: int, concurrency: int, n: int, max_tokens: int) -> tuple[float, int]:
     from assay.inference.config import InferenceConfig, ServerConfig
     from assay.inference.model_client import ModelClient, sampling_body
@@ -192,12 +244,15 @@ def part_vllm(max_tokens: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--concurrency", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--memory", action="store_true", help="also measure the stage's peak RSS at 20k and 200k lines")
     parser.add_argument("--vllm", action="store_true", help="also measure real vLLM on CPU with the embedded model")
     parser.add_argument("--max_tokens", type=int, default=128)
     args = parser.parse_args()
     part_overhead(args.requests, args.concurrency, args.repeats)
+    if args.memory:
+        part_memory(args.concurrency)
     if args.vllm:
         part_vllm(args.max_tokens)
 

@@ -23,7 +23,8 @@ from ..benchmarks.registry import BenchmarkError, copy_for_run, get_benchmark
 from ..core.config import ConfigError
 from .cluster import load_cluster_config
 from .experiment import Experiment, submit, wait_for
-from .generate import ServerSetup, check_overrides, generation_jobs, node_python, warn_greedy_seeds
+from .generate import ServerSetup, check_overrides, default_num_jobs, node_python, plan_generation, seed_sampling
+from .generation_tasks import defaults_not_overridden, plan_tasks
 from .job import Dependency, Job
 from .job_options import JOB_DEFAULTS, JobOptions, takes_job_options
 from .server_spec import sandbox_env, sandbox_service
@@ -71,6 +72,15 @@ def _checkpoint_order(path: str) -> tuple:
     return (Path(path).parent.as_posix(), int(digits[-1]) if digits else -1, path)
 
 
+def graded_already(bench_dir: Path, seeds: int) -> bool:
+    """metrics.json is there, newer than each of the benchmark's `seeds` outputs."""
+    metrics = bench_dir / "metrics.json"
+    outputs = [bench_dir / f"output-rs{s}.jsonl" for s in range(seeds)]
+    if not metrics.exists() or not all(o.exists() for o in outputs):
+        return False
+    return metrics.stat().st_mtime >= max(o.stat().st_mtime for o in outputs)
+
+
 def model_label(model: str) -> str:
     path = Path(model)
     return path.name if path.name else model.replace("/", "_")
@@ -103,16 +113,17 @@ def eval(  # noqa: A001 - the command users know by this name
         server_gpus: GPUs per node for the server.
         server_nodes: Nodes for the server.
         server_args: Extra arguments passed verbatim to the server.
-        num_jobs: Generation jobs per benchmark (one server each); default one per seed (on a local cluster: one).
+        num_jobs: Copies of the server across all benchmarks and seeds, each a job running its share of the tasks at once; default 1 (with num_chunks on Slurm: one per chunk).
         num_chunks: Split each benchmark's input into this many chunks per seed.
         with_sandbox: Start the sandbox beside the generation jobs too (code benchmarks always get one for grading).
         ctx: `++key=value` overrides for the generation stage, applied to every benchmark.
     """
     overrides = extra_args(ctx)
-    stage_cfg = check_overrides(overrides, with_sandbox)
+    check_overrides(overrides, with_sandbox)
     parsed = parse_benchmarks(benchmarks)
-    for bench_name, seeds in parsed:
-        warn_greedy_seeds(stage_cfg, seeds, f"{bench_name}:{seeds}")
+    most_seeds = max(seeds for _, seeds in parsed)
+    overrides += seed_sampling(overrides, most_seeds, ",".join(f"{b}:{n}" for b, n in parsed if n > 1))
+    stage_cfg = check_overrides(overrides, with_sandbox)
     cluster_cfg = load_cluster_config(options.cluster)
     models = expand_models(model, defer_empty=options.run_after is not None)
     if models is None:
@@ -152,7 +163,7 @@ def eval(  # noqa: A001 - the command users know by this name
         server.check()
         run_dir = root if len(models) == 1 else root / model_label(name)
         run_dirs.append(run_dir)
-        jobs: list[Job] = []
+        tasks = []
         for bench_name, seeds in parsed:
             bench = get_benchmark(bench_name)
             bench_dir = run_dir / "eval-results" / bench_name
@@ -163,24 +174,27 @@ def eval(  # noqa: A001 - the command users know by this name
                     input_file = copy_for_run(bench_name, bench_dir)
                 except BenchmarkError as exc:
                     raise ConfigError(str(exc)) from None
-            stage_overrides = [
+            defaults = [
                 f"++prompt_config={bench.prompt_config}",
                 f"++inference.tokens_to_generate={bench.tokens_to_generate}",
-                *overrides,
             ]
-            gen_jobs, ready = generation_jobs(
-                options.expname,
-                input_file,
-                bench_dir,
-                cluster_cfg,
-                server,
-                stage_overrides,
-                list(range(seeds)),
-                num_chunks,
-                num_jobs,
-                time=options.time,
-                log_root=run_dir,
-            )
+            own = defaults_not_overridden(defaults, overrides)
+            tasks += plan_tasks(input_file, bench_dir, list(range(seeds)), num_chunks, own)
+        # every benchmark, seed and chunk of this model shares the same server(s)
+        jobs_wanted = default_num_jobs(num_jobs, num_chunks, cluster_cfg)
+        plan = plan_generation(
+            options.expname, tasks, cluster_cfg, server, overrides, stage_cfg, jobs_wanted, None, options.time, run_dir
+        )
+        jobs: list[Job] = list(plan.jobs)
+        for bench_name, seeds in parsed:
+            bench = get_benchmark(bench_name)
+            bench_dir = run_dir / "eval-results" / bench_name
+            upstream = [
+                j for t in tasks if t.whole_file.parent == bench_dir for j in plan.producers.get(t.whole_file, [])
+            ]
+            if not upstream and graded_already(bench_dir, seeds):
+                print(f"[assay] {bench_name}: graded already ({bench_dir / 'metrics.json'}); nothing to submit")
+                continue
             grade = [
                 python,
                 "-m",
@@ -203,12 +217,12 @@ def eval(  # noqa: A001 - the command users know by this name
                 output_dir=run_dir,
                 time=options.time,
                 follow_up_copies=False,
-                dependencies=[Dependency(j) for j in ready],
+                dependencies=[Dependency(j) for j in {id(j): j for j in upstream}.values()],
             )
             if bench.needs_sandbox:
                 grade_job.services = [sandbox_service(python)]
                 grade_job.env = sandbox_env()
-            jobs += gen_jobs + [grade_job]
+            jobs.append(grade_job)
         experiments.append(submit(cluster_cfg, options, jobs))
     if len(models) > 1 and not options.dry_run:
         from . import registry

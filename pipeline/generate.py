@@ -1,14 +1,14 @@
 """`generate`: run the generation stage over a JSONL, with its own model server, seeds, chunks and copies.
 
 Every `++key=value` in `ctx` is checked against the stage's config before anything is submitted.
-One generation task is one (seed, chunk) pair; each task is a job with its own server, unless
-`num_jobs` groups the tasks into that many jobs (one server each, tasks run in turn). Chunked
-outputs get a merge job per seed that waits for all of that seed's chunks.
+One generation task is one (seed, chunk) pair; all of them run in `num_jobs` jobs (default one: one
+server for all the work), concurrently inside each job under one in-flight limit. Chunked outputs get
+a merge job per seed that waits for all of that seed's chunks. Tasks done already are skipped
+(pipeline/generation_tasks.py).
 """
 
 from __future__ import annotations
 
-import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +21,15 @@ from ..inference.servers import ServerTypeError, get_server_type
 from .cluster import ClusterConfig, load_cluster_config
 from .executors import get_executor
 from .experiment import Experiment, submit, wait_for
-from .job import Dependency, Job
+from .generation_tasks import (
+    GenerationPlan,
+    GenerationTask,
+    generation_jobs,
+    output_name,
+    override_key,
+    plan_tasks,
+    skip_done,
+)
 from .job_options import JOB_DEFAULTS, JobOptions, takes_job_options
 from .server_spec import sandbox_env, sandbox_service, server_service
 from .wrap import extra_args
@@ -30,33 +38,9 @@ PIPELINE_KEYS = ("input_file", "output_file", "chunk_id", "num_chunks")
 """Stage keys the pipeline sets itself; the user sets them through the function's own parameters."""
 
 
-@dataclass
-class GenerationTask:
-    seed: Optional[int]
-    chunk: Optional[int]
-    output_file: Path
-
-
 def node_python(cluster: ClusterConfig) -> str:
     """The interpreter that runs stages on the node: the launcher's, unless a container brings its own."""
     return "python" if cluster.containers.get("assay") else sys.executable
-
-
-def output_name(seed: Optional[int]) -> str:
-    return "output.jsonl" if seed is None else f"output-rs{seed}.jsonl"
-
-
-def plan_tasks(output_dir: Path, seeds: list[Optional[int]], num_chunks: Optional[int]) -> list[GenerationTask]:
-    from ..inference.merge_chunks import chunk_file
-
-    tasks: list[GenerationTask] = []
-    for seed in seeds:
-        whole = output_dir / output_name(seed)
-        if num_chunks:
-            tasks.extend(GenerationTask(seed, c, chunk_file(whole, c)) for c in range(num_chunks))
-        else:
-            tasks.append(GenerationTask(seed, None, whole))
-    return tasks
 
 
 def check_overrides(overrides: list[str], with_sandbox: bool = True) -> GenerateConfig:
@@ -80,16 +64,40 @@ def check_overrides(overrides: list[str], with_sandbox: bool = True) -> Generate
     return cfg
 
 
-def warn_greedy_seeds(cfg: GenerateConfig, num_seeds: int, what: str) -> None:
-    """Several seeds of greedy decoding are (nearly) the same sample N times: say so before anything runs."""
-    if num_seeds > 1 and cfg.inference.temperature == 0:
+SEED_SAMPLING = ("++inference.temperature=0.7", "++inference.top_p=0.95")
+"""What several seeds sample with when the user sets no temperature (NeMo-Skills' defaults)."""
+
+
+def seed_sampling(overrides: list[str], num_seeds: int, what: str) -> list[str]:
+    """Overrides to add so that several seeds sample: NeMo-Skills' defaults when no temperature is given
+    (printed before anything runs); a warning when the user asked for greedy decoding explicitly."""
+    if num_seeds <= 1:
+        return []
+    given = {override_key(o) for o in overrides}
+    if "inference.temperature" not in given:
+        added = [o for o in SEED_SAMPLING if override_key(o) not in given]
+        print(f"[assay] {what}: {num_seeds} seeds sample with {' '.join(added)} (no temperature given)", flush=True)
+        return added
+    stage_cfg = check_overrides(overrides)
+    if stage_cfg.inference.temperature == 0:
         print(
-            f"[assay] warning: {what}: {num_seeds} seeds with inference.temperature=0 (greedy, the default) give "
-            "(nearly) the same sample each time, so majority@k and pass@k add nothing to pass@1; sample with "
-            "++inference.temperature=<t>, e.g. 0.7",
+            f"[assay] warning: {what}: {num_seeds} seeds with inference.temperature=0 (greedy) give (nearly) the "
+            "same sample each time, so majority@k and pass@k add nothing to pass@1",
             file=sys.stderr,
             flush=True,
         )
+    return []
+
+
+def default_num_jobs(num_jobs: Optional[int], num_chunks: Optional[int], cluster_cfg: ClusterConfig) -> int:
+    """One server for all the work, unless the input is chunked to spread it over several machines."""
+    if num_jobs is not None:
+        if num_jobs < 1:
+            raise ConfigError(f"num_jobs={num_jobs} must be at least 1")
+        return num_jobs
+    if num_chunks and not get_executor(cluster_cfg.executor).shares_one_machine:
+        return num_chunks
+    return 1
 
 
 @takes_job_options(expname="generate")
@@ -126,15 +134,18 @@ def generate(
         server_port: Port of the started server; a free one when unset.
         num_random_seeds: Generate this many samples per line, one file per seed (output-rs<seed>.jsonl).
         starting_seed: The first seed when num_random_seeds is set.
-        num_chunks: Split the input into this many chunks, each its own job, merged at the end.
-        num_jobs: Run the tasks (seeds x chunks) in this many jobs, one server each; default one job per task (on a local cluster: one job, so one server). With more jobs than seeds and no num_chunks, the input is chunked so every job has work.
+        num_chunks: Split the input into this many chunks, merged at the end (on Slurm, each chunk's tasks in a job of their own unless num_jobs says otherwise).
+        num_jobs: Copies of the server, each a job running its share of the tasks (seeds x chunks) at once; default 1 (with num_chunks on Slurm: one per chunk). With more jobs than seeds and no num_chunks, the input is chunked so every job has work.
         with_sandbox: Start the code-execution sandbox beside each job (its URL in ASSAY_SANDBOX_URL).
         postprocess_cmd: Shell command run in the job once an output file is complete; `{output_file}` is replaced by its path (e.g. "python -m assay.inference.filter_output ++input_file={output_file} ++output_file={output_file} ++keep_if_matches=boxed").
         ctx: `++key=value` overrides for the generation stage (wrap_arguments in Python).
     """
+    if num_random_seeds is not None and num_random_seeds < 1:
+        raise ConfigError(f"num_random_seeds={num_random_seeds} must be at least 1 (unset: one output, no seed)")
     overrides = extra_args(ctx)
+    check_overrides(overrides, with_sandbox)
+    overrides += seed_sampling(overrides, num_random_seeds or 1, f"generate {input_file}")
     stage_cfg = check_overrides(overrides, with_sandbox)
-    warn_greedy_seeds(stage_cfg, num_random_seeds or 1, f"generate {input_file}")
     server = ServerSetup(
         server_type, model, server_address, server_gpus, server_nodes, server_args, server_port, with_sandbox
     )
@@ -146,24 +157,53 @@ def generate(
     seeds: list[Optional[int]] = (
         [None] if num_random_seeds is None else list(range(starting_seed, starting_seed + num_random_seeds))
     )
-    jobs, _ = generation_jobs(
-        options.expname,
-        Path(input_file).absolute(),
-        out_dir,
-        cluster_cfg,
-        server,
-        overrides,
-        seeds,
-        num_chunks,
-        num_jobs,
-        postprocess_cmd,
-        options.time,
+    jobs_wanted = default_num_jobs(num_jobs, num_chunks, cluster_cfg)
+    if not num_chunks and jobs_wanted > len(seeds):
+        num_chunks = -(-jobs_wanted // len(seeds))  # more servers than seeds: split the input so each has work
+    tasks = plan_tasks(Path(input_file).absolute(), out_dir, seeds, num_chunks)
+    plan = plan_generation(
+        options.expname, tasks, cluster_cfg, server, overrides, stage_cfg, jobs_wanted, postprocess_cmd, options.time
     )
-    experiment = submit(cluster_cfg, options, jobs)
+    experiment = submit(cluster_cfg, options, plan.jobs)
     if wait_for([experiment], cluster_cfg, options.wait, options.dry_run):
         for seed in seeds:
             print(f"{options.expname}: wrote {out_dir / output_name(seed)}", flush=True)
     return experiment
+
+
+def plan_generation(
+    name: str,
+    tasks: list[GenerationTask],
+    cluster_cfg: ClusterConfig,
+    server: "ServerSetup",
+    overrides: list[str],
+    stage_cfg: GenerateConfig,
+    num_jobs: int,
+    postprocess_cmd: Optional[str] = None,
+    time: Optional[str] = None,
+    log_root: Optional[Path] = None,
+) -> GenerationPlan:
+    """Skip the tasks done already, then spread the rest over `num_jobs` jobs with the server and sandbox."""
+    base = [*overrides, f"++server.server_type={server.server_type}", f"++server.model={server.model}"]
+    progress = skip_done(tasks, base)
+    services, server_overrides, env = server.for_job(node_python(cluster_cfg))
+    return generation_jobs(
+        name,
+        tasks,
+        progress,
+        node_python(cluster_cfg),
+        services,
+        server_overrides,
+        overrides,
+        env,
+        num_jobs,
+        server.server_nodes,
+        server.server_gpus,
+        log_root or tasks[0].whole_file.parent,
+        num_samples=stage_cfg.num_samples,
+        postprocess_cmd=postprocess_cmd,
+        time=time,
+    )
 
 
 @dataclass
@@ -216,112 +256,3 @@ class ServerSetup:
             services.append(sandbox_service(python))
             env.update(sandbox_env())
         return services, overrides, env
-
-
-def generation_jobs(
-    name: str,
-    input_file: Path,
-    out_dir: Path,
-    cluster_cfg: ClusterConfig,
-    server: ServerSetup,
-    overrides: list[str],
-    seeds: list[Optional[int]],
-    num_chunks: Optional[int] = None,
-    num_jobs: Optional[int] = None,
-    postprocess_cmd: Optional[str] = None,
-    time: Optional[str] = None,
-    log_root: Optional[Path] = None,
-) -> tuple[list[Job], list[Job]]:
-    """The jobs of one generation, and those after which every output file is whole (for later stages).
-
-    Outputs go to `out_dir`; logs to `<log_root>/logs/<name>/` (log_root defaults to out_dir).
-    """
-    log_root = log_root or out_dir
-    if num_chunks is not None and num_chunks < 1 or num_jobs is not None and num_jobs < 1:
-        raise ConfigError("num_chunks and num_jobs must be at least 1")
-    if num_jobs is None and get_executor(cluster_cfg.executor).shares_one_machine and not server.server_address:
-        num_jobs = 1  # one machine: one model server, running the tasks in turn, not one server per task
-    if num_jobs and not num_chunks and num_jobs > len(seeds):
-        num_chunks = -(-num_jobs // len(seeds))  # more servers than seeds: split the input so each has work
-    tasks = plan_tasks(out_dir, seeds, num_chunks)
-    python = node_python(cluster_cfg)
-    services, server_overrides, env = server.for_job(python)
-
-    def task_argv(task: GenerationTask) -> list[str]:
-        argv = [
-            python,
-            "-m",
-            "assay.inference.generate",
-            f"++input_file={input_file}",
-            f"++output_file={task.output_file}",
-            *server_overrides,
-            *overrides,
-        ]
-        if task.seed is not None:
-            argv.append(f"++inference.random_seed={task.seed}")
-        if task.chunk is not None:
-            argv += [f"++chunk_id={task.chunk}", f"++num_chunks={num_chunks}"]
-        return argv
-
-    def postprocess(path: Path) -> list[list[str]]:
-        if not postprocess_cmd:
-            return []
-        return [["bash", "-c", postprocess_cmd.replace("{output_file}", shlex.quote(str(path)))]]
-
-    jobs: list[Job] = []
-    jobs_of_seed: dict[Optional[int], list[Job]] = {}
-    for group in _group(tasks, num_jobs):
-        argvs = []
-        for task in group:
-            argvs.append(task_argv(task))
-            if task.chunk is None:
-                argvs += postprocess(task.output_file)
-        job = Job(
-            name=name,
-            command=argvs[0],
-            next_commands=argvs[1:],
-            output_dir=log_root,
-            nodes=server.server_nodes,
-            gpus_per_node=server.server_gpus,
-            time=time,
-            env=dict(env),
-            services=list(services),
-            container="assay",
-        )
-        jobs.append(job)
-        for task in group:
-            jobs_of_seed.setdefault(task.seed, [])
-            if job not in jobs_of_seed[task.seed]:
-                jobs_of_seed[task.seed].append(job)
-    if not num_chunks:
-        return jobs, list(jobs)
-    merges = []
-    for seed in seeds:
-        merge = [
-            python,
-            "-m",
-            "assay.inference.merge_chunks",
-            f"++input_file={input_file}",
-            f"++output_file={out_dir / output_name(seed)}",
-            f"++num_chunks={num_chunks}",
-        ]
-        merge += [o for o in overrides if o.lstrip("+").startswith("num_samples=")]
-        merges.append(
-            Job(
-                name=name,
-                command=merge,
-                next_commands=postprocess(out_dir / output_name(seed)),
-                output_dir=log_root,
-                time=time,
-                follow_up_copies=False,
-                dependencies=[Dependency(j) for j in jobs_of_seed[seed]],
-            )
-        )
-    return jobs + merges, merges
-
-
-def _group(tasks: list[GenerationTask], num_jobs: Optional[int]) -> list[list[GenerationTask]]:
-    if not num_jobs:
-        return [[t] for t in tasks]
-    num_jobs = min(num_jobs, len(tasks))
-    return [tasks[i::num_jobs] for i in range(num_jobs)]

@@ -79,7 +79,7 @@ class ReplayServer:
         self.requests.append((key, index, body))
         text, finish = turns[index].text, turns[index].finish_reason
         words = text.split(" ")
-        if len(words) > body["max_tokens"]:
+        if "max_tokens" in body and len(words) > body["max_tokens"]:
             text, finish = " ".join(words[: body["max_tokens"]]), "length"
         choice = {"text": text, "finish_reason": finish, "index": 0}
         return web.json_response({"choices": [choice], "usage": {"completion_tokens": len(text.split(" "))}})
@@ -160,6 +160,7 @@ def run_stage(server: ReplayServer, sandbox_url: str | None, tmp_path: Path, que
         "++server.model=replay",
         f"++server.port={server.port}",
         "++code_execution=true",
+        "++inference.tokens_to_generate=2048",
         *extra,
     ]
     if sandbox_url:

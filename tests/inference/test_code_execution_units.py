@@ -13,7 +13,7 @@ from assay.inference.code_execution import MAX_REFUSED_CALLS, CodeExecutionError
 from assay.inference.code_execution_output import RESTARTED_NOTE, execution_record, limit_message, shown_output
 from assay.inference.code_execution_tags import FencedTags, HarmonyTags, load_code_tags
 from assay.inference.config import GenerateConfig, ServerConfig
-from assay.inference.model_client import Completion, RequestFailedError
+from assay.inference.model_client import Completion, ContextLengthError, RequestFailedError
 from assay.sandbox.client import ExecutionResult, SandboxHTTPError
 from assay.sandbox.output import truncation_marker
 
@@ -400,12 +400,12 @@ def test_harmony_requests_keep_special_tokens_and_stop_at_call():
 
 
 class ContextFullClient(FakeClient):
-    """Answers its scripted turns, then says the prompt no longer fits."""
+    """Answers its scripted turns, then says the prompt no longer fits, as ModelClient does (ContextLengthError)."""
 
     async def complete(self, prompt, body):
         if not self.turns:
             self.requests.append((prompt, body))
-            raise RequestFailedError("HTTP 400 from /completions: This model's maximum context length is 4096 tokens")
+            raise ContextLengthError("context_length: This model's maximum context length is 4096 tokens")
         return await super().complete(prompt, body)
 
 

@@ -49,19 +49,52 @@ def test_dry_run_chains_grading_after_generation_with_a_sandbox_for_code(tmp_pat
     )
     blocks = re.split(r"(?=^### )", capsys.readouterr().out, flags=re.M)[1:]
     ids = [re.match(r"### \S+ \[(\S+)\]", b)[1] for b in blocks]
-    assert len(blocks) == 5  # smallmath: 2 seeds + grade; mlcode: 1 seed + grade
-    assert "++prompt_config=generic/math" in blocks[0] and "++inference.temperature=0.7" in blocks[0]
-    assert "output-rs1.jsonl" in blocks[1]
-    assert f"--dependency=afterok:{ids[0]}:{ids[1]}" in blocks[2] and "++grader=math" in blocks[2]
-    assert "assay.evaluation.compute_metrics" in blocks[2] and "assay.sandbox.server" not in blocks[2]
-    assert "++prompt_config=mlcode/default" in blocks[3]
-    assert "++grader=code" in blocks[4] and "assay.sandbox.server" in blocks[4]
-    assert f"--dependency=afterok:{ids[3]}" in blocks[4]
+    assert len(blocks) == 3  # one generation job (one server) for both benchmarks' 3 seeds, a grading job each
+    gen = blocks[0]
+    assert gen.count("--task") == 3 and "++inference.temperature=0.7" in gen
+    assert "++prompt_config=generic/math" in gen and "++prompt_config=mlcode/default" in gen
+    assert "smallmath/output-rs1.jsonl" in gen and "mlcode/output-rs0.jsonl" in gen
+    assert f"--dependency=afterok:{ids[0]}" in blocks[1] and "++grader=math" in blocks[1]
+    assert "assay.evaluation.compute_metrics" in blocks[1] and "assay.sandbox.server" not in blocks[1]
+    assert "++grader=code" in blocks[2] and "assay.sandbox.server" in blocks[2]
+    assert f"--dependency=afterok:{ids[0]}" in blocks[2]
     for block in blocks:
         assert f"logs: {tmp_path / 'e' / 'logs' / 'eval'}/" in block
 
 
-def test_several_greedy_seeds_are_warned_about_before_anything_runs(tmp_path, capsys):
+def test_num_jobs_counts_server_copies_across_all_benchmarks_and_seeds(tmp_path, capsys):
+    run_eval(
+        benchmarks="smallmath:3,mlcode:1",
+        output_dir=str(tmp_path / "e"),
+        model="smollm2",
+        cluster="test-slurm",
+        server_gpus=1,
+        num_jobs=2,
+        dry_run=True,
+        ctx=["++inference.temperature=0.7"],
+    )
+    blocks = re.split(r"(?=^### )", capsys.readouterr().out, flags=re.M)[1:]
+    gen = [b for b in blocks if "assay.inference.generate" in b]
+    assert len(gen) == 2 and sum(b.count("--task") for b in gen) == 4
+    assert all("assay.inference.serve" in b for b in gen)
+
+
+def test_a_benchmarks_default_never_overrides_the_users_value(tmp_path, capsys):
+    run_eval(
+        benchmarks="smallmath:1",
+        output_dir=str(tmp_path / "e"),
+        model="smollm2",
+        cluster="test-slurm",
+        server_gpus=1,
+        dry_run=True,
+        ctx=["++inference.tokens_to_generate=77", "++prompt_config=generic/default"],
+    )
+    gen = capsys.readouterr().out
+    assert "tokens_to_generate=512" not in gen and "prompt_config=generic/math" not in gen
+    assert "++inference.tokens_to_generate=77" in gen
+
+
+def test_several_seeds_sample_by_default_and_explicit_greedy_is_warned_about(tmp_path, capsys):
     run_eval(
         benchmarks="smallmath:4,mlcode:1",
         output_dir=str(tmp_path / "e"),
@@ -70,8 +103,10 @@ def test_several_greedy_seeds_are_warned_about_before_anything_runs(tmp_path, ca
         server_gpus=1,
         dry_run=True,
     )
-    err = capsys.readouterr().err
-    assert "warning: smallmath:4: 4 seeds with inference.temperature=0" in err and "mlcode:1" not in err
+    captured = capsys.readouterr()
+    assert "smallmath:4: 4 seeds sample with ++inference.temperature=0.7 ++inference.top_p=0.95" in captured.out
+    assert "--task ++prompt_config" in captured.out and "'++inference.temperature=0.7'" not in captured.err
+    assert "++inference.temperature=0.7" in captured.out.split("### ")[1]
     run_eval(
         benchmarks="smallmath:4",
         output_dir=str(tmp_path / "e2"),
@@ -79,9 +114,19 @@ def test_several_greedy_seeds_are_warned_about_before_anything_runs(tmp_path, ca
         cluster="test-slurm",
         server_gpus=1,
         dry_run=True,
-        ctx=["++inference.temperature=0.7"],
+        ctx=["++inference.temperature=0"],
     )
-    assert "warning" not in capsys.readouterr().err
+    assert "warning: smallmath:4: 4 seeds with inference.temperature=0 (greedy)" in capsys.readouterr().err
+
+
+def test_an_eval_rerun_after_success_submits_nothing_and_prints_the_table(standin_url, tmp_path, capsys):
+    out = tmp_path / "e"
+    args = dict(benchmarks="smallmath:1", output_dir=str(out), model="standin", server_type="openai")
+    run_eval(**args, server_address=standin_url)
+    capsys.readouterr()
+    [again] = run_eval(**args, server_address=standin_url)
+    text = capsys.readouterr().out
+    assert again.handles == [] and "smallmath: graded already" in text and "symbolic_correct" in text
 
 
 def test_local_eval_writes_graded_files_metrics_and_prints_the_table(standin_url, tmp_path, capsys):
