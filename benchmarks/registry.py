@@ -111,13 +111,15 @@ def prepare_data(name: str, data_file: Optional[str] = None) -> Path:
     else:
         try:
             lines = bench.download()  # type: ignore[misc]
+        except BenchmarkError:
+            raise  # the benchmark's own message says what to do
         except (urllib.error.URLError, OSError, ValueError, KeyError) as exc:
             raise BenchmarkError(
                 f"cannot download {name} from its public source ({type(exc).__name__}: {exc}); this machine may be "
                 f"offline. Pass a local copy instead: assay prepare_data {name} --data_file=/path/{name}.jsonl "
                 f"(one JSON object per line with fields {', '.join(bench.required_fields)})"
             ) from None
-        origin = f"download of {name}"
+        origin = f"source of {name}"
     _check_fields(bench, lines, origin)
     target = test_file(name)
     target.parent.mkdir(parents=True, exist_ok=True)

