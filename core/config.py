@@ -168,6 +168,10 @@ def _field_type(cls: type, dotted: str) -> Any:
 
 def _check_key(cls: type, key: str) -> None:
     """Raise ConfigError unless `key` names a field of `cls` (or lies under a dict-typed field)."""
+    unsupported = getattr(cls, "UNSUPPORTED_KEYS", {})
+    for name, hint in unsupported.items():
+        if key == name or key.startswith(name + "."):
+            raise ConfigError(f"'{key}' is a NeMo-Skills key assay does not take: {hint}.")
     tp: Any = cls
     walked: list[str] = []
     for part in key.split("."):
@@ -192,6 +196,8 @@ def apply_key_alias(cls: type, text: str) -> str:
     target = getattr(cls, "KEY_ALIASES", {}).get(key)
     if target is None:
         return text
+    if value is not None:
+        value = getattr(cls, "ALIAS_VALUES", {}).get(key, {}).get(value.strip(), value)
     return f"{prefix}{target}" + ("" if value is None and prefix == "~" else f"={value}")
 
 

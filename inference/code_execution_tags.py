@@ -126,10 +126,13 @@ class HarmonyTags:
 
     def render_prompt(self, renderer, sample: dict, cfg) -> str:
         kwargs = cfg.chat_template_kwargs
+        tools = kwargs.get("builtin_tools")
+        # the python tool is described unless builtin_tools is given without it (as the chat template does)
+        described = tools is None or "python" in [str(t) for t in tools]
         return harmony.render_prompt(
             renderer.messages(sample),
             reasoning_effort=str(kwargs.get("reasoning_effort", "medium")),
-            python_timeout_s=cfg.server.code_execution.code_execution_timeout,
+            python_timeout_s=cfg.server.code_execution.code_execution_timeout if described else None,
             current_date=kwargs.get("current_date", self.current_date),
             model_identity=kwargs.get("model_identity"),
         )

@@ -38,6 +38,9 @@ class InferenceConfig:
     """Extra stop strings."""
     extra_body: dict[str, Any] = field(default_factory=dict)
     """Passed verbatim in the request body (server-specific options, e.g. ++inference.extra_body.min_tokens=8)."""
+    endpoint_type: Optional[str] = None
+    """NeMo-Skills' name for the request kind: `chat` (chat messages) or `text` (text completions rendered with the
+    model's chat template, as ++use_completions_api=true). Unset: use_completions_api decides."""
 
     def __post_init__(self) -> None:
         checks = [
@@ -118,8 +121,36 @@ class ServerConfig:
 class GenerateConfig:
     """Generate one answer per input line with a served model, appending each to the output as it finishes."""
 
-    KEY_ALIASES: ClassVar[dict[str, str]] = {"max_samples": "num_samples"}
+    KEY_ALIASES: ClassVar[dict[str, str]] = {
+        "max_samples": "num_samples",
+        "inference.timeout": "server.request_timeout",
+    }
     """NeMo-Skills' names for the same fields."""
+    ALIAS_VALUES: ClassVar[dict[str, dict[str, str]]] = {"max_samples": {"-1": "null"}}
+    """NeMo-Skills' `max_samples=-1` means every line."""
+    UNSUPPORTED_KEYS: ClassVar[dict[str, str]] = {
+        "prompt_format": "prompts always come from a prompt config (++prompt_config=<name or .yaml path>)",
+        "examples_type": "few-shot examples live in the prompt config itself (few_shot_examples:)",
+        "start_assistant_response_key": "not supported; put the text in the prompt config's user template",
+        "parse_reasoning": "graders read the answer after the reasoning themselves (evaluation/final_answer.py), "
+        "and the whole generation is kept",
+        "end_reasoning_string": "graders read the answer after </think> or gpt-oss's final channel themselves",
+        "dry_run": "pass --dry_run to the pipeline command (it prints what would be submitted)",
+        "eval_type": "grading is a stage of its own: assay eval --benchmarks=..., or assay evaluate_results",
+        "eval_config": "grading is a stage of its own: assay evaluate_results ++grader=...",
+        "add_generation_stats": "num_generated_tokens and generation_time are always recorded",
+        "count_prompt_tokens": "not supported",
+        "sandbox": "the sandbox is started with --with_sandbox, or reached with ++sandbox_url=...",
+        "tool_modules": "gpt-oss's python tool runs with ++code_execution=true ++code_tags=gpt-oss",
+        "tool_overrides": "code execution limits are under ++server.code_execution.*",
+        "parallel_thinking": "not supported",
+        "enable_litellm_cache": "not needed: every finished sample is on disk and a rerun resumes",
+        "total_code_executions_in_prompt": "not supported; the limit is ++server.code_execution.max_code_executions",
+        "override_max_code_executions": "not supported; the limit is ++server.code_execution.max_code_executions",
+        "stop_phrase": "use ++inference.stop_phrases=[...] (a list)",
+        "inference.top_logprobs": "log-probabilities are not recorded",
+    }
+    """NeMo-Skills keys assay has no such behaviour for: rejected with what to do instead."""
 
     input_file: str = MISSING
     """JSONL to read, one sample per line."""
@@ -129,6 +160,8 @@ class GenerateConfig:
     """Prompt template: a name under prompt_configs/ (e.g. generic/math) or a path to a YAML file."""
     system_message: Optional[str] = None
     """Replaces the prompt config's system message when set."""
+    prompt_suffix: str = ""
+    """Appended to the user message (e.g. " /no_think")."""
     use_completions_api: bool = False
     """Send text completions rendered with the model's chat template instead of chat messages."""
     tokenizer: Optional[str] = None
@@ -168,6 +201,13 @@ class GenerateConfig:
     """The model server."""
 
     def __post_init__(self) -> None:
+        kind = self.inference.endpoint_type
+        if kind is not None:
+            if kind not in ("chat", "text"):
+                raise ValueError(
+                    f"inference.endpoint_type={kind!r} must be chat or text (the responses API is not supported)"
+                )
+            self.use_completions_api = kind == "text"
         if (self.chunk_id is None) != (self.num_chunks is None):
             raise ValueError("chunk_id and num_chunks go together: set both or neither")
         if self.num_chunks is not None and not 0 <= self.chunk_id < self.num_chunks:  # type: ignore[operator]

@@ -63,7 +63,10 @@ class Renderer:
                 ) from None
 
     def messages(self, sample: dict) -> list[dict]:
-        return self.prompt.messages(sample, self.cfg.system_message)
+        messages = self.prompt.messages(sample, self.cfg.system_message)
+        if self.cfg.prompt_suffix:
+            messages[-1] = {**messages[-1], "content": messages[-1]["content"] + self.cfg.prompt_suffix}
+        return messages
 
     def text(self, sample: dict) -> str:
         assert self.tokenizer is not None  # loaded in __init__ whenever prompts are rendered as text

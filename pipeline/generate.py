@@ -56,6 +56,10 @@ def check_overrides(overrides: list[str], with_sandbox: bool = True) -> Generate
     # the fields the pipeline fills in
     placeholders = ["++input_file=-", "++output_file=-", "++server.model=-"]
     cfg = compose_stage_config(GenerateConfig, placeholders + list(overrides))
+    from ..inference.prompt import load_prompt_config
+
+    if any(override_key(o) == "prompt_config" for o in overrides):
+        load_prompt_config(cfg.prompt_config)  # a prompt config that does not exist fails here, not on the node
     if cfg.code_execution and not with_sandbox and not cfg.sandbox_url:
         raise ConfigError(
             "++code_execution=true runs the model's code in a sandbox: pass --with_sandbox "

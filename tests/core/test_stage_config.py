@@ -129,3 +129,17 @@ def test_generate_module_help_documents_its_fields():
     assert proc.returncode == 0
     assert "inference.temperature: float = 0.0" in proc.stdout
     assert "server.code_execution.max_code_executions: int = 8" in proc.stdout
+
+
+def test_nemo_skills_keys_keep_their_meaning_or_say_what_to_do_instead():
+    base = ["++input_file=i", "++output_file=o", "++server.model=m"]
+    cfg = compose_stage_config(GenerateConfig, [*base, "++inference.endpoint_type=text", "++max_samples=3"])
+    assert cfg.use_completions_api and cfg.num_samples == 3
+    assert compose_stage_config(GenerateConfig, [*base, "++max_samples=-1"]).num_samples is None  # NeMo-Skills: all
+    assert compose_stage_config(GenerateConfig, [*base, "++inference.timeout=60"]).server.request_timeout == 60
+    with pytest.raises(ConfigError, match="endpoint_type='responses' must be chat or text"):
+        compose_stage_config(GenerateConfig, [*base, "++inference.endpoint_type=responses"])
+    with pytest.raises(ConfigError, match="'parse_reasoning' is a NeMo-Skills key assay does not take: graders read"):
+        compose_stage_config(GenerateConfig, [*base, "++parse_reasoning=true"])
+    with pytest.raises(ConfigError, match="num_samples=-1 must be at least 1"):
+        compose_stage_config(GenerateConfig, [*base, "++num_samples=-1"])

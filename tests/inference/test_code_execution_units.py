@@ -174,6 +174,18 @@ def test_harmony_prompt_has_the_python_tool_and_opens_the_assistant_turn():
     assert "# Tools" not in bare and "Current date" not in bare and "Reasoning: medium" in bare
 
 
+@pytest.mark.parametrize("tools, described", [(None, True), (["python"], True), ([], False), (["browser"], False)])
+def test_the_python_tool_is_described_as_builtin_tools_says(tools, described):
+    from assay.inference.generate import Renderer
+
+    overrides = ["++input_file=i", "++output_file=o", "++server.model=m", "++prompt_config=gpt-oss/math"]
+    if tools is not None:
+        overrides.append(f"++chat_template_kwargs.builtin_tools=[{','.join(tools)}]")
+    cfg = compose_stage_config(GenerateConfig, overrides)
+    prompt = GPT_OSS.render_prompt(Renderer(cfg, chat_template=False), {"problem": "1+1?"}, cfg)
+    assert ("## python" in prompt) == described and "<|start|>user<|message|>Solve this problem" in prompt
+
+
 @pytest.mark.parametrize(
     "generated, code, recipient, channel, close",
     [
