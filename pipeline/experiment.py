@@ -167,6 +167,25 @@ def submit_experiment(
     for job in jobs:  # every job is checked before the first is submitted
         executor.check_job(job, cluster)
     experiment = Experiment(expname, cluster, dry_run=dry_run)
+    try:
+        last_copy, depended_on = _submit_all(experiment, jobs, upstream, dependent_jobs, cluster, dry_run)
+    except BaseException:
+        _cancel_partial(experiment)
+        raise
+    experiment.final = [last_copy[id(job)] for job in jobs if id(job) not in depended_on]
+    registry.record(cluster.name, expname, experiment.final)
+    return experiment
+
+
+def _submit_all(
+    experiment: "Experiment",
+    jobs: list[Job],
+    upstream: list[Dependency],
+    dependent_jobs: int,
+    cluster: ClusterConfig,
+    dry_run: bool,
+) -> tuple[dict[int, JobHandle], set[int]]:
+    """Submit every job (and its copies) in order, recording each handle in the experiment as it is made."""
     last_copy: dict[int, JobHandle] = {}
     depended_on: set[int] = set()
     for job in jobs:
@@ -193,6 +212,23 @@ def submit_experiment(
             previous = handle
         assert previous is not None  # the loop runs at least once
         last_copy[id(job)] = previous
-    experiment.final = [last_copy[id(job)] for job in jobs if id(job) not in depended_on]
-    registry.record(cluster.name, expname, experiment.final)
-    return experiment
+    return last_copy, depended_on
+
+
+def _cancel_partial(experiment: "Experiment") -> None:
+    """A submission that failed midway leaves nothing queued: cancel what was submitted, and say so."""
+    live = [h for h in experiment.handles if not h.dry_run]
+    if not live:
+        return
+    cancelled = []
+    for handle in live:
+        try:
+            handle.cancel()
+            cancelled.append(handle.job_id)
+        except Exception as exc:  # noqa: BLE001 - report every job that could not be cancelled, then re-raise
+            print(f"[assay] could not cancel job {handle.job_id} ({handle.name}): {exc}", flush=True)
+    print(
+        f"[assay] submitting {experiment.name} failed after {len(live)} job(s); cancelled {', '.join(cancelled)} "
+        "so nothing of it is left queued",
+        flush=True,
+    )

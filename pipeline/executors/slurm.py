@@ -1,7 +1,9 @@
 """The Slurm executor: one sbatch submission per job through submitit's `SlurmExecutor`.
 
-Dependencies become `--dependency=afterok:ID,...`; an upstream that already ended is checked first, so a
-job that could never start is an error at submission instead of a job pending forever.
+Dependencies become `--dependency=afterok:ID,...` with `--kill-on-invalid-dep=yes`, so a job whose
+upstream fails after submission is cancelled by Slurm instead of pending forever. An upstream that already
+ended is checked first, so a job that could never start is an error at submission; one that Slurm no
+longer knows (purged from its accounting) is judged by the result file it left, or stops the submission.
 """
 
 from __future__ import annotations
@@ -75,6 +77,8 @@ def slurm_dependency(job: Job) -> Optional[str]:
             ids[kind].append(up.job_id)
             continue
         state = states.get(up.job_id, "UNKNOWN")
+        if state == "UNKNOWN":
+            state = _state_from_result_file(job, up)
         if state == "COMPLETED":
             continue
         if state in FINAL_STATES:
@@ -87,6 +91,27 @@ def slurm_dependency(job: Job) -> Optional[str]:
         ids[kind].append(up.job_id)
     parts = [f"{kind}:{':'.join(job_ids)}" for kind, job_ids in ids.items() if job_ids]
     return ",".join(parts) or None
+
+
+def _state_from_result_file(job: Job, up: JobHandle) -> str:
+    """COMPLETED or FAILED from the result file submitit left in the upstream's log folder, for a job Slurm no
+    longer lists; DependencyError when there is none (nothing says whether it ever succeeded)."""
+    import pickle
+
+    from submitit.core.utils import JobPaths
+
+    path = JobPaths(up.log_dir, up.job_id, 0).result_pickle
+    try:
+        with open(path, "rb") as f:
+            outcome = pickle.load(f)[0]
+    except FileNotFoundError:
+        raise DependencyError(
+            f"{job.name} depends on {up.name} (job {up.job_id}), which Slurm no longer knows (neither sacct nor "
+            f"squeue list it) and which left no result in {up.log_dir}; submit that stage again, or drop run_after"
+        ) from None
+    except (OSError, pickle.UnpicklingError, EOFError, IndexError, TypeError):
+        return "FAILED"
+    return "COMPLETED" if outcome == "success" else "FAILED"
 
 
 def _submitit_executor(job: Job, cluster: ClusterConfig, dependency: Optional[str], dry_run: bool = False):
@@ -111,8 +136,11 @@ def _submitit_executor(job: Job, cluster: ClusterConfig, dependency: Optional[st
         "dependency": dependency,
     }
     params.update({k: v for k, v in optional.items() if v is not None})
-    if cluster.sbatch_args:
-        params["additional_parameters"] = dict(cluster.sbatch_args)
+    extra = dict(cluster.sbatch_args or {})
+    if dependency:
+        extra["kill_on_invalid_dep"] = "yes"  # an upstream that fails later cancels this job, never strands it
+    if extra:
+        params["additional_parameters"] = extra
     if container:
         params["srun_args"] = container
     env = cluster.explicit_env() if dry_run else cluster.env()

@@ -68,6 +68,10 @@ def test_dry_run_chain_shows_each_dependency(tmp_path, capsys):
     assert f"#SBATCH --dependency=afterok:{a_id}" in text
     assert f"#SBATCH --dependency=afterany:{b_id}" in text  # the follow-up copy
     assert f"#SBATCH --dependency=afterany:{b_copy_id}" in text  # C after the last copy of B
+    blocks = re.split(r"(?=^### )", text, flags=re.M)[1:]
+    # a job whose upstream fails later is cancelled by Slurm, whatever the cluster's DependencyParameters say
+    assert "--kill-on-invalid-dep" not in blocks[0]
+    assert all("#SBATCH --kill-on-invalid-dep=yes" in b for b in blocks[1:])
 
 
 def test_job_asking_for_more_gpus_than_the_cluster_has_is_refused(tmp_path):

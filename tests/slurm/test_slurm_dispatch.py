@@ -260,3 +260,55 @@ def test_eval_runs_as_a_chained_pipeline_on_slurm(slurm_cluster, tmp_path, monke
     assert all(state == "COMPLETED" for state, _, _ in times)
     assert times[0][2] <= times[1][1]  # grading started after the generation ended
     assert json.loads((out / "eval-results" / "smallmath" / "metrics.json").read_text())
+
+
+def test_a_submission_that_fails_midway_leaves_nothing_queued(slurm_cluster, tmp_path, capsys):
+    from dataclasses import replace
+
+    from assay.pipeline.cluster import load_cluster_config
+    from assay.pipeline.experiment import submit_experiment
+    from assay.pipeline.job import Dependency, Job
+
+    cluster = load_cluster_config(slurm_cluster)
+    first = Job(name="partial", command=["sleep", "30"], output_dir=tmp_path)
+    # sbatch itself refuses this one: no node of the test cluster has that many CPUs
+    second = Job(name="partial", command=["true"], output_dir=tmp_path, cpus_per_task=4096)
+    third = replace(first, dependencies=[Dependency(first)])
+    with pytest.raises(Exception):
+        submit_experiment(cluster, "partial", [first, second, third])
+    out = capsys.readouterr().out
+    submitted = [line.split("job ")[1].split()[0] for line in out.splitlines() if line.startswith("Submitted")]
+    assert len(submitted) == 1 and "cancelled" in out
+    assert wait_final_state(submitted[0]) == "CANCELLED"
+
+
+def wait_final_state(job_id: str, timeout_s: float = 60) -> str:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        state = slurm_states([job_id]).get(job_id, "UNKNOWN")
+        if state not in ("PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "UNKNOWN") or time.monotonic() > deadline:
+            return state
+        time.sleep(0.5)
+
+
+def test_an_upstream_slurm_forgot_is_judged_by_its_result_file(slurm_cluster, tmp_path):
+    """A job id that sacct and squeue no longer list (purged accounting): its result file decides, and
+    without one the submission stops with a message instead of an sbatch error halfway through."""
+    import pickle
+
+    from assay.core.config import ConfigError
+    from assay.pipeline.executors import DependencyError
+    from assay.pipeline.job import JobHandle
+
+    gone = JobHandle("old-stage", "999999", "slurm", tmp_path)
+    registry.record(slurm_cluster, "forgotten", [gone])
+    with pytest.raises((DependencyError, ConfigError), match="Slurm no longer knows"):
+        run_cmd(
+            "true", cluster=slurm_cluster, expname="after-forgotten", output_dir=str(tmp_path), run_after="forgotten"
+        )
+    with open(tmp_path / "999999_0_result.pkl", "wb") as f:
+        pickle.dump(("success", None), f)
+    exp = run_cmd(
+        "echo ran", cluster=slurm_cluster, expname="after-forgotten", output_dir=str(tmp_path), run_after="forgotten"
+    )
+    assert wait_final(exp.final[0]) == "COMPLETED"
