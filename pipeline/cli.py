@@ -18,7 +18,7 @@ import typer
 from ..core.config import ConfigError
 from .cluster import ClusterConfigError
 from .evaluate import eval as eval_
-from .executors import DependencyError
+from .executors import DependencyError, SubmissionError
 from .experiment import UnknownUpstreamError
 from .generate import generate
 from .grpo import grpo
@@ -43,7 +43,7 @@ def _root() -> None:
     """
 
 
-USER_ERRORS = (ConfigError, ClusterConfigError, DependencyError, UnknownUpstreamError, JobFailedError)
+USER_ERRORS = (ConfigError, ClusterConfigError, DependencyError, SubmissionError, UnknownUpstreamError, JobFailedError)
 
 
 def _arg_docs(fn: Callable) -> dict[str, str]:

@@ -29,6 +29,10 @@ class DependencyError(RuntimeError):
     """A dependency that can never be satisfied (its upstream failed) or that mixes executors."""
 
 
+class SubmissionError(RuntimeError):
+    """The scheduler refused a job (sbatch's own message is in it)."""
+
+
 class Executor(ABC):
     """How jobs are submitted to one kind of cluster, and how their handles are followed."""
 

@@ -16,7 +16,16 @@ from ...core.config import ConfigError
 from ..cluster import ClusterConfig, parse_time_minutes
 from ..job import FINAL_STATES, Job, JobHandle
 from ..job_runner import JobSpec, run_job
-from . import EXECUTORS, DependencyError, Executor, next_dry_run_id, print_dry_run, upstream_handles, upstreams_on
+from . import (
+    EXECUTORS,
+    DependencyError,
+    Executor,
+    SubmissionError,
+    next_dry_run_id,
+    print_dry_run,
+    upstream_handles,
+    upstreams_on,
+)
 
 DEFAULT_TIME = "04:00:00"
 """A job's time limit when neither the job nor the cluster config sets one."""
@@ -53,7 +62,10 @@ class SlurmExecutor(Executor):
             print_dry_run(job, job_id, self.name, spec, script)
             return JobHandle(job.name, job_id, self.name, job.log_dir, dry_run=True)
         job.log_dir.mkdir(parents=True, exist_ok=True)
-        submitted = executor.submit(run_job, spec)
+        try:
+            submitted = executor.submit(run_job, spec)
+        except Exception as exc:  # noqa: BLE001 - submitit wraps sbatch's refusal in several error types
+            raise SubmissionError(f"sbatch refused {job.name}: {str(exc).strip()[-1500:]}") from None
         return JobHandle(job.name, str(submitted.job_id), self.name, job.log_dir, submitted)
 
     def state(self, handle: JobHandle) -> str:

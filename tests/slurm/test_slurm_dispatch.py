@@ -266,6 +266,7 @@ def test_a_submission_that_fails_midway_leaves_nothing_queued(slurm_cluster, tmp
     from dataclasses import replace
 
     from assay.pipeline.cluster import load_cluster_config
+    from assay.pipeline.executors import SubmissionError
     from assay.pipeline.experiment import submit_experiment
     from assay.pipeline.job import Dependency, Job
 
@@ -274,7 +275,7 @@ def test_a_submission_that_fails_midway_leaves_nothing_queued(slurm_cluster, tmp
     # sbatch itself refuses this one: no node of the test cluster has that many CPUs
     second = Job(name="partial", command=["true"], output_dir=tmp_path, cpus_per_task=4096)
     third = replace(first, dependencies=[Dependency(first)])
-    with pytest.raises(Exception):
+    with pytest.raises(SubmissionError, match="sbatch refused partial"):
         submit_experiment(cluster, "partial", [first, second, third])
     out = capsys.readouterr().out
     submitted = [line.split("job ")[1].split()[0] for line in out.splitlines() if line.startswith("Submitted")]
