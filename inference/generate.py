@@ -206,6 +206,41 @@ async def _run_all(runs: list[_TaskRun], limit: int, progress: _Progress) -> Non
         raise first_error[0]
 
 
+class StoppedBySignal(Exception):
+    """SIGTERM or the time-limit warning (SIGUSR2) stopped the run; what finished is on disk."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+async def _run_until_signal(runs: list[_TaskRun], limit: int, progress: _Progress) -> None:
+    """_run_all, stopped cleanly by SIGTERM or SIGUSR2: the partial files are synced and closed on the way out."""
+    import signal
+
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    assert main is not None
+    received: list[int] = []
+
+    def stop(signum: int) -> None:
+        received.append(signum)
+        main.cancel()
+
+    watched = (signal.SIGTERM, signal.SIGUSR2)
+    for sig in watched:
+        loop.add_signal_handler(sig, stop, sig)
+    try:
+        await _run_all(runs, limit, progress)
+    except asyncio.CancelledError:
+        if received:
+            raise StoppedBySignal(received[0]) from None
+        raise
+    finally:
+        for sig in watched:
+            loop.remove_signal_handler(sig)
+
+
 def _check_prompts(task: GenerationTask, renderer: Renderer) -> None:
     """A field the prompt needs but the data lacks fails now, before any request, not midway."""
     for _, sample in task.todo():
@@ -241,7 +276,7 @@ def generate_all(cfgs: list[GenerateConfig]) -> None:
             total = sum(r.task.total for r in runs)
             progress = _Progress(total, sum(r.task.done_before for r in runs))
             try:
-                asyncio.run(_run_all(runs, cfgs[0].max_concurrent_requests, progress))
+                asyncio.run(_run_until_signal(runs, cfgs[0].max_concurrent_requests, progress))
             finally:
                 progress.close()
         problems = [p for p in (_finish(r.task) for r in runs) if p]
@@ -321,6 +356,12 @@ def main(argv=None) -> None:
         raise SystemExit(1) from None
     except OutputLockedError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(4) from None
+    except StoppedBySignal as exc:
+        print(
+            f"[assay] generate: stopped by signal {exc.signum}; every finished sample is on disk, a rerun resumes",
+            file=sys.stderr,
+        )
         raise SystemExit(3) from None
 
 

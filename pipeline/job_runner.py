@@ -3,6 +3,15 @@
 submitit pickles `run_job(spec)` and calls it inside the allocation (Slurm) or a child process (local).
 The command's stdout and stderr go straight to the job's log files; when it fails, the error raised
 here carries the tail of its log, so the user sees *why* from `job.wait()` or the CLI.
+
+Time limits: Slurm warns a job `signal_delay_s` before its limit with SIGUSR2 (submitit's
+`--signal=USR2@...`), to every process of the step. Every child starts with SIGUSR2 ignored, so a
+model server, a sandbox or a user's script is not killed by the warning; assay's own stages (the
+trainers, the generation stage) install a handler and stop cleanly: a trainer saves a checkpoint at
+the end of its step, the generation stage syncs its partial file, and both exit non-zero so that
+`afterok` jobs wait while the next `dependent_jobs` copy resumes. The runner also forwards the warning
+to the command's process group, for schedulers that signal only the batch step. On SIGTERM the command
+gets SIGTERM and STOP_GRACE_S to finish before SIGKILL.
 """
 
 from __future__ import annotations
@@ -24,6 +33,13 @@ from .log_follow import log_tail
 from .services import RunningService, ServiceSpec, start_service, wait_healthy
 
 _PR_SET_PDEATHSIG = 1
+
+STOP_GRACE_S = 60.0
+"""Seconds a stopped command has, after SIGTERM, to save its work before SIGKILL (a checkpoint of a real model
+takes tens of seconds); Slurm's own KillWait bounds it at a time limit."""
+
+TIME_LIMIT_WARNING = signal.SIGUSR2
+"""What Slurm sends before a time limit (submitit's `--signal=USR2@<signal_delay_s>`)."""
 
 
 class CommandFailedError(RuntimeError):
@@ -118,8 +134,10 @@ def _log_paths() -> tuple[Optional[Path], Optional[Path]]:
 
 
 def _die_with_parent() -> None:
-    """Child setup: a session of its own (so we can kill its whole group), and SIGTERM if we die."""
+    """Child setup: a session of its own (so we can kill its whole group), SIGTERM if we die, and the time-limit
+    warning ignored unless the program handles it (see the module docstring)."""
     os.setsid()
+    signal.signal(TIME_LIMIT_WARNING, signal.SIG_IGN)
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     except OSError:
@@ -134,6 +152,7 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
 
 
 def kill_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
+    """SIGTERM to the group, SIGKILL after `grace_s`; services and cleanups use the short default."""
     if proc.poll() is not None:
         return
     try:
@@ -253,11 +272,16 @@ def _run_command(name, command, env, workdir, stdout_path, stderr_path) -> dict:
         # on the lock that wait holds. The interrupted wait returns once the group is gone.
         stopped_by.append(signum)
         _signal_group(proc, signal.SIGTERM)
-        escalate = threading.Timer(5.0, _signal_group, args=(proc, signal.SIGKILL))
+        escalate = threading.Timer(STOP_GRACE_S, _signal_group, args=(proc, signal.SIGKILL))
         escalate.daemon = True
         escalate.start()
 
+    def _warn(signum, _frame):
+        print(f"[assay] {name}: the time limit is near (signal {signum}); telling the command to save and stop")
+        _signal_group(proc, TIME_LIMIT_WARNING)
+
     previous = {s: signal.signal(s, _forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    previous[TIME_LIMIT_WARNING] = signal.signal(TIME_LIMIT_WARNING, _warn)
     try:
         returncode = proc.wait()
     finally:

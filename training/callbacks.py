@@ -8,7 +8,7 @@
   end of training is always a checkpoint that a sweep evaluates.
 - ScheduleOnResume: a resumed run that trains longer than the one that wrote the checkpoint follows
   its own learning rate schedule from the first step on.
-- StopOnSignal: SIGTERM or SIGUSR1 (what Slurm sends before a time limit, with `--signal`) makes
+- StopOnSignal: SIGTERM, SIGUSR1 or SIGUSR2 (what Slurm sends before a time limit, with `--signal`) makes
   the run save a checkpoint at the end of the current step and stop; the stage then exits non-zero,
   so `afterok` jobs (an evaluation) do not start on an unfinished run while a follow-up copy
   (`dependent_jobs`, `afterany`) resumes it.
@@ -69,9 +69,9 @@ class FinalCheckpoint(TrainerCallback):
 
 
 class StopOnSignal(TrainerCallback):
-    """Save and stop at the end of the step during which SIGTERM or SIGUSR1 arrived."""
+    """Save and stop at the end of the step during which SIGTERM, SIGUSR1 or SIGUSR2 arrived."""
 
-    SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+    SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
 
     def __init__(self) -> None:
         self.received: Optional[int] = None

@@ -268,7 +268,7 @@ def test_a_second_writer_of_the_same_output_is_refused_naming_the_first(standin,
     )
     first.stdout.readline()  # "generate: ... to go": the lock is held from before this line to the end
     second = run_stage(*stage_argv(standin, inp, out), check=False)
-    assert second.returncode == 3 and f"pid {first.pid}" in second.stderr and "another process" in second.stderr
+    assert second.returncode == 4 and f"pid {first.pid}" in second.stderr and "another process" in second.stderr
     first.kill()
     first.wait()
 
@@ -330,3 +330,25 @@ def test_the_api_key_never_travels_over_plain_http_to_another_host(monkeypatch, 
     assert auth_headers(remote) == {} and "not sending the API key" in capsys.readouterr().err
     assert auth_headers(ServerConfig(model="m", server_type="openai", base_url="https://api.example.com/v1"))
     assert auth_headers(ServerConfig(model="m", server_type="openai", host="127.0.0.1"))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGUSR2, signal.SIGTERM])
+def test_the_time_limit_warning_stops_the_stage_cleanly_and_a_rerun_resumes(standin, tmp_path, sig):
+    qs = [f"warned {sig} {i} SLOW:0.2" for i in range(20)]
+    inp, out = write_input(tmp_path, qs), tmp_path / "out.jsonl"
+    partial = Path(str(out) + ".partial")
+    proc = subprocess.Popen(
+        stage_argv(standin, inp, out, "++max_concurrent_requests=2"), stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while not (partial.exists() and partial.read_text().count("\n") >= 4):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 3 and f"stopped by signal {int(sig)}" in err and "Traceback" not in err
+    kept = partial.read_text()
+    assert kept.endswith("\n") and not out.exists()
+    again = run_stage(*stage_argv(standin, inp, out, "++max_concurrent_requests=2"))
+    assert f"{kept.count(chr(10))} done before" in again.stdout
+    assert [x["question"] for x in read(out)] == qs

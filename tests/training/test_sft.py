@@ -229,8 +229,8 @@ def test_killed_and_stopped_runs_resume_from_their_last_checkpoint(tmp_path, smo
         assert after["loss"] == pytest.approx(before["loss"], rel=1e-3)
         assert after["learning_rate"] == pytest.approx(before["learning_rate"])
 
-    # a longer rerun, told to stop (SIGTERM, as Slurm before a time limit): it saves where it is and exits 3
-    code, output = run_until([*argv, "++max_steps=10"], "step 7/10", signal.SIGTERM)
+    # a longer rerun, warned of its time limit (SIGUSR2, as Slurm sends it): it saves where it is and exits 3
+    code, output = run_until([*argv, "++max_steps=10"], "step 7/10", signal.SIGUSR2)
     assert f"sft: resuming from {out / 'checkpoint-6'} (step 6)" in output
     stopped_at = log_steps(out)[-1]["step"]
     assert code == 3 and f"stopped by a signal at step {stopped_at}" in output
