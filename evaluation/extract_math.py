@@ -11,7 +11,8 @@ Rules (each one is a case in tests/evaluation/extraction_cases.jsonl):
    a superseded draft, not the answer).
 4. Without a box, the last `Final Answer: X` / `The final answer is X` (Minerva style, with or
    without bold markers, or as a heading with the answer on the next line) gives X, without `$`
-   delimiters, a trailing period or "I hope it is correct".
+   delimiters, a trailing period or "I hope it is correct". X written as plain words with a single
+   number in them ("Jane started 3 hours ago") gives that number.
 5. Otherwise None. An empty box is None too.
 
 The answer is returned as written (stripped); grade_math.py normalises it for comparison.
@@ -122,7 +123,29 @@ def final_answer_line(text: str) -> Optional[str]:
     sentence = _SENTENCE_VALUE.match(answer)
     if sentence:
         answer = strip_math_delimiters(sentence.group(1).rstrip(".").strip())
-    return answer or None
+    return _number_of_prose(answer) or answer or None
+
+
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
+_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
+
+
+def _number_of_prose(answer: str) -> Optional[str]:
+    """The one number of a final answer written as plain words (`Jane started growing Sphere 3 hours ago`);
+    None unless the rest is only words, at least two of them, with no formula, no variable (a one-letter
+    word other than a and I) and no negation (`x is not 5` does not say 5)."""
+    tokens = [t.strip(",;:!?") for t in answer.split()]
+    numbers = [t for t in tokens if _NUMBER.fullmatch(t)]
+    words = [t for t in tokens if not _NUMBER.fullmatch(t)]
+    if len(numbers) != 1 or len(words) < 2 or not all(_WORD.fullmatch(w) for w in words):
+        return None
+    lowered = {w.lower() for w in words}
+    if lowered & _NEGATIONS or any(len(w) == 1 and w not in ("a", "A", "I") for w in words):
+        return None
+    return numbers[0]
+
+
+_NEGATIONS = frozenset({"not", "no", "never", "neither", "nor", "except", "isn't", "cannot", "can't", "without"})
 
 
 _CLOSING_ANSWER = re.compile(r"\b(?:the\s+)?answer\s+is:?\s*(.+?)\s*\.?\s*$", re.IGNORECASE)

@@ -75,6 +75,9 @@ def test_whitespace_only_final_answer_is_no_answer():
         ("Final Answer: The largest $n$ is 34.", "34"),
         ("Final Answer: The volume of $ABCDEFGH$ is $120$", "120"),
         ("Final Answer: x is not 5", "x is not 5"),  # a negation is not a value
+        ("Final Answer: The bakery sold 42 loaves on Monday.", "42"),  # prose with one number gives it
+        ("Final Answer: we never reach 7 steps", "we never reach 7 steps"),  # negated prose does not
+        ("Final Answer: the trains meet after 2 or 3 hours", "the trains meet after 2 or 3 hours"),  # two numbers
     ],
 )
 def test_final_answer_lines_lose_what_follows_the_answer(generation, answer):
