@@ -3,11 +3,18 @@
 Prepared data lives in a cache outside the installed package (`$ASSAY_CACHE_DIR/data/<name>/test.jsonl`,
 default `~/.cache/assay/data`), beside a `test.jsonl.sha256` checksum that every later read verifies,
 so a prepared file that changed under the user's feet is noticed instead of silently evaluated.
+
+A user's own benchmarks need no change to assay: a folder `<dir>/<name>/` with a `benchmark.yaml`
+(grader, prompt_config, tokens_to_generate, required_fields, description) and its `test.jsonl`, where
+`<dir>` is in `$ASSAY_EXTRA_DATASETS` (paths separated by `:`; `eval(extra_datasets=...)` sets it). A
+`<dir>/<name>/group.yaml` with `benchmarks: [a, b]` is a group: one name for several benchmarks, as
+the built-in groups in BENCHMARK_GROUPS are.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import urllib.error
 import urllib.request
@@ -36,11 +43,14 @@ class Benchmark:
     """A grader of evaluation/graders/: math (expected_answer vs the boxed answer), code (hidden tests run in the
     sandbox), mcq (the chosen letter)."""
     prompt_config: str
-    tokens_to_generate: int
+    tokens_to_generate: Optional[int]
+    """The benchmark's token budget; None leaves it to the stage (the rest of the model's context)."""
     required_fields: tuple[str, ...]
     description: str
     shipped_file: Optional[str] = None
     """A JSONL inside the package (relative to assay.benchmarks), e.g. smallmath/smallmath.jsonl."""
+    data_file: Optional[str] = None
+    """A user benchmark's own test.jsonl, used where it is (no prepare step)."""
     download: Optional[Callable[[], list[dict]]] = None
     """Fetches the test split from its public source (needs the network)."""
 
@@ -67,11 +77,100 @@ def fetch(url: str) -> bytes:
 DOWNLOAD_TIMEOUT_S = 30
 
 
+BENCHMARK_GROUPS: dict[str, tuple[str, ...]] = {
+    "aime": ("aime24", "aime25"),
+    "small": ("smallmath", "smallcode"),
+}
+"""One name for several benchmarks: `--benchmarks=aime:16` is aime24:16 and aime25:16."""
+
+EXTRA_DATASETS_ENV = "ASSAY_EXTRA_DATASETS"
+USER_BENCHMARK_KEYS = ("grader", "prompt_config", "tokens_to_generate", "required_fields", "description")
+
+
+def extra_dirs() -> list[Path]:
+    """Folders of user benchmarks, from $ASSAY_EXTRA_DATASETS."""
+    return [Path(p) for p in os.environ.get(EXTRA_DATASETS_ENV, "").split(os.pathsep) if p]
+
+
 def get_benchmark(name: str) -> Benchmark:
-    try:
+    if name in BENCHMARKS:
         return BENCHMARKS.get(name)
-    except UnknownNameError as exc:
-        raise BenchmarkError(str(exc)) from None
+    for root in extra_dirs():
+        spec = root / name / "benchmark.yaml"
+        if spec.is_file():
+            return _user_benchmark(name, spec)
+    known = {n: None for n in [*BENCHMARKS.names(), *BENCHMARK_GROUPS, *_user_names()]}
+    hint = (
+        BENCHMARKS.how_to_add
+        + f" Or, without changing assay: a folder <dir>/{name}/ with benchmark.yaml and test.jsonl, <dir> in ${EXTRA_DATASETS_ENV} (--extra_datasets)."
+    )
+    raise BenchmarkError(str(UnknownNameError("benchmark", name, known, hint)))
+
+
+def group_members(name: str) -> Optional[tuple[str, ...]]:
+    """The benchmarks a group name stands for (built-in, or a user's group.yaml); None for a benchmark."""
+    if name in BENCHMARK_GROUPS:
+        return BENCHMARK_GROUPS[name]
+    for root in extra_dirs():
+        spec = root / name / "group.yaml"
+        if spec.is_file():
+            import yaml
+
+            data = yaml.safe_load(spec.read_text(encoding="utf-8")) or {}
+            members = data.get("benchmarks") if isinstance(data, dict) else None
+            if not isinstance(members, list) or not members or not all(isinstance(m, str) for m in members):
+                raise BenchmarkError(f"{spec}: needs `benchmarks:`, a list of benchmark names")
+            return tuple(members)
+    return None
+
+
+def _user_names() -> list[str]:
+    names = []
+    for root in extra_dirs():
+        if root.is_dir():
+            names += [
+                p.name for p in root.iterdir() if (p / "benchmark.yaml").is_file() or (p / "group.yaml").is_file()
+            ]
+    return names
+
+
+def _user_benchmark(name: str, spec: Path) -> Benchmark:
+    """A benchmark described by a user's benchmark.yaml; every problem is an error naming the file and key."""
+    import yaml
+
+    from ..core.suggest import did_you_mean
+    from ..evaluation.graders import GRADERS
+
+    try:
+        data = yaml.safe_load(spec.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise BenchmarkError(f"{spec}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise BenchmarkError(f"{spec}: expected a mapping of {', '.join(USER_BENCHMARK_KEYS)}")
+    for key in data:
+        if key not in USER_BENCHMARK_KEYS:
+            raise BenchmarkError(f"{spec}: unknown key '{key}'.{did_you_mean(str(key), USER_BENCHMARK_KEYS)}")
+    grader = str(data.get("grader"))
+    if grader not in GRADERS:
+        raise BenchmarkError(f"{spec}: grader must be one of {', '.join(GRADERS.names())}, got {data.get('grader')!r}")
+    tokens = data.get("tokens_to_generate")
+    if tokens is not None and (not isinstance(tokens, int) or tokens < 1):
+        raise BenchmarkError(f"{spec}: tokens_to_generate must be a positive integer, got {tokens!r}")
+    fields = data.get("required_fields", list(get_grader(grader).required_fields))
+    if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
+        raise BenchmarkError(f"{spec}: required_fields must be a list of field names")
+    data_file = spec.parent / "test.jsonl"
+    if not data_file.is_file():
+        raise BenchmarkError(f"{spec.parent}: no test.jsonl beside benchmark.yaml")
+    return Benchmark(
+        name=name,
+        grader=grader,
+        prompt_config=str(data.get("prompt_config", "generic/default")),
+        tokens_to_generate=tokens,
+        required_fields=tuple(fields),
+        description=str(data.get("description", f"user benchmark from {spec.parent}")),
+        data_file=str(data_file),
+    )
 
 
 # ----------------------------------------------------------------------------- prepared data
@@ -132,6 +231,8 @@ def prepare_data(name: str, data_file: Optional[str] = None) -> Path:
 def prepared_test_file(name: str, prepare_if_missing: bool = True) -> Path:
     """The verified test file of a benchmark, preparing shipped benchmarks on first use."""
     bench = get_benchmark(name)
+    if bench.data_file:
+        return Path(bench.data_file)  # the user's own file, read where it is
     path = test_file(name)
     checksum = path.with_name("test.jsonl.sha256")
     if not path.exists():

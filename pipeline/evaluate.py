@@ -16,6 +16,7 @@ glob and runs this same eval on the same cluster, waits for it and prints both t
 from __future__ import annotations
 
 import glob
+import os
 from pathlib import Path
 from typing import Optional, Union
 
@@ -32,14 +33,21 @@ from .wrap import extra_args
 
 
 def parse_benchmarks(text: str) -> list[tuple[str, int]]:
-    """`aime24:16,mlcode` -> [("aime24", 16), ("mlcode", 1)]."""
-    out = []
+    """`aime24:16,mlcode` -> [("aime24", 16), ("mlcode", 1)]; a group name stands for each of its benchmarks."""
+    from ..benchmarks.registry import group_members
+
+    out: list[tuple[str, int]] = []
     for item in [x.strip() for x in text.split(",") if x.strip()]:
         name, _, seeds = item.partition(":")
         if seeds and (not seeds.isdigit() or int(seeds) < 1):
             raise ConfigError(f"'{item}': the number after ':' is how many seeds, a positive integer")
-        get_benchmark(name)
-        out.append((name, int(seeds) if seeds else 1))
+        try:
+            members = group_members(name) or (name,)
+            for member in members:
+                get_benchmark(member)
+        except BenchmarkError as exc:
+            raise ConfigError(str(exc)) from None
+        out += [(m, int(seeds) if seeds else 1) for m in members if m not in [n for n, _ in out]]
     if not out:
         raise ConfigError("benchmarks is empty: pass e.g. --benchmarks=smallmath:4")
     return out
@@ -99,6 +107,7 @@ def eval(  # noqa: A001 - the command users know by this name
     num_jobs: Optional[int] = None,
     num_chunks: Optional[int] = None,
     with_sandbox: bool = False,
+    extra_datasets: Optional[str] = None,
     ctx=None,
     options: JobOptions = JOB_DEFAULTS,
 ) -> list[Experiment]:
@@ -116,8 +125,17 @@ def eval(  # noqa: A001 - the command users know by this name
         num_jobs: Copies of the server across all benchmarks and seeds, each a job running its share of the tasks at once; default 1 (with num_chunks on Slurm: one per chunk).
         num_chunks: Split each benchmark's input into this many chunks per seed.
         with_sandbox: Start the sandbox beside the generation jobs too (code benchmarks always get one for grading).
+        extra_datasets: Folder(s), `:`-separated, of your own benchmarks: `<name>/benchmark.yaml` + `<name>/test.jsonl` each, or `<name>/group.yaml` (added to $ASSAY_EXTRA_DATASETS).
         ctx: `++key=value` overrides for the generation stage, applied to every benchmark.
     """
+    if extra_datasets:
+        from ..benchmarks.registry import EXTRA_DATASETS_ENV
+
+        dirs = [str(Path(p).absolute()) for p in extra_datasets.split(os.pathsep) if p]
+        extra_datasets = os.pathsep.join(dirs)  # absolute, for a deferred eval that runs elsewhere
+        os.environ[EXTRA_DATASETS_ENV] = os.pathsep.join([*dirs, os.environ.get(EXTRA_DATASETS_ENV, "")]).strip(
+            os.pathsep
+        )
     overrides = extra_args(ctx)
     check_overrides(overrides, with_sandbox)
     parsed = parse_benchmarks(benchmarks)
@@ -143,6 +161,7 @@ def eval(  # noqa: A001 - the command users know by this name
             num_jobs=num_jobs,
             num_chunks=num_chunks,
             with_sandbox=with_sandbox,
+            extra_datasets=extra_datasets,
             time=options.time,
             dependent_jobs=options.dependent_jobs,
             ctx=overrides,
@@ -174,10 +193,9 @@ def eval(  # noqa: A001 - the command users know by this name
                     input_file = copy_for_run(bench_name, bench_dir)
                 except BenchmarkError as exc:
                     raise ConfigError(str(exc)) from None
-            defaults = [
-                f"++prompt_config={bench.prompt_config}",
-                f"++inference.tokens_to_generate={bench.tokens_to_generate}",
-            ]
+            defaults = [f"++prompt_config={bench.prompt_config}"]
+            if bench.tokens_to_generate is not None:
+                defaults.append(f"++inference.tokens_to_generate={bench.tokens_to_generate}")
             own = defaults_not_overridden(defaults, overrides)
             tasks += plan_tasks(input_file, bench_dir, list(range(seeds)), num_chunks, own)
         # every benchmark, seed and chunk of this model shares the same server(s)

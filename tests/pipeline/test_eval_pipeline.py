@@ -158,3 +158,66 @@ def test_several_models_get_one_folder_each_and_one_comparison_table(standin_url
     table = text[text.rindex("evaluation_mode") :]
     header = table.splitlines()[0]
     assert "base" in header and "step-50" in header, table  # one column per run
+
+
+def write_user_benchmark(root, name="capitals", grader="math", extra=""):
+    folder = root / name
+    folder.mkdir(parents=True)
+    (folder / "benchmark.yaml").write_text(
+        f"grader: {grader}\nprompt_config: generic/math\ntokens_to_generate: 64\n{extra}"
+    )
+    lines = [{"id": i, "problem": f"}}{i}{{dexob\\\\", "expected_answer": str(i)} for i in range(3)]
+    (folder / "test.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return folder
+
+
+def test_a_users_own_benchmark_and_group_need_no_change_to_assay(standin_url, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("ASSAY_EXTRA_DATASETS", raising=False)
+    root = tmp_path / "mine"
+    write_user_benchmark(root)
+    write_user_benchmark(root, "capitals2")
+    (root / "both").mkdir()
+    (root / "both" / "group.yaml").write_text("benchmarks: [capitals, capitals2]\n")
+    out = tmp_path / "e"
+    run_eval(
+        benchmarks="both:2",
+        output_dir=str(out),
+        model="standin",
+        server_type="openai",
+        server_address=standin_url,
+        extra_datasets=str(root),
+    )
+    text = capsys.readouterr().out
+    for name in ("capitals", "capitals2"):
+        lines = [json.loads(x) for x in (out / "eval-results" / name / "output-rs1.jsonl").read_text().splitlines()]
+        # the stand-in answers with the prompt reversed: \boxed{i}, so every problem is right
+        assert len(lines) == 3 and all(x["symbolic_correct"] for x in lines)
+        assert json.loads((out / "eval-results" / name / "metrics.json").read_text())["benchmark"] == name
+        assert f" {name} " in text  # its own table
+    assert "pass@1[avg-of-2]" in text and "100.00%" in text
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ("grader: math\nprompt: x\n", "unknown key 'prompt'"),
+        ("", "grader must be one of"),
+        ("grader: math\ntokens_to_generate: -4\n", "tokens_to_generate must be a positive integer"),
+    ],
+)
+def test_a_bad_benchmark_yaml_is_an_error_naming_file_and_key(tmp_path, monkeypatch, extra, message):
+    from assay.benchmarks.registry import BenchmarkError, get_benchmark
+
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "benchmark.yaml").write_text(extra)
+    (folder / "test.jsonl").write_text("{}\n")
+    monkeypatch.setenv("ASSAY_EXTRA_DATASETS", str(tmp_path))
+    with pytest.raises(BenchmarkError, match=message) as exc:
+        get_benchmark("bad")
+    assert "benchmark.yaml" in str(exc.value)
+
+
+def test_an_unknown_benchmark_names_the_way_to_add_ones_own():
+    with pytest.raises(ConfigError, match=r"unknown benchmark 'smallmth'.*smallmath.*benchmark.yaml"):
+        run_eval(benchmarks="smallmth", output_dir="/tmp/x", model="m", dry_run=True)
