@@ -24,20 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def wait_ready(url: str, timeout_s: float, proc: subprocess.Popen) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except OSError:
-            time.sleep(1.0)
-    raise TimeoutError(url)
+from generation_overhead import wait_ready  # perf/ is on the path when a script of it runs
 
 
 async def bare_loop(port: int, messages: list[list[dict]], seeds: int, tokens: int) -> tuple[float, int]:

@@ -25,6 +25,20 @@ from pathlib import Path
 from assay.benchmarks.registry import prepare_data
 from assay.pipeline import eval, generate, wrap_arguments  # noqa: A004 - the tutorial's own names
 
+WITH_PYTHON = (
+    "++inference.tokens_to_generate=120000 "
+    "++inference.temperature=1.0 "
+    "++inference.top_p=1.0 "
+    "++prompt_config=gpt-oss/math "
+    "++inference.endpoint_type=text "
+    "++code_tags=gpt-oss "
+    "++code_execution=true "
+    "++server.code_execution.max_code_executions=100 "
+    "++chat_template_kwargs.reasoning_effort=high "
+    "++chat_template_kwargs.builtin_tools=[python] "
+)
+"""The tutorial's overrides for gpt-oss with its built-in python tool (its eval with python and its SDG)."""
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -48,18 +62,7 @@ def main() -> None:
 
     # with python
     eval(
-        ctx=wrap_arguments(
-            "++inference.tokens_to_generate=120000 "
-            "++inference.temperature=1.0 "
-            "++inference.top_p=1.0 "
-            "++prompt_config=gpt-oss/math "
-            "++inference.endpoint_type=text "
-            "++code_tags=gpt-oss "
-            "++code_execution=true "
-            "++server.code_execution.max_code_executions=100 "
-            "++chat_template_kwargs.reasoning_effort=high "
-            "++chat_template_kwargs.builtin_tools=[python] " + limit
-        ),
+        ctx=wrap_arguments(WITH_PYTHON + limit),
         cluster=args.cluster,
         expname="gpt-oss-eval-with-python",
         model=args.model,
@@ -96,18 +99,7 @@ def main() -> None:
     # synthetic data generation, with python
     sdg_input = args.sdg_input or str(out / "gpt-oss-eval" / "with-python" / "eval-results" / "aime25" / "test.jsonl")
     generate(
-        ctx=wrap_arguments(
-            "++inference.tokens_to_generate=120000 "
-            "++inference.temperature=1.0 "
-            "++inference.top_p=1.0 "
-            "++prompt_config=gpt-oss/math "
-            "++inference.endpoint_type=text "
-            "++code_tags=gpt-oss "
-            "++code_execution=true "
-            "++server.code_execution.max_code_executions=100 "
-            "++chat_template_kwargs.reasoning_effort=high "
-            "++chat_template_kwargs.builtin_tools=[python] " + limit
-        ),
+        ctx=wrap_arguments(WITH_PYTHON + limit),
         cluster=args.cluster,
         expname="gpt-oss-sdg-with-python",
         model=args.model,
