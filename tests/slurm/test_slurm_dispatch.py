@@ -266,16 +266,17 @@ def test_a_submission_that_fails_midway_leaves_nothing_queued(slurm_cluster, tmp
     from dataclasses import replace
 
     from assay.pipeline.cluster import load_cluster_config
-    from assay.pipeline.executors import SubmissionError
+    from assay.pipeline.executors import DependencyError
     from assay.pipeline.experiment import submit_experiment
-    from assay.pipeline.job import Dependency, Job
+    from assay.pipeline.job import Dependency, Job, JobHandle
 
     cluster = load_cluster_config(slurm_cluster)
     first = Job(name="partial", command=["sleep", "30"], output_dir=tmp_path)
-    # sbatch itself refuses this one: no node of the test cluster has that many CPUs
-    second = Job(name="partial", command=["true"], output_dir=tmp_path, cpus_per_task=4096)
+    # job 2 cannot be submitted: its upstream is a job Slurm never knew, with no result file
+    ghost = JobHandle("ghost", "999999998", "slurm", tmp_path / "ghost")
+    second = Job(name="partial", command=["true"], output_dir=tmp_path, dependencies=[Dependency(ghost)])
     third = replace(first, dependencies=[Dependency(first)])
-    with pytest.raises(SubmissionError, match="sbatch refused partial"):
+    with pytest.raises(DependencyError, match="no longer knows"):
         submit_experiment(cluster, "partial", [first, second, third])
     out = capsys.readouterr().out
     submitted = [line.split("job ")[1].split()[0] for line in out.splitlines() if line.startswith("Submitted")]
