@@ -137,11 +137,13 @@ def eval(  # noqa: A001 - the command users know by this name
             os.pathsep
         )
     overrides = extra_args(ctx)
-    check_overrides(overrides, with_sandbox)
+    stage_cfg = check_overrides(overrides, with_sandbox)
     parsed = parse_benchmarks(benchmarks)
     most_seeds = max(seeds for _, seeds in parsed)
-    overrides += seed_sampling(overrides, most_seeds, ",".join(f"{b}:{n}" for b, n in parsed if n > 1))
-    stage_cfg = check_overrides(overrides, with_sandbox)
+    added = seed_sampling(overrides, stage_cfg, most_seeds, ",".join(f"{b}:{n}" for b, n in parsed if n > 1))
+    if added:
+        overrides += added
+        stage_cfg = check_overrides(overrides, with_sandbox)
     cluster_cfg = load_cluster_config(options.cluster)
     models = expand_models(model, defer_empty=options.run_after is not None)
     if models is None:

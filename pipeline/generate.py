@@ -26,13 +26,12 @@ from .generation_tasks import (
     GenerationTask,
     generation_jobs,
     output_name,
-    override_key,
     plan_tasks,
     skip_done,
 )
 from .job_options import JOB_DEFAULTS, JobOptions, takes_job_options
 from .server_spec import sandbox_env, sandbox_service, server_service
-from .wrap import extra_args
+from .wrap import extra_args, override_key, refuse_pipeline_keys
 
 PIPELINE_KEYS = ("input_file", "output_file", "chunk_id", "num_chunks")
 """Stage keys the pipeline sets itself; the user sets them through the function's own parameters."""
@@ -48,10 +47,7 @@ def check_overrides(overrides: list[str], with_sandbox: bool = True) -> Generate
     stage's config (with placeholders for what the pipeline fills in)."""
     from ..core.config import compose_stage_config
 
-    for text in overrides:
-        key = text.lstrip("+~").split("=", 1)[0]
-        if key in PIPELINE_KEYS:
-            raise ConfigError(f"'{text}': {key} is set by the pipeline; use the --{key} option of generate instead")
+    refuse_pipeline_keys(overrides, {key: key for key in PIPELINE_KEYS}, "generate")
     # one composition checks every key and value and the config's own cross-field checks, with placeholders for
     # the fields the pipeline fills in
     placeholders = ["++input_file=-", "++output_file=-", "++server.model=-"]
@@ -72,9 +68,10 @@ SEED_SAMPLING = ("++inference.temperature=0.7", "++inference.top_p=0.95")
 """What several seeds sample with when the user sets no temperature (NeMo-Skills' defaults)."""
 
 
-def seed_sampling(overrides: list[str], num_seeds: int, what: str) -> list[str]:
+def seed_sampling(overrides: list[str], stage_cfg: GenerateConfig, num_seeds: int, what: str) -> list[str]:
     """Overrides to add so that several seeds sample: NeMo-Skills' defaults when no temperature is given
-    (printed before anything runs); a warning when the user asked for greedy decoding explicitly."""
+    (printed before anything runs); a warning when the user asked for greedy decoding explicitly.
+    `stage_cfg` is the config `overrides` compose to (check_overrides)."""
     if num_seeds <= 1:
         return []
     given = {override_key(o) for o in overrides}
@@ -82,7 +79,6 @@ def seed_sampling(overrides: list[str], num_seeds: int, what: str) -> list[str]:
         added = [o for o in SEED_SAMPLING if override_key(o) not in given]
         print(f"[assay] {what}: {num_seeds} seeds sample with {' '.join(added)} (no temperature given)", flush=True)
         return added
-    stage_cfg = check_overrides(overrides)
     if stage_cfg.inference.temperature == 0:
         print(
             f"[assay] warning: {what}: {num_seeds} seeds with inference.temperature=0 (greedy) give (nearly) the "
@@ -147,9 +143,11 @@ def generate(
     if num_random_seeds is not None and num_random_seeds < 1:
         raise ConfigError(f"num_random_seeds={num_random_seeds} must be at least 1 (unset: one output, no seed)")
     overrides = extra_args(ctx)
-    check_overrides(overrides, with_sandbox)
-    overrides += seed_sampling(overrides, num_random_seeds or 1, f"generate {input_file}")
     stage_cfg = check_overrides(overrides, with_sandbox)
+    added = seed_sampling(overrides, stage_cfg, num_random_seeds or 1, f"generate {input_file}")
+    if added:
+        overrides += added
+        stage_cfg = check_overrides(overrides, with_sandbox)
     server = ServerSetup(
         server_type, model, server_address, server_gpus, server_nodes, server_args, server_port, with_sandbox
     )
@@ -190,12 +188,13 @@ def plan_generation(
     """Skip the tasks done already, then spread the rest over `num_jobs` jobs with the server and sandbox."""
     base = [*overrides, f"++server.server_type={server.server_type}", f"++server.model={server.model}"]
     progress = skip_done(tasks, base)
-    services, server_overrides, env = server.for_job(node_python(cluster_cfg))
+    python = node_python(cluster_cfg)
+    services, server_overrides, env = server.for_job(python)
     return generation_jobs(
         name,
         tasks,
         progress,
-        node_python(cluster_cfg),
+        python,
         services,
         server_overrides,
         overrides,

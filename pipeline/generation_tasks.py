@@ -23,6 +23,7 @@ from typing import Optional
 from ..core.config import ConfigError
 from ..inference.config import GenerateConfig
 from .job import Dependency, Job
+from .wrap import override_key
 
 
 @dataclass
@@ -40,10 +41,6 @@ class GenerationTask:
 
 def output_name(seed: Optional[int]) -> str:
     return "output.jsonl" if seed is None else f"output-rs{seed}.jsonl"
-
-
-def override_key(text: str) -> str:
-    return text.lstrip("+~").split("=", 1)[0]
 
 
 def defaults_not_overridden(defaults: list[str], overrides: list[str]) -> list[str]:

@@ -29,8 +29,8 @@ from .generate import node_python
 from .job import Job
 from .job_options import JOB_DEFAULTS, JobOptions, takes_job_options
 from .server_spec import sandbox_env, sandbox_service
-from .sft import check_input, refuse_pipeline_keys, submit_and_report, training_command
-from .wrap import extra_args
+from .sft import check_input, submit_and_report, training_command
+from .wrap import extra_args, refuse_pipeline_keys
 
 PIPELINE_KEYS = {
     "train_file": "train_file",

@@ -34,7 +34,7 @@ from .generate import node_python
 from .job import Job
 from .job_options import JOB_DEFAULTS, JobOptions, RunAfter, takes_job_options
 from .server_spec import sandbox_env, sandbox_service
-from .wrap import extra_args
+from .wrap import extra_args, refuse_pipeline_keys
 
 TORCHRUN = "torch.distributed.run"
 """torchrun's module: `python -m torch.distributed.run` is the `torchrun` command."""
@@ -45,15 +45,6 @@ RENDEZVOUS_SETUP = (
 )
 """Run on the head node before srun: the rendezvous address and port every node's torchrun gets (srun
 passes the environment on to the nodes)."""
-
-
-def refuse_pipeline_keys(overrides: list[str], keys: dict[str, str], function: str) -> None:
-    for text in overrides:
-        key = text.lstrip("+~").split("=", 1)[0]
-        if key in keys:
-            raise ConfigError(
-                f"'{text}': {key} is set by the pipeline; use the --{keys[key]} option of {function} instead"
-            )
 
 
 def check_stage_overrides(config_class, overrides: list[str], keys: dict[str, str], function: str) -> None:

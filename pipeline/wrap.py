@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
-from typing import Iterable, Union
+from typing import Iterable, Mapping, Union
+
+from ..core.config import ConfigError
 
 
 @dataclass
@@ -39,3 +41,18 @@ def extra_args(ctx) -> list[str]:
     if isinstance(ctx, (list, tuple)):
         return [str(a) for a in ctx]
     return list(getattr(ctx, "args", []) or [])
+
+
+def override_key(text: str) -> str:
+    """The key of one `++key=value` (or `+key=`, `~key`) override."""
+    return text.lstrip("+~").split("=", 1)[0]
+
+
+def refuse_pipeline_keys(overrides: list[str], keys: Mapping[str, str], function: str) -> None:
+    """Keys the pipeline sets itself (`keys`: stage key -> the function's option) are refused in overrides."""
+    for text in overrides:
+        key = override_key(text)
+        if key in keys:
+            raise ConfigError(
+                f"'{text}': {key} is set by the pipeline; use the --{keys[key]} option of {function} instead"
+            )
