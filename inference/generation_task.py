@@ -21,7 +21,7 @@ from ..core.config import ConfigError
 from ..core.jsonl import drop_incomplete_last_line, read_jsonl, write_jsonl_atomic
 from ..core.output_lock import OutputLock
 from .config import GenerateConfig
-from .output_record import OutputRecord, digest_input, read_record, record_path, write_record
+from .output_record import OutputRecord, digest_input, other_work_message, read_record, record_path, write_record
 
 INDEX_KEY = "_input_index"
 """The input line a partial-file line answers (the partial file is in finishing order)."""
@@ -116,9 +116,11 @@ class GenerationTask:
     def _mismatch(self, what: str, changed: list[str]) -> None:
         if not self.cfg.overwrite:
             raise MismatchError(
-                f"{self.output} {what} from other work; changed since:\n  - "
-                + "\n  - ".join(changed)
-                + "\nrerun with ++overwrite=true to start over, or write to another output"
+                other_work_message(
+                    f"{self.output} {what}",
+                    changed,
+                    "rerun with ++overwrite=true to start over, or write to another output",
+                )
             )
         self.output.unlink(missing_ok=True)
         self.partial.unlink(missing_ok=True)

@@ -20,6 +20,7 @@ from typing import Iterator, Optional
 from ..core.config import MISSING, ConfigError, register_stage_config, run_stage
 from ..core.jsonl import count_jsonl, read_jsonl, write_jsonl_atomic
 from ..core.output_lock import OutputLock
+from .generation_task import chunk_bounds
 from .output_record import OutputRecord, read_record, record_path, write_record
 
 
@@ -49,10 +50,9 @@ def chunk_file(output_file: str | Path, chunk_id: int) -> Path:
 
 def _same_work(records: list[Optional[OutputRecord]]) -> Optional[OutputRecord]:
     """The whole file's record, when every chunk has one and they differ only in their chunk id."""
-    if any(r is None for r in records):
-        return None
-    wholes = {r.whole().config_sha256 + r.input_sha256 + str(r.num_samples) for r in records if r}
-    return records[0].whole() if len(wholes) == 1 and records[0] else None
+    wholes = [r.whole() if r is not None else None for r in records]
+    first = wholes[0]
+    return first if first is not None and all(w == first for w in wholes) else None
 
 
 def _is_part_of(chunk: Path, merged: OutputRecord) -> bool:
@@ -60,22 +60,24 @@ def _is_part_of(chunk: Path, merged: OutputRecord) -> bool:
     return record is not None and record.whole() == merged
 
 
+def _remove_chunk(path: Path) -> None:
+    path.unlink()
+    record_path(path).unlink(missing_ok=True)
+
+
 def merge_chunks(cfg: MergeChunksConfig) -> None:
-    from .generation_task import chunk_bounds
-
     with OutputLock(cfg.output_file):
-        _merge(cfg, chunk_bounds)
+        _merge(cfg)
 
 
-def _merge(cfg: MergeChunksConfig, chunk_bounds) -> None:
+def _merge(cfg: MergeChunksConfig) -> None:
     output = Path(cfg.output_file)
     chunks = [chunk_file(output, i) for i in range(cfg.num_chunks)]
     merged = read_record(output) if output.exists() else None
     leftovers = [p for p in chunks if p.exists()]
     if merged is not None and all(_is_part_of(p, merged) for p in leftovers):
         for path in leftovers:
-            path.unlink()
-            record_path(path).unlink(missing_ok=True)
+            _remove_chunk(path)
         print(
             f"{output} is merged already; "
             + (f"removed {len(leftovers)} chunk files an earlier merge left behind" if leftovers else "nothing to do")
@@ -113,8 +115,7 @@ def _merge(cfg: MergeChunksConfig, chunk_bounds) -> None:
     assert record is not None
     write_record(output, record)  # from here on the merge is done: a rerun only cleans up
     for path in chunks:
-        path.unlink()
-        record_path(path).unlink(missing_ok=True)
+        _remove_chunk(path)
     print(f"merged {cfg.num_chunks} chunks ({written} lines) into {output}")
 
 

@@ -119,6 +119,11 @@ class OutputRecord:
         return out
 
 
+def other_work_message(subject: str, changed: list[str], remedy: str) -> str:
+    """`<subject> from other work; changed since:` and one line per change, then what to do."""
+    return f"{subject} from other work; changed since:\n  - " + "\n  - ".join(changed) + f"\n{remedy}"
+
+
 def _show(value: Any) -> str:
     return "unset (all)" if value is None else json.dumps(value)
 

@@ -88,7 +88,7 @@ def skip_done(tasks: list[GenerationTask], base_overrides: list[str]) -> Progres
     `base_overrides` compose the stage config every task starts from (the user's overrides, the server's
     model and type); each task's own overrides go on top.
     """
-    from ..inference.output_record import InputDigest, OutputRecord, digest_input, read_record
+    from ..inference.output_record import InputDigest, OutputRecord, digest_input, other_work_message, read_record
 
     digests: dict[Path, InputDigest] = {}
     configs: dict[tuple[str, ...], GenerateConfig] = {}
@@ -111,9 +111,9 @@ def skip_done(tasks: list[GenerationTask], base_overrides: list[str]) -> Progres
             changed = want.differences(found) if found is not None else []
             if changed and not cfg.overwrite:
                 raise ConfigError(
-                    f"{path} exists from other work; changed since:\n  - "
-                    + "\n  - ".join(changed)
-                    + "\npass ++overwrite=true to start over, or another output_dir"
+                    other_work_message(
+                        f"{path} exists", changed, "pass ++overwrite=true to start over, or another output_dir"
+                    )
                 )
             if not changed and cfg.skip_filled:
                 done = True
