@@ -24,6 +24,7 @@ the sandbox (inference/code_execution.py); the line then also has `code_executio
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 import time
 from contextlib import AsyncExitStack
@@ -33,9 +34,23 @@ from ..core.config import ConfigError, compose_stage_config, run_stage
 from ..core.jsonl import BatchedAppender
 from ..core.output_lock import OutputLockedError
 from .config import GenerateConfig
-from .generation_task import INDEX_KEY, GenerationTask, chunk_bounds
+from .generation_task import INDEX_KEY, GenerationTask, chunk_bounds, is_final_error
 
 __all__ = ["INDEX_KEY", "chunk_bounds", "generate", "generate_all", "Renderer", "RequestsFailedError", "main"]
+
+
+@functools.lru_cache(maxsize=None)
+def _tokenizer(name: str):
+    """One tokenizer per name for the whole process: every task of a job (seeds, benchmarks) shares it."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(name)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot load the tokenizer '{name}', whose chat template renders text completions "
+            f"(use_completions_api, code_execution): {exc}; set ++tokenizer=<path>"
+        ) from None
 
 
 class Renderer:
@@ -49,18 +64,9 @@ class Renderer:
         self.prompt = load_prompt_config(cfg.prompt_config)
         self.tokenizer = None
         if cfg.use_completions_api if chat_template is None else chat_template:
-            from transformers import AutoTokenizer
-
             from .embedded_model import resolve_model
 
-            name = resolve_model(cfg.tokenizer or cfg.server.model)
-            try:
-                self.tokenizer = AutoTokenizer.from_pretrained(name)
-            except OSError as exc:
-                raise ConfigError(
-                    f"cannot load the tokenizer '{name}', whose chat template renders text completions "
-                    f"(use_completions_api, code_execution): {exc}; set ++tokenizer=<path>"
-                ) from None
+            self.tokenizer = _tokenizer(resolve_model(cfg.tokenizer or cfg.server.model))
 
     def messages(self, sample: dict) -> list[dict]:
         messages = self.prompt.messages(sample, self.cfg.system_message)
@@ -150,17 +156,21 @@ class _Progress:
 
 
 class _TaskRun:
-    """The request side of one task: its renderer, request body, client and code loop."""
+    """What one task needs to send its requests: its renderer and its code-execution setup (if any)."""
 
     def __init__(self, task: GenerationTask, renderer: Renderer, code_setup=None):
         self.task = task
-        self.cfg = task.cfg
         self.renderer = renderer
         self.code_setup = code_setup
 
+    @property
+    def cfg(self) -> GenerateConfig:
+        return self.task.cfg
+
 
 async def _run_all(runs: list[_TaskRun], limit: int, progress: _Progress) -> None:
-    """Send every task's samples, at most `limit` in flight over all of them; finish each task as it completes."""
+    """Send every task's samples, at most `limit` in flight over all of them, each answer appended to its task's
+    partial file as it arrives (the in-order files are written afterwards, by _finish)."""
     from .code_execution import code_execution_loop
     from .model_client import ModelClient, sampling_body
 
@@ -180,9 +190,8 @@ async def _run_all(runs: list[_TaskRun], limit: int, progress: _Progress) -> Non
                     line = await generate_one(client, run.renderer, cfg, body, sample, code_loop)
                     line[INDEX_KEY] = index
                     offset = appender.append(line)
-                    run.task.record_answer(
-                        index, offset, ok=line.get("error") is None or line["error"] == "context_length"
-                    )
+                    error = line.get("error")
+                    run.task.record_answer(index, offset, ok=error is None or is_final_error(error))
                     progress.update(line.get("num_generated_tokens"))
                 except BaseException as exc:  # a bug, not a failed request (those are recorded on the line)
                     if not first_error:
