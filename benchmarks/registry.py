@@ -52,7 +52,10 @@ class Benchmark:
     data_file: Optional[str] = None
     """A user benchmark's own test.jsonl, used where it is (no prepare step)."""
     download: Optional[Callable[[], list[dict]]] = None
-    """Fetches the test split from its public source (needs the network)."""
+    """Fetches the test split from its public source (needs the network), as rows in the upstream format."""
+    from_upstream: Optional[Callable[[dict, int], dict]] = None
+    """Turns one upstream row (and its index) into assay's fields. Applied to what `download` returns, and to a
+    `--data_file` whose lines are in the upstream format (lines that already carry the required fields are kept)."""
 
     @property
     def needs_sandbox(self) -> bool:
@@ -75,6 +78,13 @@ def fetch(url: str) -> bytes:
 
 
 DOWNLOAD_TIMEOUT_S = 30
+
+
+def fetch_jsonl(url: str) -> list[dict]:
+    """The JSON lines of a public URL (a benchmark's upstream file)."""
+    import json
+
+    return [json.loads(line) for line in fetch(url).decode("utf-8").splitlines() if line.strip()]
 
 
 BENCHMARK_GROUPS: dict[str, tuple[str, ...]] = {
@@ -198,11 +208,24 @@ def _check_fields(bench: Benchmark, lines: list[dict], origin: str) -> None:
             raise BenchmarkError(f"{origin}:{number}: {bench.name} needs field(s) {', '.join(missing)}")
 
 
+def _converted(bench: Benchmark, line: dict, index: int) -> dict:
+    """A line in assay's fields: kept when it has them, else converted from the upstream format."""
+    if bench.from_upstream is None or all(field in line for field in bench.required_fields):
+        return line
+    try:
+        return bench.from_upstream(line, index)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise BenchmarkError(
+            f"line {index + 1} is neither in assay's fields ({', '.join(bench.required_fields)}) nor in "
+            f"{bench.name}'s upstream format ({type(exc).__name__}: {exc})"
+        ) from None
+
+
 def prepare_data(name: str, data_file: Optional[str] = None) -> Path:
     """Write `<cache>/data/<name>/test.jsonl` (and its checksum) from the shipped file, a download, or `data_file`."""
     bench = get_benchmark(name)
     if data_file:
-        lines = list(read_jsonl(data_file))
+        lines = [_converted(bench, line, index) for index, line in enumerate(read_jsonl(data_file))]
         origin = str(data_file)
     elif bench.shipped_file:
         origin = f"shipped {bench.shipped_file}"
@@ -219,6 +242,7 @@ def prepare_data(name: str, data_file: Optional[str] = None) -> Path:
                 f"(one JSON object per line with fields {', '.join(bench.required_fields)})"
             ) from None
         origin = f"source of {name}"
+        lines = [_converted(bench, line, index) for index, line in enumerate(lines)]
     _check_fields(bench, lines, origin)
     target = test_file(name)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -1,24 +1,17 @@
-"""aime24: the 30 problems of AIME 2024, downloaded from their public source by `assay prepare_data aime24`
-(offline: `--data_file=` a local copy). Fields: id, problem, expected_answer."""
+"""aime24: the 30 problems of AIME 2024, downloaded from the Hub's `HuggingFaceH4/aime_2024` by `assay prepare_data
+aime24` (offline: `--data_file=` a local copy, in assay's fields or the upstream `problem`/`answer` rows).
+Fields: id, problem, expected_answer."""
 
 from __future__ import annotations
 
-import json
+from functools import partial
 
-from ..registry import BENCHMARKS, Benchmark, fetch
-
-SOURCE_URL = (
-    "https://datasets-server.huggingface.co/rows?dataset=HuggingFaceH4%2Faime_2024"
-    "&config=default&split=train&offset=0&length=100"
-)
+from ..hub import hub_rows
+from ..registry import BENCHMARKS, Benchmark
 
 
-def download() -> list[dict]:
-    rows = json.loads(fetch(SOURCE_URL))["rows"]
-    return [
-        {"id": f"aime24-{i}", "problem": r["row"]["problem"], "expected_answer": str(r["row"]["answer"])}
-        for i, r in enumerate(rows)
-    ]
+def from_upstream(row: dict, index: int) -> dict:
+    return {"id": f"aime24-{index}", "problem": row["problem"], "expected_answer": str(row["answer"])}
 
 
 BENCHMARKS.add(
@@ -30,6 +23,7 @@ BENCHMARKS.add(
         tokens_to_generate=16384,
         required_fields=("problem", "expected_answer"),
         description="AIME 2024, 30 problems (downloaded from its public source, or --data_file)",
-        download=download,
+        download=partial(hub_rows, "HuggingFaceH4/aime_2024", "train"),
+        from_upstream=from_upstream,
     ),
 )

