@@ -61,6 +61,10 @@ class Benchmark:
     def needs_sandbox(self) -> bool:
         return get_grader(self.grader).needs_sandbox
 
+    @property
+    def needs_judge(self) -> bool:
+        return get_grader(self.grader).needs_judge
+
 
 BENCHMARKS: Registry[Benchmark] = Registry(
     "benchmark",

@@ -14,6 +14,8 @@ Each grader is a module of graders/ (graders/__init__.py has the contract):
 
 - math: `predicted_answer`, `symbolic_correct` (grade_math.py). Needs `expected_answer`.
 - mcq: `predicted_answer` (the chosen letter), `symbolic_correct`. Needs `expected_answer` (a letter).
+- judge: `predicted_answer`, `judge_correct`, `judge_generation`, `judge_error` (the judge's own failures,
+  counted apart). Needs `expected_answer` and a judge (`++judge.model`, `++judge.base_url`; graders/judge.py).
 - code: `passed`, `failure_category`, `extracted_code`, `tests_passed`, `tests_total`,
   `stderr_tail`, and `diagnostics` only when the import diagnostic is on (grade_code.py). Needs
   `tests` (and usually `entry_point`); the sandbox is `sandbox_url`, else ASSAY_SANDBOX_URL, with
@@ -56,6 +58,36 @@ class CodeGraderConfig:
 
 
 @dataclass
+class JudgeGraderConfig:
+    """The LLM judge of grader=judge: where it is served and how it is asked (eval fills the server fields)."""
+
+    model: Optional[str] = None
+    """The judge's served model name."""
+    base_url: Optional[str] = None
+    """Base URL of the judge's OpenAI-compatible server (https://host/v1); default ASSAY_JUDGE_URL, else host and port."""
+    server_type: str = "vllm"
+    """The judge server's kind (decides, as server.server_type does, whether an API key is sent): vllm, sglang, openai, ..."""
+    host: str = "127.0.0.1"
+    """Host of a judge server started beside the grading job."""
+    port: Optional[int] = None
+    """Port of a judge server started beside the grading job."""
+    api_key_env: Optional[str] = None
+    """Name of the environment variable holding the judge endpoint's API key."""
+    prompt_config: str = "judge/answer"
+    """The judge prompt (prompt_configs/); it reads problem, expected_answer and predicted_answer."""
+    tokens_to_generate: int = 1024
+    """Tokens the judge may write before its verdict."""
+    temperature: float = 0.0
+    """The judge's sampling temperature."""
+    max_concurrent: int = 32
+    """Judge requests in flight at once."""
+    request_timeout: float = 600.0
+    """Seconds one judge request may take before it is retried."""
+    max_retries: int = 3
+    """Retries of a judge request on connection errors and 5xx answers."""
+
+
+@dataclass
 class DiagnosticsConfig:
     """Opt-in diagnostics, recorded apart from the official grading fields."""
 
@@ -71,7 +103,7 @@ class EvaluateResultsConfig:
     input_files: str = MISSING
     """A glob of generation files (JSONL), e.g. /out/eval-results/aime24/output-rs*.jsonl; ** recurses."""
     grader: str = MISSING
-    """math, code or mcq (evaluation/graders/)."""
+    """math, code, mcq, judge, ... (evaluation/graders/)."""
     generation_key: str = "generation"
     """The field holding the generated text."""
     sandbox_url: Optional[str] = None
@@ -80,6 +112,8 @@ class EvaluateResultsConfig:
     """Options of the math grader."""
     code: CodeGraderConfig = field(default_factory=CodeGraderConfig)
     """Options of the code grader."""
+    judge: JudgeGraderConfig = field(default_factory=JudgeGraderConfig)
+    """Options of the judge grader."""
     diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
     """Opt-in diagnostics."""
 

@@ -80,6 +80,31 @@ def _checkpoint_order(path: str) -> tuple:
     return (Path(path).parent.as_posix(), int(digits[-1]) if digits else -1, path)
 
 
+def judge_setup(
+    parsed: list[tuple[str, int]],
+    model: Optional[str],
+    server_type: str,
+    server_address: Optional[str],
+    server_gpus: int,
+    server_args: str,
+) -> Optional[ServerSetup]:
+    """The judge server of the judge-graded benchmarks (None when there are none), checked before anything runs."""
+    judged = [name for name, _ in parsed if get_benchmark(name).needs_judge]
+    if not judged:
+        return None
+    if not model:
+        raise ConfigError(
+            f"{', '.join(judged)} is graded by an LLM judge: give --judge_model (served in the grading job), "
+            "or --judge_server_address with --judge_model (an endpoint)"
+        )
+    judge = ServerSetup(server_type, model, server_address, server_gpus, 1, server_args)
+    try:
+        judge.check()
+    except ConfigError as exc:
+        raise ConfigError(f"the judge: {str(exc).replace('--server', '--judge_server')}") from None
+    return judge
+
+
 def graded_already(bench_dir: Path, seeds: int) -> bool:
     """metrics.json is there, newer than each of the benchmark's `seeds` outputs."""
     metrics = bench_dir / "metrics.json"
@@ -108,6 +133,11 @@ def eval(  # noqa: A001 - the command users know by this name
     num_chunks: Optional[int] = None,
     with_sandbox: bool = False,
     extra_datasets: Optional[str] = None,
+    judge_model: Optional[str] = None,
+    judge_server_type: str = "vllm",
+    judge_server_address: Optional[str] = None,
+    judge_server_gpus: int = 0,
+    judge_server_args: str = "",
     ctx=None,
     options: JobOptions = JOB_DEFAULTS,
 ) -> list[Experiment]:
@@ -126,6 +156,11 @@ def eval(  # noqa: A001 - the command users know by this name
         num_chunks: Split each benchmark's input into this many chunks per seed.
         with_sandbox: Start the sandbox beside the generation jobs too (code benchmarks always get one for grading).
         extra_datasets: Folder(s), `:`-separated, of your own benchmarks: `<name>/benchmark.yaml` + `<name>/test.jsonl` each, or `<name>/group.yaml` (added to $ASSAY_EXTRA_DATASETS).
+        judge_model: The LLM judge of judge-graded benchmarks (omni-math, or any with ++grader=judge): served in each grading job, unless judge_server_address is given.
+        judge_server_type: vllm, sglang, ... (a judge server started in the grading job) or openai (an endpoint: judge_server_address).
+        judge_server_address: Base URL of a running OpenAI-compatible judge; no judge server is started.
+        judge_server_gpus: GPUs per node for the judge server started in the grading job.
+        judge_server_args: Extra arguments passed verbatim to the judge server.
         ctx: `++key=value` overrides for the generation stage, applied to every benchmark.
     """
     if extra_datasets:
@@ -164,6 +199,11 @@ def eval(  # noqa: A001 - the command users know by this name
             num_chunks=num_chunks,
             with_sandbox=with_sandbox,
             extra_datasets=extra_datasets,
+            judge_model=judge_model,
+            judge_server_type=judge_server_type,
+            judge_server_address=judge_server_address,
+            judge_server_gpus=judge_server_gpus,
+            judge_server_args=judge_server_args,
             time=options.time,
             dependent_jobs=options.dependent_jobs,
             ctx=overrides,
@@ -173,6 +213,9 @@ def eval(  # noqa: A001 - the command users know by this name
                 arguments, cluster_cfg, options.run_after, options.dependency_type, options.dry_run, options.wait
             )
         ]
+    judge = judge_setup(
+        parsed, judge_model, judge_server_type, judge_server_address, judge_server_gpus, judge_server_args
+    )
     python = node_python(cluster_cfg)
     root = Path(output_dir).absolute()
     experiments = []
@@ -242,6 +285,11 @@ def eval(  # noqa: A001 - the command users know by this name
             if bench.needs_sandbox:
                 grade_job.services = [sandbox_service(python)]
                 grade_job.env = sandbox_env()
+            if bench.needs_judge and judge is not None:
+                services, judge_overrides, _ = judge.for_job(python)
+                grade_job.command = [*grade, *(o.replace("++server.", "++judge.", 1) for o in judge_overrides)]
+                grade_job.services += services
+                grade_job.gpus_per_node = judge.server_gpus if services else 0
             jobs.append(grade_job)
         experiments.append(submit(cluster_cfg, options, jobs))
     if len(models) > 1 and not options.dry_run:

