@@ -158,8 +158,10 @@ def summarize_results(
     categories: bool = False,
     labels: Optional[Sequence[str]] = None,
     print_output: bool = True,
+    plot: Optional[str] = None,
 ) -> str:
-    """The summary of one output dir, or the side-by-side comparison of several; printed and returned."""
+    """The summary of one output dir, or the side-by-side comparison of several; printed and returned.
+    With `plot` (a .png path), also the picture of pass@k against k for every run and benchmark."""
     if format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got '{format}'")
     dirs = [output_dirs] if isinstance(output_dirs, (str, Path)) else list(output_dirs)
@@ -196,6 +198,12 @@ def summarize_results(
             text = json.dumps({"runs": dict(zip(run_labels, map(str, dirs))), "benchmarks": data}, indent=2)
         else:
             text = "\n\n".join(blocks)
+    if plot:
+        from .plots import plot_pass_at_k
+
+        run_names = [""] if len(dirs) == 1 else list(labels) if labels else _unique_labels([str(d) for d in dirs])
+        written = plot_pass_at_k(dict(zip(run_names, found)), plot)
+        text += f"\n\npass@k against k: {written}"
     if print_output:
         print(text)
     return text
@@ -216,6 +224,8 @@ class SummarizeConfig:
     """Also show the per-category blocks of benchmarks that have categories."""
     labels: Optional[list[str]] = None
     """Column names of the runs when comparing; default: the folders' names."""
+    plot: Optional[str] = None
+    """Also write a PNG of pass@k against k (every run and benchmark) to this path."""
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -227,7 +237,12 @@ def _run(cfg: SummarizeConfig) -> None:
         raise ConfigError("give at least one folder: ++output_dirs=[/path/to/output_dir]")
     try:
         summarize_results(
-            cfg.output_dirs, format=cfg.format, all_k=cfg.all_k, categories=cfg.categories, labels=cfg.labels
+            cfg.output_dirs,
+            format=cfg.format,
+            all_k=cfg.all_k,
+            categories=cfg.categories,
+            labels=cfg.labels,
+            plot=cfg.plot,
         )
     except (FileNotFoundError, ValueError) as exc:
         raise ConfigError(str(exc)) from None

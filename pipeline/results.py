@@ -90,6 +90,7 @@ def summarize_results(
     all_k: bool = False,
     categories: bool = False,
     labels: Optional[str] = None,
+    plot: Optional[str] = None,
 ) -> str:
     """Print the metrics table of an eval output dir, or compare several side by side (one column per run).
 
@@ -99,6 +100,7 @@ def summarize_results(
         all_k: Show every k (1, 2, 4, ..., N), not only N.
         categories: Add a block per category for benchmarks that have categories.
         labels: Comma-separated column names for the compared runs (default: the dir names).
+        plot: Also write a PNG of pass@k against k to this path (e.g. results/pass_at_k.png).
     """
     from ..evaluation.summarize import summarize_results as summarize
 
@@ -109,6 +111,7 @@ def summarize_results(
             all_k=all_k,
             categories=categories,
             labels=labels.split(",") if labels else None,
+            plot=plot,
         )
     except (ValueError, FileNotFoundError) as exc:
         raise ConfigError(str(exc)) from None

@@ -14,7 +14,8 @@ output_dir) and this table puts them side by side:
 A folder whose name ends in -<number> or _<number> is that step (checkpoint-50 -> 50); any other folder (the base
 model evaluated beside the checkpoints) is step 0. The best checkpoint has the highest pass@1
 averaged over the benchmarks; ties go to the earlier step (fewer steps, same score). The table is
-printed and saved as `<eval_dir>/checkpoint_sweep.json`.
+printed and saved as `<eval_dir>/checkpoint_sweep.json`, with its picture, pass@1 against the step, as
+`<eval_dir>/checkpoint_sweep.png`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ..evaluation.metrics import default_rows
 from ..evaluation.summarize import find_metrics, format_table
 
 SWEEP_FILE = "checkpoint_sweep.json"
+SWEEP_PLOT = "checkpoint_sweep.png"
 
 
 def step_of(label: str) -> int:
@@ -140,11 +142,17 @@ def format_sweep(result: dict, fmt: str = "text") -> str:
 
 
 def print_sweep(eval_dir: str | Path, fmt: str = "text", save: bool = True) -> dict:
-    """Print the sweep table of eval_dir, save it as JSON beside the runs, and return it."""
+    """Print the sweep table of eval_dir, save it as JSON and as a picture beside the runs, and return it."""
+    from ..evaluation.plots import plot_sweep
+
     result = sweep(eval_dir)
-    print(format_sweep(result, fmt), flush=True)
+    text = format_sweep(result, fmt)
     if save:
         (Path(eval_dir) / SWEEP_FILE).write_text(json.dumps(result, indent=2) + "\n")
+        picture = plot_sweep(result, Path(eval_dir) / SWEEP_PLOT)
+        if picture is not None:
+            text += f"\npass@1 against the step: {picture}"
+    print(text, flush=True)
     return result
 
 
@@ -158,7 +166,7 @@ class CheckpointSweepConfig:
     format: str = "text"
     """text or markdown."""
     save: bool = True
-    """Also write <eval_dir>/checkpoint_sweep.json."""
+    """Also write <eval_dir>/checkpoint_sweep.json and checkpoint_sweep.png."""
 
 
 def _main(cfg: CheckpointSweepConfig) -> Optional[dict]:

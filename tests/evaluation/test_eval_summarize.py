@@ -135,3 +135,20 @@ def test_stage_entry_point(runs, capsys):
     assert "| evaluation_mode | base | sft |" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         summarize_main(["++format=html", f"++output_dirs=[{runs[0]}]"])
+
+
+def test_plot_draws_pass_at_k_of_every_run_and_benchmark(runs, tmp_path):
+    import matplotlib.image
+
+    from assay.evaluation.plots import pass_at_k_points
+
+    base, sft = runs
+    doc = find_metrics(sft)["tiny-math"]
+    assert pass_at_k_points(doc) == [(1, 75.0), (2, 75.0)]  # pass@1[avg-of-2] is not a point of the curve
+    picture = tmp_path / "pics" / "pass_at_k.png"
+    text = summarize_results([str(base), str(sft)], print_output=False, plot=str(picture))
+    assert text.endswith(f"pass@k against k: {picture}")
+    pixels = matplotlib.image.imread(picture)
+    assert pixels.shape[0] > 300 and pixels.std() > 0.05
+    summarize_main([f"++output_dirs=[{base}]", f"++plot={tmp_path / 'one.png'}"])
+    assert (tmp_path / "one.png").read_bytes()[:4] == b"\x89PNG"

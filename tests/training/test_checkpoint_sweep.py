@@ -11,13 +11,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib.image
 import pytest
 
 from assay.core.config import ConfigError
+from assay.evaluation.plots import plot_sweep
 from assay.pipeline.evaluate import eval as run_eval
 from assay.pipeline.evaluate import expand_models
 from assay.pipeline.run_cmd import run_cmd
-from assay.training.checkpoint_sweep import SWEEP_FILE, format_sweep, step_of, sweep
+from assay.training.checkpoint_sweep import SWEEP_FILE, SWEEP_PLOT, format_sweep, step_of, sweep
 
 
 @pytest.fixture(autouse=True)
@@ -90,6 +92,11 @@ def test_ties_go_to_the_earlier_step_and_the_stage_saves_json(tmp_path):
     assert "best: checkpoint-10" in out
     saved = json.loads((root / SWEEP_FILE).read_text())
     assert saved["best"] == "checkpoint-10" and len(saved["rows"]) == 2
+    picture = root / SWEEP_PLOT
+    assert f"pass@1 against the step: {picture}" in out
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pixels = matplotlib.image.imread(picture)
+    assert pixels.shape[0] > 300 and pixels.shape[1] > 500 and pixels.std() > 0.05  # drawn, not blank
     missing = subprocess.run(
         [sys.executable, "-m", "assay.training.checkpoint_sweep", f"++eval_dir={tmp_path}/x"],
         capture_output=True,
@@ -110,6 +117,11 @@ def test_no_best_is_named_when_nothing_passed(tmp_path):
         text.splitlines()[-1]
         == "best: none (every run scored 0.00% pass@1 on 1 benchmark: nothing to choose between them)"
     )
+
+
+def test_no_picture_is_drawn_before_any_checkpoint_has_a_score(tmp_path):
+    result = {"rows": [{"step": 5, "checkpoint": "checkpoint-5", "benchmarks": {}, "mean": None}], "best": None}
+    assert plot_sweep(result, tmp_path / "p.png") is None and not (tmp_path / "p.png").exists()
 
 
 def test_step_of_labels():
