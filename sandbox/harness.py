@@ -434,7 +434,7 @@ def make_sentry(
         while frame:
             frame = frame[write(fd, frame) :]
 
-    in_pid_namespace = os.getppid() == 1  # the session's init is PID 1 (zygote.py)
+    in_pid_namespace = os.getppid() == 0  # the parent (the fork server) is outside the namespace (zygote.py)
 
     def live(pid_text):
         try:

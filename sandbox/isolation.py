@@ -37,6 +37,7 @@ import errno
 import fcntl
 import os
 import resource
+import shutil
 import signal
 import socket
 import struct
@@ -271,54 +272,204 @@ def die_with_parent(parent_pid: int, sig: int = signal.SIGKILL) -> None:
         os._exit(1)
 
 
+def setns(fd: int, nstype: int) -> None:
+    _check(_libc.setns(fd, nstype), "setns")
+
+
+def init_argv() -> list[str]:
+    """PID 1 of a session's namespace: a program that reads its stdin until end of file, then exits."""
+    cat = shutil.which("cat") or ("/bin/cat" if os.access("/bin/cat", os.X_OK) else None)
+    if cat:
+        return [cat]
+    return [sys.executable, "-S", "-I", "-c", "import sys; sys.stdin.buffer.read()"]
+
+
+class PidNamespaces:
+    """A fresh PID namespace, with a minimal init, for each fork of this (single-threaded) process.
+
+    Why the init is not a fork: forking a warm interpreter (IPython, numpy) costs several
+    milliseconds of kernel time here, and a session used to take three such forks (a relay outside
+    the namespace, an init inside, the session). Now the init is `cat`, started with posix_spawn
+    (no copy of this process), reading a pipe that only this process writes; the session is the
+    namespace's PID 2 and a direct child of this process, so its exit status arrives unchanged.
+    When the session is reaped, `close_init` closes the pipe: the init reads end of file and exits,
+    and the kernel kills whatever the session left in its namespace. If this process dies, the
+    pipe closes the same way. The init keeps every privilege of this process, but the session,
+    which drops all of them, can neither signal its namespace's init (the kernel protects PID 1)
+    nor trace it or read its files (its capabilities are not a subset of the session's).
+
+    With real root, this process unshares a PID namespace for each spawn and steps back into its
+    own after the fork. In a user namespace it may not step back (its own PID namespace belongs to
+    the host's user namespace), so a small helper forked now, before the warm imports, makes each
+    namespace from a fork of its own (cheap: the helper is small), and this process joins it
+    (`setns` into a child namespace is allowed). Create this object while the process is still
+    small, and before it has other children.
+    """
+
+    def __init__(self, close_in_helper: tuple[int, ...] = ()) -> None:
+        self.argv = init_argv()
+        self.own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            setns(self.own, CLONE_NEWPID)
+            self.in_place = True
+        except IsolationError:
+            self.in_place = False
+        self.pipes: dict[int, int] = {}  # init pid -> the write end that keeps it alive
+        self._helper: socket.socket | None = None
+        if not self.in_place:
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            if os.fork() == 0:
+                ours.close()
+                for fd in close_in_helper:
+                    os.close(fd)
+                self._serve_helper(theirs)
+            theirs.close()
+            self._helper = ours
+
+    def _serve_helper(self, sock: socket.socket) -> None:
+        """The helper's loop: for each request, a fork that unshares a PID namespace and starts its init."""
+        try:
+            prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            while True:
+                message, fds, _flags, _addr = socket.recv_fds(sock, 16, 1)
+                if not message or not fds:
+                    break
+                maker = os.fork()
+                if maker == 0:
+                    try:
+                        unshare(CLONE_NEWPID)
+                        sock.send(str(self._spawn_init(fds[0])).encode())
+                    except BaseException as exc:  # noqa: BLE001 - told to the asking process
+                        sock.send(f"{type(exc).__name__}: {exc}".encode()[:500])
+                    os._exit(0)
+                os.close(fds[0])
+                os.waitpid(maker, 0)
+        finally:
+            os._exit(0)
+
+    def _spawn_init(self, read: int) -> int:
+        return os.posix_spawn(
+            self.argv[0],
+            self.argv,
+            {},
+            file_actions=[
+                (os.POSIX_SPAWN_DUP2, read, 0),
+                (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+                (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
+            ],
+            setsid=True,
+        )
+
+    def _init_from_helper(self, read: int) -> int:
+        assert self._helper is not None  # made in __init__ whenever in_place is False
+        socket.send_fds(self._helper, [b"new"], [read])
+        text = self._helper.recv(512)
+        if not text.isdigit():
+            raise IsolationError(errno.EPERM, f"could not make a PID namespace: {text.decode(errors='replace')}")
+        init = int(text)
+        fd = os.open(f"/proc/{init}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            setns(fd, CLONE_NEWPID)
+        finally:
+            os.close(fd)
+        return init
+
+    def enter_new(self) -> int:
+        """Make a PID namespace with its init running; this process's next fork becomes its PID 2."""
+        read, write = os.pipe()
+        try:
+            if self.in_place:
+                unshare(CLONE_NEWPID)
+                try:
+                    init = self._spawn_init(read)
+                except BaseException:
+                    self.leave()
+                    raise
+            else:
+                init = self._init_from_helper(read)
+        except BaseException:
+            os.close(write)
+            raise
+        finally:
+            os.close(read)
+        self.pipes[init] = write
+        return init
+
+    def leave(self) -> None:
+        """Fork into this process's own PID namespace again (where allowed; see the class docstring)."""
+        if self.in_place:
+            setns(self.own, CLONE_NEWPID)
+
+    def close_init(self, init: int) -> None:
+        """Let an init exit, and with it everything left in its namespace."""
+        write = self.pipes.pop(init, None)
+        if write is not None:
+            os.close(write)
+
+    def close_in_child(self) -> None:
+        """In a fresh fork: drop the pipes of every init, so only this process keeps them alive."""
+        for write in self.pipes.values():
+            os.close(write)
+        self.pipes.clear()
+        os.close(self.own)
+        if self._helper is not None:
+            self._helper.close()
+
+
 def new_namespaces_flags(allow_network: bool) -> int:
-    return CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | (0 if allow_network else CLONE_NEWNET)
+    """The namespaces a session unshares itself; its PID namespace comes with its fork (PidNamespaces)."""
+    return CLONE_NEWNS | CLONE_NEWIPC | (0 if allow_network else CLONE_NEWNET)
 
 
 def enter_session_namespaces(allow_network: bool) -> None:
-    """Unshare the session's namespaces; the caller's next child is PID 1 of the new PID namespace."""
     unshare(new_namespaces_flags(allow_network))
 
 
 def inside_new_namespaces(allow_network: bool, tmp_size: str, hidden_home: str | None) -> None:
-    """The PID-1 side: file system, loopback, then no privileges."""
+    """In the session, after enter_session_namespaces: file system, loopback, then no privileges."""
     setup_filesystem(tmp_size, hidden_home)
     if not allow_network:
         _loopback_up()
     drop_privileges()
 
 
-def probe(allow_network: bool, tmp_size: str = "64m") -> tuple[bool, str]:
-    """Whether this process can isolate sessions with namespaces; (ok, why not) from a throw-away fork."""
+def probe(allow_network: bool, tmp_size: str = "64m", namespaces: PidNamespaces | None = None) -> tuple[bool, str]:
+    """Whether this process can isolate sessions with namespaces; (ok, why not) from a throw-away session.
+
+    It goes through the same steps as a session (PidNamespaces, then the session's own namespaces
+    and file system) and checks that the root file system came out read-only.
+    """
+    try:
+        namespaces = namespaces or PidNamespaces()
+        init = namespaces.enter_new()
+    except (OSError, ValueError) as exc:
+        return False, f"{type(exc).__name__}: {exc}"
     read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        namespaces.leave()
+        namespaces.close_init(init)
+        return False, f"fork: {exc}"
+    if pid:
+        namespaces.leave()
+    else:
         os.close(read)
-        message = b"ok"
         try:
+            namespaces.close_in_child()
             enter_session_namespaces(allow_network)
-            inner = os.fork()
-            if inner == 0:
-                try:
-                    inside_new_namespaces(allow_network, tmp_size, None)
-                    probe_file = "/usr/.assay-probe"
-                    try:
-                        open(probe_file, "w").close()
-                        os.unlink(probe_file)
-                        raise IsolationError(0, "the root file system stayed writable")
-                    except OSError as exc:
-                        if isinstance(exc, IsolationError):
-                            raise
-                    os._exit(0)
-                except BaseException as exc:  # noqa: BLE001 - reported through the exit code
-                    os.write(write, f"{type(exc).__name__}: {exc}".encode()[:500])
-                    os._exit(1)
-            _, status = os.waitpid(inner, 0)
-            if status != 0:
-                message = b""
-        except BaseException as exc:  # noqa: BLE001
-            message = f"{type(exc).__name__}: {exc}".encode()[:500]
-        os.write(write, message)
+            inside_new_namespaces(allow_network, tmp_size, None)
+            probe_file = "/usr/.assay-probe"
+            try:
+                open(probe_file, "w").close()
+                os.unlink(probe_file)
+                raise IsolationError(0, "the root file system stayed writable")
+            except OSError as exc:
+                if isinstance(exc, IsolationError):
+                    raise
+            os.write(write, b"ok")
+        except BaseException as exc:  # noqa: BLE001 - reported through the pipe
+            os.write(write, f"{type(exc).__name__}: {exc}".encode()[:500])
         os._exit(0)
     os.close(write)
     chunks = []
@@ -326,6 +477,11 @@ def probe(allow_network: bool, tmp_size: str = "64m") -> tuple[bool, str]:
         chunks.append(chunk)
     os.close(read)
     os.waitpid(pid, 0)
+    namespaces.close_init(init)
+    try:
+        os.waitpid(init, 0)
+    except ChildProcessError:  # adopted by another reaper (no subreaper here): it exits all the same
+        pass
     text = b"".join(chunks).decode(errors="replace")
     return (text == "ok", "" if text == "ok" else text or "unknown failure")
 

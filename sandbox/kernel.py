@@ -2,9 +2,8 @@
 
 A kernel is a process forked by the worker's fork server (zygote.py), already isolated
 (isolation.py), reached over a private socket pair with length-prefixed JSON frames (wire.py). Its
-handle is the process the fork server reports (with namespaces, the relay that is the session's
-parent outside its PID namespace); its `pid` is the session process itself, whose process group
-gets the timeout's SIGINT. `run()` turns one `exec` exchange into a `CellOutcome`:
+handle is the session process the fork server reports (a direct child of the fork server, also with
+namespaces); its process group gets the timeout's SIGINT. `run()` turns one `exec` exchange into a `CellOutcome`:
 
 - ok / error: the session answered in time.
 - timeout: the deadline passed. The session's process group gets SIGINT; if the cell stops within
@@ -84,8 +83,7 @@ class Kernel:
         self._forkserver = forkserver
         self._cgroup_root = cgroup_root
         self.cgroup: KernelCgroup | None = None
-        self.handle: int | None = None  # the fork server's child: its exit ends the session
-        self.session_pid: int | None = None
+        self.handle: int | None = None  # the session process, the fork server's child: its exit ends the session
         self.exited: asyncio.Future | None = None  # resolves to the reason the kernel is gone
         self.kill_reason: str | None = None  # set when we kill it on purpose
         self._reader: asyncio.StreamReader | None = None
@@ -94,8 +92,8 @@ class Kernel:
 
     @property
     def pid(self) -> int | None:
-        """The session's process, or the fork server's child until the session reports; None before start."""
-        return self.session_pid or self.handle
+        """The session's process (as this process sees it); None before start."""
+        return self.handle
 
     @property
     def alive(self) -> bool:
@@ -125,10 +123,6 @@ class Kernel:
         self.exited = loop.create_future()
         self._status.add_done_callback(self._on_status)
         self._reader, self._writer = await asyncio.open_unix_connection(sock=sock, limit=wire.MAX_FRAME)
-        first = await self._frame()
-        if "fatal" in first:
-            raise KernelStartError(first["fatal"])
-        self.session_pid = int(first["pid"])
         ready = await self._frame()
         if "fatal" in ready:
             raise KernelStartError(ready["fatal"])
@@ -252,12 +246,9 @@ class Kernel:
     # -- life and death ----------------------------------------------------------------------
 
     def interrupt(self) -> None:
-        """SIGINT to the session's process group (with namespaces: to its init, which passes it on)."""
-        if self.session_pid:
-            if self._forkserver.isolated:
-                procs.kill([self.session_pid], signal.SIGINT)
-            else:
-                procs.kill_group(self.session_pid, signal.SIGINT)
+        """SIGINT to the session's process group."""
+        if self.handle:
+            procs.kill_group(self.handle, signal.SIGINT)
 
     def kill(self, reason: str) -> None:
         """SIGKILL every process of the kernel now; `reason` becomes what the caller is told."""
@@ -265,12 +256,11 @@ class Kernel:
             self.kill_reason = reason
         if self.cgroup:
             self.cgroup.kill_all()
-        for pid in (self.session_pid, self.handle):
-            if pid:
-                procs.kill_group(pid)
-                procs.kill([pid])
-        if not self.cgroup and not self._forkserver.isolated and self.session_pid:
-            procs.kill(p.pid for p in procs.members(self.session_pid, procs.scan()))
+        if self.handle:
+            procs.kill_group(self.handle)
+            procs.kill([self.handle])
+        if not self.cgroup and not self._forkserver.isolated and self.handle:
+            procs.kill(p.pid for p in procs.members(self.handle, procs.scan()))
 
     async def close(self, reason: str = "session closed") -> None:
         """Kill the kernel and remove everything it left: socket, folder, cgroup."""

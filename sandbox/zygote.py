@@ -7,11 +7,11 @@ cell. This process does it once: it imports IPython, the grading harness and the
 `preload` (torch and numpy by default, when installed), then waits on its control socket. For each
 `spawn` request, which carries a fresh socket for the new process, it forks:
 
-- with namespaces (isolation.py): the fork joins its cgroups, unshares its mount, PID, IPC and
-  network namespaces and forks once more. That second process is PID 1 of the new PID namespace:
-  it sets up its file system, drops every privilege and runs the session or the grading run. The
-  first one stays as its parent, relays its exit status (it exits the same way), and dies if the
-  zygote dies; the session dies with it (PR_SET_PDEATHSIG), and the whole namespace with the session.
+- with namespaces (isolation.py): the fork is PID 2 of a fresh PID namespace whose PID 1 is a
+  minimal init (`isolation.PidNamespaces`: `cat` on a pipe only the zygote writes, started without
+  copying this process). The session unshares its mount, IPC and network namespaces, sets up its
+  file system and drops every privilege. When the zygote reaps it, it closes the init's pipe: the
+  init exits, and the kernel kills whatever the session left in its namespace.
 - without: the fork runs the session itself, in its own process session and folder.
 
 The zygote reports each spawn (`{"id", "pid"}`) and each exit of its children
@@ -31,6 +31,7 @@ import select
 import signal
 import socket
 import sys
+from typing import Any
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -99,6 +100,9 @@ class Zygote:
         self.settings = settings
         self.control = control
         self.isolated = settings["isolation"] == "namespaces"
+        self.namespaces: Any = None  # an isolation.PidNamespaces, set by main() where isolation may be used
+        self.inits: dict[int, int] = {}  # session pid -> the init of its PID namespace
+        self.init_pids: set[int] = set()
 
     # -- the child side ------------------------------------------------------------------------
 
@@ -109,6 +113,8 @@ class Zygote:
             for fd_ in wake_fds:
                 os.close(fd_)
             self.control.close()
+            if self.namespaces is not None:
+                self.namespaces.close_in_child()
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -133,76 +139,22 @@ class Zygote:
         os._exit(70)
 
     def _isolated_child(self, request: dict, fd: int) -> None:
-        """Three processes: the relay (outside the new PID namespace), its init, and the session.
+        """PID 2 of a fresh PID namespace (its PID 1 is a minimal init, isolation.PidNamespaces).
 
-        The session is not PID 1: an init ignores every signal it has no handler for, even the
-        kernel's SIGXCPU, so the CPU limit and a user's `os.kill(os.getpid(), SIGTERM)` would do
-        nothing. PID 1 is a small init that reaps orphans, passes SIGINT (the timeout) on to the
-        session's process group, and tells the relay how the session ended; the relay then ends the
-        same way, so the fork server reports the session's own exit status.
+        The session unshares its mount, IPC and network namespaces, builds its file system and
+        drops every privilege before any user code runs.
         """
         s = self.settings
-        isolation.die_with_parent(os.getppid())
+        isolation.die_with_parent(0)  # the parent is outside this PID namespace, where getppid() reads 0
         isolation.enter_session_namespaces(s["allow_network"])
-        alive_r, alive_w = os.pipe()  # open while the relay lives: the init sees EOF when it is gone
-        status_r, status_w = os.pipe()  # the init writes the session's wait status here
-        init = os.fork()
-        if init:
-            os.close(alive_r)
-            os.close(status_w)
-            wire.send(fd, {"pid": init})
-            os.close(fd)
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            os.waitpid(init, 0)
-            data = os.read(status_r, 16)
-            status = int(data) if data.strip().isdigit() else 70 << 8
-            if os.WIFSIGNALED(status):
-                signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
-                os.kill(os.getpid(), os.WTERMSIG(status))
-            os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 70)
-        os.close(alive_w)
-        os.close(status_r)
-        isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
-        if select.select([alive_r], [], [], 0)[0]:  # the relay died before the prctl took effect
-            os._exit(1)
-        os.close(alive_r)
         isolation.inside_new_namespaces(s["allow_network"], s["tmp_size"], s.get("hidden_home"))
-        session = os.fork()
-        if session:
-            os.close(fd)
-            self._init(session, status_w)
-        os.close(status_w)
         os.setsid()
         self._run(request, fd, "/tmp/home", "/tmp", "/tmp/work")
-
-    @staticmethod
-    def _init(session: int, status_w: int) -> None:
-        """PID 1 of a session's namespace: reap, relay SIGINT, report the session's end, exit."""
-
-        def interrupt(signum, frame):
-            try:
-                os.killpg(session, signal.SIGINT)
-            except OSError:
-                pass
-
-        signal.signal(signal.SIGINT, interrupt)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        while True:
-            try:
-                pid, status = os.waitpid(-1, 0)
-            except ChildProcessError:
-                os._exit(0)
-            except InterruptedError:
-                continue
-            if pid == session:
-                os.write(status_w, str(status).encode())
-                os._exit(0)
 
     def _plain_child(self, request: dict, fd: int) -> None:
         isolation.die_with_parent(os.getppid())
         os.setsid()
         work = request["work_dir"]
-        wire.send(fd, {"pid": os.getpid()})
         self._run(request, fd, work, work, work)
 
     def _run(self, request: dict, fd: int, home: str, tmp: str, work: str) -> None:
@@ -244,6 +196,12 @@ class Zygote:
                 return
             if pid == 0:
                 return
+            if pid in self.init_pids:  # an init ends after its session: nothing to tell
+                self.init_pids.discard(pid)
+                continue
+            init = self.inits.pop(pid, None)
+            if init is not None and self.namespaces is not None:
+                self.namespaces.close_init(init)  # the init exits; the kernel ends what the session left
             self._report({"exited": pid, "status": status})
 
     def serve(self) -> None:
@@ -281,12 +239,34 @@ class Zygote:
                 sock = socket.socket(fileno=fds[0])
                 for extra in fds[1:]:
                     os.close(extra)
-                pid = os.fork()
+                try:
+                    pid = self._fork()
+                except OSError as exc:
+                    sock.close()
+                    self._report({"id": request["id"], "error": f"{type(exc).__name__}: {exc}"})
+                    continue
                 if pid == 0:
                     self._child(request, sock, (wake_r, wake_w))
                 sock.close()
                 self._report({"id": request["id"], "pid": pid})
                 self._reap()
+
+    def _fork(self) -> int:
+        """Fork a session: with isolation, as PID 2 of a fresh PID namespace."""
+        if not self.isolated or self.namespaces is None:
+            return os.fork()
+        init = self.namespaces.enter_new()
+        try:
+            pid = os.fork()
+        except OSError:
+            self.namespaces.leave()
+            self.namespaces.close_init(init)
+            raise
+        if pid:
+            self.namespaces.leave()  # never in the child: it cannot (and must not) leave its namespace
+            self.init_pids.add(init)
+            self.inits[pid] = init
+        return pid
 
 
 def main() -> None:
@@ -296,11 +276,21 @@ def main() -> None:
     if settings.get("user_namespace"):
         isolation.enter_user_namespace()
     isolation.prctl(isolation.PR_SET_CHILD_SUBREAPER, 1)
+    os.set_inheritable(control.fileno(), False)  # no program the zygote starts (an init) may hold it
     zygote = Zygote(settings, control)
+    if settings["isolation"] in ("auto", "namespaces"):
+        try:  # now, while this process is small: it may fork a helper (isolation.PidNamespaces)
+            zygote.namespaces = isolation.PidNamespaces(close_in_helper=(control.fileno(),))
+        except OSError as exc:
+            if settings["isolation"] == "namespaces":
+                raise SystemExit(f"--isolation namespaces: no PID namespace can be made here ({exc})") from None
+            settings["isolation_note"] = f"{type(exc).__name__}: {exc}"
     zygote.preloaded = _preload(settings.get("preload", []))
     harness.prepare()
     if settings["isolation"] == "auto":
-        ok, why = isolation.probe(settings["allow_network"], settings["tmp_size"])
+        ok, why = (False, settings.get("isolation_note", ""))
+        if zygote.namespaces is not None:
+            ok, why = isolation.probe(settings["allow_network"], settings["tmp_size"], zygote.namespaces)
         settings["isolation"] = "namespaces" if ok else "none"
         settings["isolation_note"] = why
         zygote.isolated = ok
