@@ -92,6 +92,7 @@ class KernelCgroup:
 
     pids_dir: str | None
     memory_dir: str | None
+    v2: bool = False  # one unified hierarchy (cgroup.kill, memory.events); else v1, a folder per controller
 
     @property
     def dirs(self) -> list[str]:
@@ -104,34 +105,39 @@ class KernelCgroup:
     def oom_kills(self) -> int:
         if not self.memory_dir:
             return 0
-        name = "memory.events" if _is_v2(self.memory_dir) else "memory.oom_control"
+        name = "memory.events" if self.v2 else "memory.oom_control"
         return _counter(os.path.join(self.memory_dir, name), "oom_kill")
 
     def pids(self) -> list[int]:
-        pids: set[int] = set()
+        """The processes of the kernel (one folder is enough: a kernel joins all of them at once)."""
         for d in self.dirs:
             try:
-                pids.update(int(p) for p in _read(os.path.join(d, "cgroup.procs")).split())
+                return [int(p) for p in _read(os.path.join(d, "cgroup.procs")).split()]
             except OSError:
+                continue
+        return []
+
+    def kill_once(self) -> bool:
+        """SIGKILL every process now in the cgroup; False when it held none. Never waits."""
+        if self.v2:
+            for d in self.dirs:
+                try:
+                    _write(os.path.join(d, "cgroup.kill"), "1")  # Linux 5.14+: atomic
+                except OSError:
+                    pass
+        pids = self.pids()
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
                 pass
-        return sorted(pids)
+        return bool(pids)
 
     def kill_all(self) -> None:
-        """SIGKILL every process in the cgroup, including ones forked while we kill."""
-        for d in self.dirs:
-            try:
-                _write(os.path.join(d, "cgroup.kill"), "1")  # v2, Linux 5.14+: atomic
-            except OSError:
-                pass
+        """SIGKILL every process in the cgroup, including ones forked while we kill (blocks up to 0.1 s)."""
         for _ in range(100):
-            pids = self.pids()
-            if not pids:
+            if not self.kill_once():
                 return
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
             time.sleep(0.001)
 
     def remove(self) -> bool:
@@ -244,11 +250,12 @@ class CgroupRoot:
     def make(self, name: str, memory_bytes: int, max_pids: int) -> KernelCgroup:
         """Create the cgroup of one kernel with its limits written (shared folder on v2)."""
         dirs: dict[str, str] = {}
+        v2 = False
         for controller, folder in self.base.items():
             path = os.path.join(folder, name)
             os.makedirs(path, exist_ok=True)
             dirs[controller] = path
-            v2 = _is_v2(path)
+            v2 = _is_v2(path)  # the same for every controller: v1 and v2 never share a controller
             if controller == "pids":
                 _write(os.path.join(path, "pids.max"), str(max_pids))
             elif v2:
@@ -263,7 +270,7 @@ class CgroupRoot:
                     _write(os.path.join(path, "memory.memsw.limit_in_bytes"), str(memory_bytes))
                 except OSError:
                     pass
-        return KernelCgroup(dirs.get("pids"), dirs.get("memory"))
+        return KernelCgroup(dirs.get("pids"), dirs.get("memory"), v2)
 
     def remove(self) -> None:
         # (on v2 the server's own leaf, assay-sandbox-<pid>-server, holds this process: it is removed

@@ -86,6 +86,7 @@ class Kernel:
         self.handle: int | None = None  # the session process, the fork server's child: its exit ends the session
         self.exited: asyncio.Future | None = None  # resolves to the reason the kernel is gone
         self.kill_reason: str | None = None  # set when we kill it on purpose
+        self._killed = False
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._status: asyncio.Future | None = None
@@ -130,9 +131,12 @@ class Kernel:
     def _on_status(self, fut: asyncio.Future) -> None:
         if self.exited is None or self.exited.done():
             return
+        if self.kill_reason:  # killed on purpose: the reason is known, no need to ask the cgroup
+            self.exited.set_result(self.kill_reason)
+            return
         status = None if fut.cancelled() else fut.result()
         oom = bool(self.cgroup and self.cgroup.oom_kills())
-        self.exited.set_result(self.kill_reason or describe_exit(status, self.cfg, oom))
+        self.exited.set_result(describe_exit(status, self.cfg, oom))
 
     async def _frame(self) -> dict:
         import json
@@ -251,11 +255,18 @@ class Kernel:
             procs.kill_group(self.handle, signal.SIGINT)
 
     def kill(self, reason: str) -> None:
-        """SIGKILL every process of the kernel now; `reason` becomes what the caller is told."""
+        """SIGKILL every process of the kernel now; `reason` becomes what the caller is told.
+
+        Once is enough: SIGKILL is final for the session, and close() kills what is left in its
+        cgroup until it is empty (with namespaces, the kernel ends the rest with the namespace).
+        """
+        if self._killed or self.handle is None:
+            return
+        self._killed = True
         if self.kill_reason is None and self.alive:
             self.kill_reason = reason
         if self.cgroup:
-            self.cgroup.kill_all()
+            self.cgroup.kill_once()  # close() kills again until the cgroup is empty; this never blocks
         if self.handle:
             procs.kill_group(self.handle)
             procs.kill([self.handle])
@@ -274,10 +285,13 @@ class Kernel:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-        if self.cgroup and not self.cgroup.remove():
-            await asyncio.sleep(0.05)
-            self.cgroup.kill_all()
-            if not self.cgroup.remove():
+        if self.cgroup:
+            for _ in range(400):  # about 2 s: processes forked while we killed, zombies not yet reaped
+                if self.cgroup.remove():
+                    break
+                self.cgroup.kill_once()
+                await asyncio.sleep(0.005)
+            else:
                 log.warning("cgroup of kernel %s still busy; left for shutdown", self.name)
         if not self._forkserver.isolated:
             await asyncio.get_running_loop().run_in_executor(None, shutil.rmtree, self.cwd, True)
