@@ -30,7 +30,7 @@ class ForkServerError(RuntimeError):
     pass
 
 
-def zygote_settings(cfg: SandboxConfig, control_fd: int, preload: list[str]) -> dict:
+def zygote_settings(cfg: SandboxConfig, control_fd: int, preload: list[str], shell: bool = True) -> dict:
     home = os.path.expanduser("~")
     return {
         "control_fd": control_fd,
@@ -43,14 +43,17 @@ def zygote_settings(cfg: SandboxConfig, control_fd: int, preload: list[str]) -> 
         "address_space_mb": cfg.address_space_mb,
         "cpu_seconds": cfg.cpu_seconds,
         "preload": preload,
+        "shell": shell,
         "env": isolation.default_env(home, "/tmp"),
     }
 
 
 class ForkServer:
-    def __init__(self, cfg: SandboxConfig, preload: list[str]):
+    def __init__(self, cfg: SandboxConfig, preload: list[str], shell: bool = True):
+        """`shell`: whether its forks may become IPython sessions (else they only run grading runs)."""
         self.cfg = cfg
         self.preload = preload
+        self.shell = shell
         self.proc: subprocess.Popen | None = None
         self.info: dict = {}
         self._control: socket.socket | None = None
@@ -63,7 +66,7 @@ class ForkServer:
 
     async def start(self, timeout: float) -> dict:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        settings = zygote_settings(self.cfg, theirs.fileno(), self.preload)
+        settings = zygote_settings(self.cfg, theirs.fileno(), self.preload, self.shell)
         env = settings["env"]
         self.proc = subprocess.Popen(
             [self.cfg.python, ZYGOTE, json.dumps(settings)],

@@ -104,18 +104,22 @@ class SessionManager:
         os.chmod(self.work_root, 0o711)
         self.cgroups = CgroupRoot.create() if self.cfg.cgroups else CgroupRoot({})
         self.monitor = LimitMonitor(self.cfg, self.cgroups)
-        # Two fork servers: a light one (IPython, numpy) for sessions and most grading, whose forks
-        # are cheap, and a heavy one (`preload`: torch and the parts it imports lazily) for grading
-        # runs whose code or tests use torch. Forking a process that holds torch costs several times
-        # more than forking one that does not.
+        # Three fork servers: one for sessions (IPython, numpy); one for grading runs (numpy, no
+        # IPython, which grading never uses); and a heavy one (`preload`: torch and the parts it imports
+        # lazily) for grading runs whose code or tests use torch. The smaller the process, the less a
+        # fork, its copies on write and its exit cost: holding torch costs several times more.
         self.forkserver = ForkServer(self.cfg, LIGHT_PRELOAD)
-        self.heavy_forkserver = ForkServer(self.cfg, [m for m in self.cfg.preload.split(",") if m.strip()])
-        try:  # the heavy one starts on the first grading run that needs it (importing torch takes seconds)
+        self.grading_forkserver = ForkServer(self.cfg, LIGHT_PRELOAD, shell=False)
+        self.heavy_forkserver = ForkServer(self.cfg, [m for m in self.cfg.preload.split(",") if m.strip()], shell=False)
+        try:  # the grading ones start on the first grading run that needs them (importing torch takes seconds)
             await self.forkserver.ensure(self.cfg.kernel_start_timeout)
         except Exception as exc:  # noqa: BLE001 - the service answers; each request gets a 503 saying why
             log.error("the sandbox's fork server did not start: %s", exc)
         self.pool = KernelPool(
             lambda: Kernel(self.cfg, self.forkserver, self.work_root, self.cgroups), self.cfg.pool_size
+        )
+        self.grading_pool = KernelPool(
+            lambda: Kernel(self.cfg, self.grading_forkserver, self.work_root, self.cgroups), 0
         )
         self.heavy_pool = KernelPool(lambda: Kernel(self.cfg, self.heavy_forkserver, self.work_root, self.cgroups), 0)
         self.pool.fill()
@@ -130,12 +134,14 @@ class SessionManager:
         self.sessions.clear()
         await asyncio.gather(
             self.pool.close(),
+            self.grading_pool.close(),
             self.heavy_pool.close(),
             *(k.close("server stopped") for k in kernels),
             *self._closing,
             return_exceptions=True,
         )
         await self.forkserver.stop()
+        await self.grading_forkserver.stop()
         await self.heavy_forkserver.stop()
         self.cgroups.remove()
         shutil.rmtree(self.work_root, ignore_errors=True)
@@ -194,6 +200,8 @@ class SessionManager:
             "throwaway_running": len(self._throwaway),
             "pool_ready": self.pool.ready,
             "pool_size": self.cfg.pool_size,
+            "grading_pool_ready": self.grading_pool.ready,
+            "grading_pool_size": self.grading_pool.size,
             "heavy_pool_ready": self.heavy_pool.ready,
             "heavy_pool_size": self.heavy_pool.size,
             "max_sessions": self.cfg.max_sessions,
@@ -351,9 +359,10 @@ class SessionManager:
         """One graded sample in a fresh process; waiting for a free slot is not charged to `timeout`."""
         self._check_room()
         self._reserved += 1
-        pool = self.heavy_pool if USES_HEAVY_MODULES.search(answer) or USES_HEAVY_MODULES.search(tests) else self.pool
-        if pool is self.heavy_pool and not pool.size:  # first use: keep a few ready from now on
-            pool.size = min(self.cfg.pool_size, 2)
+        heavy = bool(USES_HEAVY_MODULES.search(answer) or USES_HEAVY_MODULES.search(tests))
+        pool = self.heavy_pool if heavy else self.grading_pool
+        if not pool.size:  # first use: keep some ready from now on (holding torch, fewer)
+            pool.size = min(self.cfg.pool_size, 2) if heavy else self.cfg.pool_size
         try:
             kernel = await pool.take()
         finally:

@@ -174,6 +174,8 @@ class Zygote:
             os._exit(0)
         if first.get("op") == "grade":
             harness.serve(fd, first, wire, output.CappedText, output_file, repl_module, strict, rewrite)
+        elif self.shell is None:
+            wire.send(fd, {"fatal": "this fork server only runs grading runs"})
         else:
             shell, pretty = self.shell
             repl = repl_module.Repl(shell, pretty, output.CappedText, output_file)
@@ -205,7 +207,9 @@ class Zygote:
             self._report({"exited": pid, "status": status})
 
     def serve(self) -> None:
-        self.shell = _make_shell()
+        # Only a fork server for sessions holds IPython: a grading run never uses it, and a smaller
+        # process forks, copies on write and exits faster.
+        self.shell = _make_shell() if self.settings.get("shell", True) else None
         wake_r, wake_w = os.pipe()
         os.set_blocking(wake_w, False)
         signal.set_wakeup_fd(wake_w)
