@@ -395,6 +395,21 @@ class PidNamespaces:
         self.pipes[init] = write
         return init
 
+    def fork(self) -> tuple[int, int]:
+        """os.fork() into a fresh PID namespace: (pid, the namespace's init) in the parent, (0, init) in the child.
+
+        The child should call close_in_child() first thing."""
+        init = self.enter_new()
+        try:
+            pid = os.fork()
+        except OSError:
+            self.leave()
+            self.close_init(init)
+            raise
+        if pid:
+            self.leave()  # never in the child: it cannot (and must not) leave its namespace
+        return pid, init
+
     def leave(self) -> None:
         """Fork into this process's own PID namespace again (where allowed; see the class docstring)."""
         if self.in_place:
@@ -439,21 +454,15 @@ def probe(allow_network: bool, tmp_size: str = "64m", namespaces: PidNamespaces 
     It goes through the same steps as a session (PidNamespaces, then the session's own namespaces
     and file system) and checks that the root file system came out read-only.
     """
-    try:
-        namespaces = namespaces or PidNamespaces()
-        init = namespaces.enter_new()
-    except (OSError, ValueError) as exc:
-        return False, f"{type(exc).__name__}: {exc}"
     read, write = os.pipe()
     try:
-        pid = os.fork()
-    except OSError as exc:
-        namespaces.leave()
-        namespaces.close_init(init)
-        return False, f"fork: {exc}"
-    if pid:
-        namespaces.leave()
-    else:
+        namespaces = namespaces or PidNamespaces()
+        pid, init = namespaces.fork()
+    except (OSError, ValueError) as exc:
+        os.close(read)
+        os.close(write)
+        return False, f"{type(exc).__name__}: {exc}"
+    if pid == 0:
         os.close(read)
         try:
             namespaces.close_in_child()

@@ -259,15 +259,8 @@ class Zygote:
         """Fork a session: with isolation, as PID 2 of a fresh PID namespace."""
         if not self.isolated or self.namespaces is None:
             return os.fork()
-        init = self.namespaces.enter_new()
-        try:
-            pid = os.fork()
-        except OSError:
-            self.namespaces.leave()
-            self.namespaces.close_init(init)
-            raise
+        pid, init = self.namespaces.fork()
         if pid:
-            self.namespaces.leave()  # never in the child: it cannot (and must not) leave its namespace
             self.init_pids.add(init)
             self.inits[pid] = init
         return pid
