@@ -1,7 +1,7 @@
 """The worker's side of the fork server (zygote.py): start it, ask it for processes, hear their exits.
 
-Three fork servers per worker (sessions, grading, grading with torch; see sessions.py). Each is started with an allow-listed environment (no keys or tokens can
-reach anything it forks) and told which isolation to use; it answers with what it could do, which
+Three fork servers per worker (sessions, grading, grading with torch; see sessions.py). Each is
+started with an allow-listed environment (no keys or tokens can reach anything it forks) and told which isolation to use; it answers with what it could do, which
 `/health` reports. `spawn()` hands it one end of a fresh socket pair and returns the other end with
 the pid of the new process's handle (the process whose exit the worker watches).
 """

@@ -2,8 +2,8 @@
 
 A kernel is a process forked by the worker's fork server (zygote.py), already isolated
 (isolation.py), reached over a private socket pair with length-prefixed JSON frames (wire.py). Its
-handle is the session process the fork server reports (a direct child of the fork server, also with
-namespaces); its process group gets the timeout's SIGINT. `run()` turns one `exec` exchange into a `CellOutcome`:
+handle is the session process the fork server reports (its direct child, also with namespaces);
+its process group gets the timeout's SIGINT. `run()` turns one `exec` exchange into a `CellOutcome`:
 
 - ok / error: the session answered in time.
 - timeout: the deadline passed. The session's process group gets SIGINT; if the cell stops within
@@ -267,10 +267,9 @@ class Kernel:
             self.kill_reason = reason
         if self.cgroup:
             self.cgroup.kill_once()  # close() kills again until the cgroup is empty; this never blocks
-        if self.handle:
-            procs.kill_group(self.handle)
-            procs.kill([self.handle])
-        if not self.cgroup and not self._forkserver.isolated and self.handle:
+        procs.kill_group(self.handle)
+        procs.kill([self.handle])
+        if not self.cgroup and not self._forkserver.isolated:
             procs.kill(p.pid for p in procs.members(self.handle, procs.scan()))
 
     async def close(self, reason: str = "session closed") -> None:

@@ -1,10 +1,11 @@
-"""The fork server: one warm interpreter per worker that forks every session and every grading run.
+"""A fork server: a warm interpreter that forks sessions or grading runs (a worker has three, sessions.py).
 
     python zygote.py '<json settings>'      (started by the worker, kernel.py; never by hand)
 
 Starting a Python interpreter and importing IPython (or torch) costs far more than running a small
-cell. This process does it once: it imports IPython, the grading harness and the modules named in
-`preload` (torch and numpy by default, when installed), then waits on its control socket. For each
+cell. This process does it once: it imports the grading harness, the modules named in `preload`
+(numpy, or torch for the heavy grading server) and, for a server of sessions (`shell`), IPython,
+then waits on its control socket. For each
 `spawn` request, which carries a fresh socket for the new process, it forks:
 
 - with namespaces (isolation.py): the fork is PID 2 of a fresh PID namespace whose PID 1 is a
