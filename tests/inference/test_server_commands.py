@@ -20,6 +20,7 @@ from assay.inference.server_commands import (
     server_python,
     slurm_node_placement,
 )
+from assay.inference.servers.vllm import cpu_dtype, cpu_thread_env
 
 PY = "/env/bin/python"
 
@@ -39,12 +40,13 @@ def test_vllm_on_cpu_uses_the_api_server_module_cpu_env_and_no_gpu_flags():
         "--port",
         "5001",
         "--dtype",
-        "bfloat16",
+        cpu_dtype(),
         "--max-model-len",
         "4096",
         "--no-enable-chunked-prefill",
+        "--enforce-eager",
     ]
-    assert launch.env == {"VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_USE_AOT_COMPILE": "0"}
+    assert launch.env == {"VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_USE_AOT_COMPILE": "0", **cpu_thread_env()}
     assert launch.health_url == "http://127.0.0.1:5001/v1/models"
 
 
@@ -56,17 +58,39 @@ def test_cpu_defaults_yield_to_server_args_which_come_last_verbatim():
     assert launch.argv[-4:] == ["--max-model-len=8192", "--async-scheduling", "--dtype", "float32"]
 
 
-def test_chunked_prefill_stays_off_on_cpu_unless_server_args_turn_it_on():
-    assert (
-        "--no-enable-chunked-prefill"
-        not in server_command("vllm", "/m", port=1, python=PY, server_args="--enable-chunked-prefill").argv[:-1]
-    )
+def test_chunked_prefill_stays_off_and_eager_on_on_cpu_unless_server_args_say_otherwise():
+    argv = server_command("vllm", "/m", port=1, python=PY, server_args="--enable-chunked-prefill").argv
+    assert "--no-enable-chunked-prefill" not in argv and argv[-1] == "--enable-chunked-prefill"
+    argv = server_command("vllm", "/m", port=1, python=PY, server_args="--no-enforce-eager").argv
+    assert "--enforce-eager" not in argv and argv[-1] == "--no-enforce-eager"
+
+
+AVX2_ONLY = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n"
+SAPPHIRE_RAPIDS = "flags\t\t: fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
+GRAVITON3 = "Features\t: fp asimd sve bf16 i8mm\n"
+
+
+def test_bfloat16_only_where_the_cpu_computes_in_it():
+    assert cpu_dtype(AVX2_ONLY) == "float32"
+    assert cpu_dtype(SAPPHIRE_RAPIDS) == "bfloat16"
+    assert cpu_dtype(GRAVITON3) == "bfloat16"
+    assert cpu_dtype("") == "float32"
+
+
+def test_a_machine_with_few_cores_gives_them_all_to_the_worker():
+    assert cpu_thread_env({0, 1}) == {"VLLM_CPU_OMP_THREADS_BIND": "0,1", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
+    assert cpu_thread_env(set(range(4, 8))) == {
+        "VLLM_CPU_OMP_THREADS_BIND": "4,5,6,7",
+        "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
+    }
+    assert cpu_thread_env(set(range(16))) == {}  # vLLM's own binding, one core kept for its scheduler
 
 
 def test_the_callers_environment_wins_over_the_defaults():
     launch = server_command("vllm", "/m", port=1, python=PY)
-    env = launch.environ({"VLLM_CPU_KVCACHE_SPACE": "8", "PATH": "/bin"})
-    assert env == {"VLLM_CPU_KVCACHE_SPACE": "8", "VLLM_USE_AOT_COMPILE": "0", "PATH": "/bin"}
+    env = launch.environ({"VLLM_CPU_KVCACHE_SPACE": "8", "VLLM_CPU_OMP_THREADS_BIND": "nobind", "PATH": "/bin"})
+    assert env["VLLM_CPU_KVCACHE_SPACE"] == "8" and env["VLLM_CPU_OMP_THREADS_BIND"] == "nobind"
+    assert env["VLLM_USE_AOT_COMPILE"] == "0" and env["PATH"] == "/bin"
 
 
 def test_vllm_on_gpus_uses_tensor_parallelism_and_passes_quoted_args_as_one():
@@ -170,8 +194,8 @@ def test_health_url_brackets_ipv6():
 def test_shell_line_is_for_display_and_splits_back_to_argv():
     launch = server_command("vllm", "/my models/m", port=1, python=PY, server_args="--x 'a b'")
     words = shlex.split(launch.shell_line())
-    assert words[:2] == ["VLLM_CPU_KVCACHE_SPACE=2", "VLLM_USE_AOT_COMPILE=0"]
-    assert words[2:] == launch.argv
+    assert words[: len(launch.env)] == [f"{k}={v}" for k, v in launch.env.items()]
+    assert words[len(launch.env) :] == launch.argv
 
 
 def test_server_python_prefers_configured_then_the_cpu_venv(tmp_path, monkeypatch):
@@ -207,7 +231,7 @@ from vllm.utils.argparse_utils import FlexibleArgumentParser
 out = []
 for argv in json.loads(sys.argv[1]):
     args = make_arg_parser(FlexibleArgumentParser()).parse_args(argv)
-    out.append({k: getattr(args, k) for k in ("model", "served_model_name", "port", "dtype", "max_model_len",
+    out.append({k: getattr(args, k) for k in ("model", "served_model_name", "port", "dtype", "max_model_len", "enforce_eager",
                 "tensor_parallel_size", "pipeline_parallel_size", "nnodes", "node_rank", "master_addr", "headless")})
 print(json.dumps(out, default=str))
 """
@@ -228,7 +252,8 @@ def test_vllm_itself_accepts_every_command(vllm_cpu_python):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     cpu, gpu, worker = json.loads(result.stdout.strip().splitlines()[-1])
-    assert cpu["served_model_name"] in (["smollm2"], "smollm2") and cpu["dtype"] == "bfloat16"
+    assert cpu["served_model_name"] in (["smollm2"], "smollm2") and cpu["dtype"] == cpu_dtype()
+    assert cpu["enforce_eager"] is True
     assert cpu["max_model_len"] == 4096 and cpu["port"] == 5001
     assert gpu["tensor_parallel_size"] == 4
     assert (worker["pipeline_parallel_size"], worker["nnodes"], worker["node_rank"]) == (2, 2, 1)
