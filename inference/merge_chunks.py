@@ -76,11 +76,19 @@ def _merge(cfg: MergeChunksConfig) -> None:
     merged = read_record(output) if output.exists() else None
     leftovers = [p for p in chunks if p.exists()]
     if merged is not None and all(_is_part_of(p, merged) for p in leftovers):
+        # a merge killed between removing a chunk and its record leaves the record alone
+        orphans = [record_path(p) for p in chunks if not p.exists() and record_path(p).exists()]
         for path in leftovers:
             _remove_chunk(path)
+        for record in orphans:
+            record.unlink(missing_ok=True)
         print(
             f"{output} is merged already; "
-            + (f"removed {len(leftovers)} chunk files an earlier merge left behind" if leftovers else "nothing to do")
+            + (
+                f"removed {len(leftovers)} chunk files and {len(orphans)} records an earlier merge left behind"
+                if leftovers or orphans
+                else "nothing to do"
+            )
         )
         return
     total = count_jsonl(cfg.input_file)

@@ -148,5 +148,12 @@ def write_record(output_file: str | os.PathLike, record: OutputRecord) -> None:
 
     path = record_path(output_file)
     tmp = unique_temp_path(path)
-    tmp.write_text(json.dumps(dataclasses.asdict(record), indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    try:
+        with tmp.open("w", encoding="utf-8") as f:  # synced before the rename, as the output itself is
+            f.write(json.dumps(dataclasses.asdict(record), indent=1, sort_keys=True) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

