@@ -41,7 +41,7 @@ class Benchmark:
     name: str
     grader: str
     """A grader of evaluation/graders/: math (expected_answer vs the boxed answer), code (hidden tests run in the
-    sandbox), mcq (the chosen letter)."""
+    sandbox), mcq (the chosen letter), judge (an LLM judge's verdict), ifeval (verifiable instructions)."""
     prompt_config: str
     tokens_to_generate: Optional[int]
     """The benchmark's token budget; None leaves it to the stage (the rest of the model's context)."""

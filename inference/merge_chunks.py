@@ -80,8 +80,8 @@ def _merge(cfg: MergeChunksConfig) -> None:
         orphans = [record_path(p) for p in chunks if not p.exists() and record_path(p).exists()]
         for path in leftovers:
             _remove_chunk(path)
-        for record in orphans:
-            record.unlink(missing_ok=True)
+        for orphan in orphans:
+            orphan.unlink(missing_ok=True)
         print(
             f"{output} is merged already; "
             + (
