@@ -5,6 +5,7 @@ Reading is a stream (one line in memory at a time), so a stage's memory does not
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -127,20 +128,28 @@ def _umask() -> int:
     return mask
 
 
-def write_jsonl_atomic(path: str | os.PathLike, objs: Iterable[dict]) -> None:
-    """Write a whole file under a unique temporary name and rename it, so readers never see half a file.
-
-    `objs` may be a generator: lines are written as they come, nothing is held.
-    """
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike) -> Iterator[IO[str]]:
+    """A text file that appears at `path` whole or not at all: written under a unique temporary name beside it,
+    synced, then renamed over `path`; an error or a kill midway leaves `path` as it was."""
     path = Path(path)
     tmp = unique_temp_path(path)
     try:
         with tmp.open("w", encoding="utf-8") as f:
-            for obj in objs:
-                f.write(json.dumps(obj, ensure_ascii=False) + "\n")
+            yield f
             f.flush()
             os.fsync(f.fileno())
         tmp.replace(path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_jsonl_atomic(path: str | os.PathLike, objs: Iterable[dict]) -> None:
+    """Write a whole file under a unique temporary name and rename it, so readers never see half a file.
+
+    `objs` may be a generator: lines are written as they come, nothing is held.
+    """
+    with atomic_file(path) as f:
+        for obj in objs:
+            f.write(json.dumps(obj, ensure_ascii=False) + "\n")

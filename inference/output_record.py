@@ -144,16 +144,7 @@ def read_record(output_file: str | os.PathLike) -> Optional[OutputRecord]:
 
 
 def write_record(output_file: str | os.PathLike, record: OutputRecord) -> None:
-    from ..core.jsonl import unique_temp_path
+    from ..core.jsonl import atomic_file
 
-    path = record_path(output_file)
-    tmp = unique_temp_path(path)
-    try:
-        with tmp.open("w", encoding="utf-8") as f:  # synced before the rename, as the output itself is
-            f.write(json.dumps(dataclasses.asdict(record), indent=1, sort_keys=True) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(record_path(output_file)) as f:  # synced before the rename, as the output itself is
+        f.write(json.dumps(dataclasses.asdict(record), indent=1, sort_keys=True) + "\n")

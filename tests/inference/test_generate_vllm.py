@@ -43,6 +43,28 @@ def read(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+def stage_argv(port: int, inp: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "assay.inference.generate",
+        f"++input_file={inp}",
+        f"++output_file={out}",
+        "++server.model=smollm2",
+        f"++server.port={port}",
+        "++inference.tokens_to_generate=48",
+        *extra,
+    ]
+
+
+def wait_for_lines(partial: Path, n: int, proc: subprocess.Popen) -> None:
+    """Until the running stage has appended `n` answers to its partial file."""
+    deadline = time.monotonic() + 600
+    while not (partial.exists() and len(partial.read_text().splitlines()) >= n):
+        assert time.monotonic() < deadline and proc.poll() is None, "the stage ended before it could be killed"
+        time.sleep(0.1)
+
+
 @pytest.mark.timeout(1200)
 def test_generate_with_its_own_vllm_server_two_seeds_two_chunks(model_cache, tmp_path):
     inp = write_questions(tmp_path / "in.jsonl", 8)
@@ -74,22 +96,9 @@ def test_kill_9_midway_on_real_vllm_then_resume_gives_every_line_once(running_vl
     inp = write_questions(tmp_path / "in.jsonl", 24)
     out = tmp_path / "out.jsonl"
     partial = Path(str(out) + ".partial")
-    argv = [
-        sys.executable,
-        "-m",
-        "assay.inference.generate",
-        f"++input_file={inp}",
-        f"++output_file={out}",
-        "++server.model=smollm2",
-        f"++server.port={running_vllm}",
-        "++max_concurrent_requests=2",
-        "++inference.tokens_to_generate=48",
-    ]
+    argv = stage_argv(running_vllm, inp, out, "++max_concurrent_requests=2")
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 600
-    while not (partial.exists() and len(partial.read_text().splitlines()) >= 6):
-        assert time.monotonic() < deadline and proc.poll() is None, "the stage ended before it could be killed"
-        time.sleep(0.1)
+    wait_for_lines(partial, 6, proc)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     done_before = len(partial.read_text().splitlines())
@@ -100,20 +109,6 @@ def test_kill_9_midway_on_real_vllm_then_resume_gives_every_line_once(running_vl
     lines = read(out)
     assert [x["id"] for x in lines] == list(range(24))
     assert all(x["error"] is None for x in lines)
-
-
-def stage_argv(port: int, inp: Path, out: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "assay.inference.generate",
-        f"++input_file={inp}",
-        f"++output_file={out}",
-        "++server.model=smollm2",
-        f"++server.port={port}",
-        "++inference.tokens_to_generate=48",
-        *extra,
-    ]
 
 
 @pytest.mark.timeout(1200)
@@ -129,10 +124,7 @@ def test_one_writer_per_output_and_only_the_same_work_resumed_on_real_vllm(runni
     second = subprocess.run(stage_argv(running_vllm, inp, out), capture_output=True, text=True, timeout=300)
     assert second.returncode == 4 and f"pid {first.pid}" in second.stderr and "another process" in second.stderr
     partial = Path(str(out) + ".partial")
-    deadline = time.monotonic() + 600
-    while not (partial.exists() and len(partial.read_text().splitlines()) >= 2):
-        assert time.monotonic() < deadline and first.poll() is None, "the stage ended before it could be killed"
-        time.sleep(0.1)
+    wait_for_lines(partial, 2, first)
     first.kill()
     first.wait()
     kept = inp.read_text()
