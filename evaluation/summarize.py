@@ -86,6 +86,16 @@ def _single_block(name: str, doc: dict, fmt: str, all_k: bool) -> str:
     if failures:
         counts = ", ".join(f"{c} {n}" for c, n in failures.items() if c not in ("passed", "total") and n)
         parts.append(f"failures ({failures['total']} samples): {counts or 'none'}")
+    ifeval = doc.get("ifeval")
+    if ifeval:
+        parts.append(
+            "IFEval accuracy (mean over seeds): "
+            + ", ".join(
+                f"{name.replace('_accuracy', '').replace('_', ' ')} {value:.2f}%"
+                for name, value in ifeval.items()
+                if value is not None
+            )
+        )
     diag = (doc.get("diagnostics") or {}).get("inject_imports")
     if diag:
         parts.append(
@@ -103,7 +113,7 @@ def _single_json(doc: dict, all_k: bool, categories: bool) -> dict:
     }
     if categories and doc.get("per_category"):
         out["per_category"] = doc["per_category"]
-    for extra in ("failure_categories", "diagnostics"):
+    for extra in ("failure_categories", "diagnostics", "judge_failures", "ifeval"):
         if doc.get(extra):
             out[extra] = doc[extra]
     return out
@@ -112,7 +122,7 @@ def _single_json(doc: dict, all_k: bool, categories: bool) -> dict:
 def _category_blocks(name: str, doc: dict, fmt: str, all_k: bool) -> list[str]:
     blocks = []
     for category, table in (doc.get("per_category") or {}).items():
-        sub = {**doc, "metrics": table, "failure_categories": None, "diagnostics": None}
+        sub = {**doc, "metrics": table, "failure_categories": None, "diagnostics": None, "ifeval": None}
         blocks.append(_single_block(f"{name} / {category}", sub, fmt, all_k))
     return blocks
 

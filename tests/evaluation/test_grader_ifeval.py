@@ -15,6 +15,7 @@ from assay.evaluation.compute_metrics import ComputeMetricsConfig, compute_metri
 from assay.evaluation.evaluate_results import main as evaluate_results_main
 from assay.evaluation.graders.ifeval import grade_ifeval_line
 from assay.evaluation.instructions import CHECKERS, follows, follows_loosely, sentences
+from assay.evaluation.summarize import summarize_results
 from assay.inference.prompt import load_prompt_config
 
 LONG_ENGLISH = "The quick brown fox jumps over the lazy dog near the quiet river bank every single morning."
@@ -147,8 +148,8 @@ def test_a_line_is_graded_strict_and_loose_and_reasoning_is_not_graded():
 
 
 def test_a_line_that_cannot_be_checked_is_flagged_and_the_rest_are_graded(tmp_path, capsys):
-    folder = tmp_path / "ifeval"
-    folder.mkdir()
+    folder = tmp_path / "eval-results" / "ifeval"
+    folder.mkdir(parents=True)
     good = {"id": "a", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]}
     typo = {"id": "b", "instruction_id_list": ["punctuation:no_commas"], "kwargs": [{}]}
     missing = {"id": "c", "instruction_id_list": ["keywords:frequency"], "kwargs": [{"keyword": "x"}]}
@@ -170,3 +171,5 @@ def test_a_line_that_cannot_be_checked_is_flagged_and_the_rest_are_graded(tmp_pa
     figures = doc["ifeval"]
     assert figures["prompt_level_strict_accuracy"] == pytest.approx(100 / 6)
     assert figures["instruction_level_strict_accuracy"] == pytest.approx(100 / 6)
+    table = summarize_results(str(tmp_path), print_output=False)
+    assert "IFEval accuracy (mean over seeds): prompt level strict 16.67%" in table
