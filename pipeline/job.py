@@ -99,6 +99,8 @@ class JobHandle:
     submitit_job: Any = None
     dry_run: bool = False
     """Nothing was submitted: the handle stands for what would have been (its id is a placeholder)."""
+    after_ok: list["JobHandle"] = field(default_factory=list)
+    """The upstreams it must wait to succeed (afterok), to name the one that failed when it never ran."""
 
     @property
     def stdout_path(self) -> Path:
@@ -145,10 +147,24 @@ class JobHandle:
             return self._result()
         if self.result_pickle.exists():
             self._result()  # raises with the job's own error message
+        failed = self.failed_upstream()
+        if failed is not None:
+            raise JobFailedError(
+                f"{self.name} (job {self.job_id}) ended {state} without running: its upstream {failed.name} "
+                f"(job {failed.job_id}) ended {failed.state()}.\nupstream log: {failed.stdout_path}\n--- tail ---\n"
+                f"{log_tail(failed.stderr_path) or log_tail(failed.stdout_path)}"
+            )
         raise JobFailedError(
             f"{self.name} (job {self.job_id}) ended {state} without running to completion.\n"
             f"log: {self.stdout_path}\n--- tail ---\n{log_tail(self.stderr_path) or log_tail(self.stdout_path)}"
         )
+
+    def failed_upstream(self) -> Optional["JobHandle"]:
+        """The afterok upstream that ended without success, followed back to the first such job of the chain."""
+        for upstream in self.after_ok:
+            if upstream.done() and upstream.state() != "COMPLETED":
+                return upstream.failed_upstream() or upstream
+        return None
 
     def _result(self) -> Any:
         import submitit
