@@ -147,11 +147,12 @@ class JobHandle:
             return self._result()
         if self.result_pickle.exists():
             self._result()  # raises with the job's own error message
-        failed = self.failed_upstream()
-        if failed is not None:
+        failure = self.failed_upstream()
+        if failure is not None:
+            failed, failed_state = failure
             raise JobFailedError(
                 f"{self.name} (job {self.job_id}) ended {state} without running: its upstream {failed.name} "
-                f"(job {failed.job_id}) ended {failed.state()}.\nupstream log: {failed.stdout_path}\n--- tail ---\n"
+                f"(job {failed.job_id}) ended {failed_state}.\nupstream log: {failed.stdout_path}\n--- tail ---\n"
                 f"{log_tail(failed.stderr_path) or log_tail(failed.stdout_path)}"
             )
         raise JobFailedError(
@@ -159,11 +160,13 @@ class JobHandle:
             f"log: {self.stdout_path}\n--- tail ---\n{log_tail(self.stderr_path) or log_tail(self.stdout_path)}"
         )
 
-    def failed_upstream(self) -> Optional["JobHandle"]:
-        """The afterok upstream that ended without success, followed back to the first such job of the chain."""
+    def failed_upstream(self) -> Optional[tuple["JobHandle", str]]:
+        """The afterok upstream that ended without success and its state (one scheduler query per upstream),
+        followed back to the first such job of the chain."""
         for upstream in self.after_ok:
-            if upstream.done() and upstream.state() != "COMPLETED":
-                return upstream.failed_upstream() or upstream
+            state = upstream.state()
+            if state in FINAL_STATES and state != "COMPLETED":
+                return upstream.failed_upstream() or (upstream, state)
         return None
 
     def _result(self) -> Any:

@@ -32,6 +32,7 @@ def grade_ifeval_line(line: dict, generation_key: str = "generation") -> dict:
     if kwargs is None and isinstance(ids, list):
         kwargs = [{} for _ in ids]
     response = final_answer_region(line.get(generation_key)) or ""
+    answered = bool(response.strip())
     strict: list[bool] = []
     loose: list[bool] = []
     try:
@@ -40,7 +41,6 @@ def grade_ifeval_line(line: dict, generation_key: str = "generation") -> dict:
         for instruction_id, arguments in zip(ids, kwargs):
             if arguments is not None and not isinstance(arguments, dict):
                 raise ValueError(f"the kwargs of {instruction_id!r} are not a mapping: {arguments!r}")
-            answered = bool(response.strip())
             strict.append(answered and follows(instruction_id, response, arguments))
             loose.append(answered and follows_loosely(instruction_id, response, arguments))
     except (ValueError, KeyError, TypeError) as exc:

@@ -137,12 +137,23 @@ def test_one_writer_per_output_and_only_the_same_work_resumed_on_real_vllm(runni
     assert [x["id"] for x in read(out)] == list(range(16))
 
 
+def merge_argv(inp: Path, out: Path) -> list[str]:
+    """The merge of the two chunks of `out`, as the pipeline runs it."""
+    return [
+        sys.executable,
+        "-m",
+        "assay.inference.merge_chunks",
+        f"++input_file={inp}",
+        f"++output_file={out}",
+        "++num_chunks=2",
+    ]
+
+
 def run_merge_killed_at(syscall: str, nth: int, inp: Path, out: Path) -> bool:
     """Runs the merge under strace, which sends it SIGKILL at its nth call of `syscall`; True if it was killed."""
-    merge = [sys.executable, "-m", "assay.inference.merge_chunks", f"++input_file={inp}", f"++output_file={out}"]
     strace = ["strace", "-f", "-qq", "-o", "/dev/null", "-e", f"trace={syscall}"]
     proc = subprocess.run(
-        [*strace, f"--inject={syscall}:signal=KILL:when={nth}", *merge, "++num_chunks=2"],
+        [*strace, f"--inject={syscall}:signal=KILL:when={nth}", *merge_argv(inp, out)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -176,15 +187,9 @@ def test_a_merge_killed_at_any_file_operation_can_run_again(running_vllm, tmp_pa
             if not run_merge_killed_at(syscall, nth, inp, out):
                 break
             kills += 1
-            rerun = subprocess.run(
-                [sys.executable, "-m", "assay.inference.merge_chunks", f"++input_file={inp}", f"++output_file={out}"]
-                + ["++num_chunks=2"],
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
+            rerun = subprocess.run(merge_argv(inp, out), capture_output=True, text=True, timeout=120)
             assert rerun.returncode == 0, f"killed at {syscall} #{nth}: {rerun.stderr[-2000:]}"
             assert [x["id"] for x in read(out)] == list(range(6)), f"killed at {syscall} #{nth}"
             assert not list(work.glob("*_chunk_*")), f"killed at {syscall} #{nth}"
             shutil.rmtree(work)
-    assert kills >= 4  # at least one kill of each kind happened
+    assert kills >= 4  # the merge was killed at several points (13 on this machine)
