@@ -15,6 +15,13 @@ answer can and cannot do is written in evaluation/README.md ("What an answer can
 - A sandbox that cannot be reached (after retries with backoff) makes that line `sandbox_error`,
   with the reason in `stderr_tail`; the other lines are graded.
 
+A line with `cases` (a list of {input, output}) instead of `tests` is a program (competitive-programming
+problems: LiveCodeBench's stdin tasks): the sandbox runs it once per case, in a fresh process each, with
+the case's input on stdin, and compares its output with the case's output outside that process
+(sandbox/program_output.py: line by line, numbers by value). `time_limit` is then per case; the cases run
+in order and stop at the first failure, so `tests_passed` counts the cases passed before it, and a wrong
+output is `wrong_answer`.
+
 The category rules are in code_taxonomy.py. Fields added to each line: `passed` (every test passed
 and nothing failed before), `failure_category` (null when passed), `extracted_code`,
 `tests_passed`, `tests_total`, `stderr_tail`.
@@ -151,6 +158,64 @@ async def run_code_sample(
     return grade_from_verdict(verdict, total, tail_chars, entry_point)
 
 
+def grade_from_program_verdict(verdict: dict, tail_chars: int = 2000) -> CodeGrade:
+    """The category of one program verdict (POST /grade_program), by the rules of code_taxonomy.py."""
+    passed, total = int(verdict.get("cases_passed") or 0), int(verdict.get("cases_total") or 0)
+    output = [verdict.get("stderr") or ""]
+
+    def fail(category: str, *parts: str) -> CodeGrade:
+        return CodeGrade(False, category, passed, total, _tail(output + list(parts), tail_chars))
+
+    case = f"case {verdict.get('failed_case')}"
+    if verdict.get("answer_syntax_error"):
+        return fail("syntax_error", verdict["answer_syntax_error"])
+    if verdict.get("tampering"):
+        return CodeGrade(
+            False, "tampering", 0, total, _tail(output + [f"tampering: {verdict['tampering']}"], tail_chars)
+        )
+    if verdict.get("answer_error"):
+        error = verdict["answer_error"]
+        return fail(classify_error(error, in_answer=True), f"{case}:\n{error_text(error)}")
+    if verdict.get("status") == "timeout":
+        return fail("timeout", f"{case}: {verdict.get('reason') or 'the program ran past its time limit'}")
+    if verdict.get("status") == "killed":
+        return fail("runtime_error", f"{case}: {verdict.get('reason') or 'the program was killed'}")
+    if verdict.get("wrong_output"):
+        return fail("wrong_answer", f"{case}: {verdict['wrong_output']}")
+    if verdict.get("passed") and passed == total and total > 0:
+        return CodeGrade(True, None, passed, total, _tail(output, tail_chars))
+    return fail("runtime_error", f"only {passed} of {total} cases reported a pass")
+
+
+def program_cases(line: dict) -> list[tuple[str, str]]:
+    """A program line's (input, expected output) pairs; ValueError names what is wrong with them."""
+    cases = line.get("cases")
+    if not isinstance(cases, list) or not cases:
+        raise ValueError("'cases' must be a non-empty list of {input, output}")
+    pairs = []
+    for number, case in enumerate(cases):
+        if not (isinstance(case, dict) and isinstance(case.get("input"), str) and isinstance(case.get("output"), str)):
+            raise ValueError(f"cases[{number}] must be {{input: str, output: str}}")
+        pairs.append((case["input"], case["output"]))
+    return pairs
+
+
+async def run_program_sample(client, code: str, line: dict, time_limit: float, tail_chars: int = 2000) -> CodeGrade:
+    """Grade one extracted program on the line's cases; a sandbox failure is `sandbox_error`."""
+    from ..sandbox.client import SandboxHTTPError
+
+    try:
+        cases = program_cases(line)
+    except ValueError as exc:
+        return CodeGrade(False, "data_error", 0, 0, f"the task's cases cannot be run: {exc}")
+    try:
+        verdict = await client.grade_program(code, cases, timeout=time_limit)
+    except Exception as exc:  # noqa: BLE001 - httpx transport errors and the like: this line only
+        reason = str(exc) if isinstance(exc, (SandboxHTTPError, OSError)) else f"{type(exc).__name__}: {exc}"
+        return CodeGrade(False, "sandbox_error", 0, len(cases), f"the sandbox could not grade this sample: {reason}")
+    return grade_from_program_verdict(verdict, tail_chars)
+
+
 def code_answer(line: dict, generation_key: str = "generation") -> Optional[str]:
     """The program graded for a line: its `code_prefix` (benchmark data, e.g. HumanEval's prompt, which its
     protocol runs before the completion), then the extracted code; None when the model gave no code."""
@@ -170,15 +235,21 @@ async def grade_code_line(
     tail_chars: int = 2000,
 ) -> dict:
     """The line with the official grading fields, and `diagnostics` when asked for and it failed."""
-    if "tests" not in line:
-        raise ValueError("a code line needs 'tests' (Python source with top-level test_* functions)")
+    if "tests" not in line and "cases" not in line:
+        raise ValueError(
+            "a code line needs 'tests' (Python source with top-level test_* functions) or 'cases' (a program's "
+            "inputs and expected outputs)"
+        )
     code = code_answer(line, generation_key)
+    program = "tests" not in line
     if code is None:
         try:
-            total = len(collect_test_names(line["tests"]))
+            total = len(line["cases"]) if program else len(collect_test_names(line["tests"]))
         except (SyntaxError, ValueError, RecursionError, MemoryError, TypeError):
             total = 0
         grade = CodeGrade(False, "no_code", 0, total, "")
+    elif program:
+        grade = await run_program_sample(client, code, line, time_limit, tail_chars)
     else:
         grade = await run_code_sample(
             client, code, line["tests"], line.get("entry_point"), time_limit, tail_chars=tail_chars
@@ -186,7 +257,12 @@ async def grade_code_line(
     out = {k: v for k, v in line.items() if k != "diagnostics"}
     out.update(grade.fields())
     out["extracted_code"] = code
-    if inject_imports and not grade.passed and grade.failure_category not in ("no_code", "syntax_error"):
+    if (
+        inject_imports
+        and not program
+        and not grade.passed
+        and grade.failure_category not in ("no_code", "syntax_error")
+    ):
         assert code is not None  # a line without code was graded no_code
         again = await run_code_sample(
             client, DIAGNOSTIC_IMPORTS + code, line["tests"], line.get("entry_point"), time_limit, tail_chars=tail_chars

@@ -115,6 +115,27 @@ def parse_grade(raw: bytes, cfg: SandboxConfig) -> dict:
     }
 
 
+def parse_grade_program(raw: bytes, cfg: SandboxConfig) -> dict:
+    """Validate a /grade_program body; return the arguments of SessionManager.grade_program."""
+    body = _json_object(raw)
+    if not isinstance(body.get("answer"), str):
+        raise BadRequest("field 'answer' is required and must be a string of Python source")
+    cases = body.get("cases")
+    if not isinstance(cases, list) or not cases:
+        raise BadRequest("field 'cases' is required: a non-empty list of {stdin, expected_output}")
+    for number, case in enumerate(cases):
+        if not (isinstance(case, dict) and isinstance(case.get("stdin"), str)):
+            raise BadRequest(f"cases[{number}] needs 'stdin', a string")
+        if not isinstance(case.get("expected_output"), str):
+            raise BadRequest(f"cases[{number}] needs 'expected_output', a string")
+    return {
+        "answer": body["answer"],
+        "cases": [{"stdin": c["stdin"], "expected_output": c["expected_output"]} for c in cases],
+        "timeout": _number(body, "timeout", cfg.default_timeout, float, 0.001, cfg.max_timeout),
+        "max_output_chars": _number(body, "max_output_chars", cfg.max_output_chars, int, 0, cfg.max_output_chars),
+    }
+
+
 def error_response(status: int, message: str, **headers) -> web.Response:
     return web.json_response({"status": "rejected", "message": message}, status=status, headers=headers)
 
@@ -168,6 +189,11 @@ async def grade(request: web.Request) -> web.Response:
     return web.json_response(await request.app[MANAGER].grade(**args))
 
 
+async def grade_program(request: web.Request) -> web.Response:
+    args = parse_grade_program(await request.read(), request.app[MANAGER].cfg)
+    return web.json_response(await request.app[MANAGER].grade_program(**args))
+
+
 async def create_session(request: web.Request) -> web.Response:
     manager = request.app[MANAGER]
     session = manager.get_or_create(manager.new_id())
@@ -203,6 +229,7 @@ def make_app(cfg: SandboxConfig, worker: int = 0, token: str | None = None) -> w
     app.cleanup_ctx.append(lifecycle)
     app.router.add_post("/execute", execute)
     app.router.add_post("/grade", grade)
+    app.router.add_post("/grade_program", grade_program)
     app.router.add_post("/sessions", create_session)
     app.router.add_get("/sessions", list_sessions)
     app.router.add_delete("/sessions/{session_id}", delete_session)

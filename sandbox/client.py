@@ -117,6 +117,20 @@ def _grade_request(answer, tests, entry_point, timeout, max_output_chars) -> dic
     }
 
 
+def _program_request(answer, cases, timeout, max_output_chars) -> dict:
+    """The keyword arguments of one POST /grade_program: `cases` are (stdin, expected_output) pairs; `timeout`
+    is per case; `max_output_chars` None takes the service's largest cap."""
+    return {
+        "json": {
+            "answer": answer,
+            "cases": [{"stdin": stdin, "expected_output": expected} for stdin, expected in cases],
+            "timeout": timeout,
+            "max_output_chars": max_output_chars,
+        },
+        "timeout": httpx.Timeout(timeout * max(1, len(cases)) + RESPONSE_MARGIN, connect=10.0),
+    }
+
+
 RETRIES = 6
 """Attempts after the first for a /grade call that hit a transport error or a full sandbox (503)."""
 
@@ -176,10 +190,19 @@ class SandboxClient:
         max_output_chars: int = 10000,
     ) -> dict:
         """Grade one answer against tests in a fresh process (POST /grade); transport errors are retried."""
-        request = _grade_request(answer, tests, entry_point, timeout, max_output_chars)
+        return self._post_retried("/grade", _grade_request(answer, tests, entry_point, timeout, max_output_chars))
+
+    def grade_program(
+        self, answer: str, cases: list[tuple[str, str]], timeout: float = 10.0, max_output_chars: int | None = None
+    ) -> dict:
+        """Grade a program on (stdin, expected_output) cases, a fresh process each (POST /grade_program)."""
+        return self._post_retried("/grade_program", _program_request(answer, cases, timeout, max_output_chars))
+
+    def _post_retried(self, path: str, request: dict) -> dict:
+        """A stateless POST, retried on transport errors and a full sandbox (503)."""
         for attempt in range(RETRIES + 1):
             try:
-                return _checked(self._http.post("/grade", **request))
+                return _checked(self._http.post(path, **request))
             except (httpx.TransportError, SandboxHTTPError) as exc:
                 time.sleep(_retry_delay(exc, attempt))
         raise AssertionError("unreachable")
@@ -251,10 +274,17 @@ class AsyncSandboxClient:
         timeout: float = 20.0,
         max_output_chars: int = 10000,
     ) -> dict:
-        request = _grade_request(answer, tests, entry_point, timeout, max_output_chars)
+        return await self._post_retried("/grade", _grade_request(answer, tests, entry_point, timeout, max_output_chars))
+
+    async def grade_program(
+        self, answer: str, cases: list[tuple[str, str]], timeout: float = 10.0, max_output_chars: int | None = None
+    ) -> dict:
+        return await self._post_retried("/grade_program", _program_request(answer, cases, timeout, max_output_chars))
+
+    async def _post_retried(self, path: str, request: dict) -> dict:
         for attempt in range(RETRIES + 1):
             try:
-                return _checked(await self._http.post("/grade", **request))
+                return _checked(await self._http.post(path, **request))
             except (httpx.TransportError, SandboxHTTPError) as exc:
                 await asyncio.sleep(_retry_delay(exc, attempt))
         raise AssertionError("unreachable")

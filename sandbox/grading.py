@@ -55,8 +55,13 @@ async def grade_in(
     entry_point: str | None,
     timeout: float,
     max_output_chars: int,
+    stdin: str | None = None,
 ) -> dict:
-    """Run one sample in `kernel` (fresh, never used before) and return the verdict record."""
+    """Run one sample in `kernel` (fresh, never used before) and return the verdict record.
+
+    With `stdin` (a program run, no tests) the answer is run once as a program reading it, and the
+    record's `stdout` is what the program wrote, uncapped up to `max_output_chars` (`stdout_truncated`
+    when it wrote more); comparing it with the expected output is the caller's (program_output.py)."""
     key = secrets.token_bytes(32)
     loop = asyncio.get_running_loop()
     result: dict[str, Any] = {
@@ -75,17 +80,12 @@ async def grade_in(
         "duration": 0.0,
     }
     started = time.perf_counter()
-    kernel.send(
-        {
-            "op": "grade",
-            "key": key.hex(),
-            "answer": answer,
-            "tests": tests,
-            "test_names": test_names,
-            "entry_point": entry_point,
-            "max_output_chars": max_output_chars,
-        }
-    )
+    if stdin is None:
+        request = {"tests": tests, "test_names": test_names, "entry_point": entry_point}
+    else:
+        request = {"mode": "program", "stdin": stdin}
+        result["stdout_truncated"] = False
+    kernel.send({"op": "grade", "key": key.hex(), "answer": answer, "max_output_chars": max_output_chars, **request})
     deadline = loop.time() + timeout
     seq, pid, loaded, done = 0, None, False, False
     try:
@@ -128,7 +128,12 @@ async def grade_in(
                     result["tests"][index]["error"] = message.get("error")
             elif kind == "done" and loaded:
                 result["tampering"] = result["tampering"] or message.get("tampering")
-                result["stdout"] = cap(str(message.get("stdout") or ""), max_output_chars)
+                stdout = str(message.get("stdout") or "")
+                if stdin is None:
+                    result["stdout"] = cap(stdout, max_output_chars)
+                else:
+                    result["stdout"] = stdout[:max_output_chars]
+                    result["stdout_truncated"] = len(stdout) > max_output_chars
                 result["stderr"] = cap(str(message.get("stderr") or ""), max_output_chars)
                 done = True
             else:
@@ -155,6 +160,14 @@ async def grade_in(
         for entry in result["tests"]:
             entry["ok"] = False
     result["tests_passed"] = sum(1 for t in result["tests"] if t["ok"])
+    if stdin is not None:
+        result["ran"] = bool(
+            result["status"] == "completed"
+            and done
+            and not result["tampering"]
+            and not result["answer_syntax_error"]
+            and result["answer_error"] is None
+        )
     result["passed"] = bool(
         result["status"] == "completed"
         and done

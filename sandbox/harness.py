@@ -272,8 +272,12 @@ def make_sentry(
     streams: tuple,
     torch_stacks,
     watched_classes: list,
+    watch_stdout: bool = True,
 ):
-    """Build (not install) the audit hook. Every name it uses is bound here, before the answer loads."""
+    """Build (not install) the audit hook. Every name it uses is bound here, before the answer loads.
+
+    A program run (`watch_stdout=False`) may replace sys.stdout, as fast-I/O templates do: its output is
+    read from descriptor 1's file, never through sys.stdout."""
     # builtins and C functions, bound as closure variables so no global or builtins lookup happens later
     b = _PRIVATE_BUILTINS
     len_, id_, tuple_, isinstance_, type_, str_, frozenset_ = (
@@ -322,7 +326,7 @@ def make_sentry(
             sys_dict.get("displayhook"),
             sys_dict.get("unraisablehook"),
             sys_dict.get("breakpointhook"),
-            sys_dict.get("stdout"),
+            sys_dict.get("stdout") if watch_stdout else None,
             sys_dict.get("stderr"),
             sys_dict.get("modules"),
             tuple_(sys_dict.get("meta_path") or ()),
@@ -693,8 +697,13 @@ def describe(exc: BaseException) -> dict:
     return {"ename": ename, "evalue": evalue[-4000:], "traceback": lines[-60:]}
 
 
-def _grade(audit, answer_code, module, tests_namespace, tests, entry_name, sys_modules, describe_error, exec_):
-    """The runner. Its frame is the only one the sentry takes events from: keep everything local."""
+def _grade(
+    audit, answer_code, module, tests_namespace, tests, entry_name, sys_modules, describe_error, exec_, program=None
+):
+    """The runner. Its frame is the only one the sentry takes events from: keep everything local.
+
+    `program` (a program run) is (system_exit, live_threads, join, own_flush): the run ends as a Python
+    program's would, with sys.exit(0) a normal end, its non-daemon threads joined and sys.stdout flushed."""
     audit("assay.begin")
     audit("assay.arm")
     error = None
@@ -703,6 +712,22 @@ def _grade(audit, answer_code, module, tests_namespace, tests, entry_name, sys_m
         exec_(answer_code, module.__dict__)
     except BaseException as exc:  # noqa: BLE001 - the answer's failure is its outcome
         error = describe_error(exc)
+        if program is not None and type(exc) is program[0] and exc.args in ((), (None,), (0,)):
+            error = None  # sys.exit(), sys.exit(0): the program ended normally
+    if program is not None:
+        _, live_threads, join, own_flush = program
+        try:
+            for thread in live_threads():
+                join(thread)
+            stream = sys_modules["sys"].stdout
+            if stream is not None:
+                stream.flush()  # a replaced sys.stdout (a fast-I/O wrapper) holds the output's tail
+        except BaseException as exc:  # noqa: BLE001 - the answer's failure is its outcome
+            error = error or describe_error(exc)
+        try:
+            own_flush()
+        except BaseException:  # noqa: BLE001, S110 - the answer closed sys.stdout: what reached the file counts
+            pass
     defines = entry_name is None or entry_name in module.__dict__
     audit("assay.loaded", error, defines)
     if error is not None or not defines:
@@ -726,6 +751,9 @@ def _grade(audit, answer_code, module, tests_namespace, tests, entry_name, sys_m
 
 def serve(fd: int, request: dict, wire, capped_text_type, output_file: str, repl_module, strict, rewrite) -> None:
     """Run the one `grade` request of this process; its results are sealed frames on `fd`."""
+    if request.get("mode") == "program":
+        serve_program(fd, request, capped_text_type, output_file, repl_module)
+        return
     key = bytes.fromhex(request.pop("key"))
     limit = int(request.get("max_output_chars", 10000))
     out = repl_module._CappedStream(capped_text_type, limit, "stdout")
@@ -826,3 +854,96 @@ def serve(fd: int, request: dict, wire, capped_text_type, output_file: str, repl
     sys.addaudithook(hook)
     del hook
     _grade(sys.audit, answer_code, module, namespace, tests, entry_name, sys.modules, describe, exec)
+
+
+def _file_reader(path: str, limit: int):
+    """A reader of the first `limit` + 1 characters of `path` (one more than the cap shows that it was passed)."""
+    open_ = open
+
+    def read() -> str:
+        try:
+            with open_(path, "rb") as f:
+                data = f.read(limit * 4 + 4)
+        except OSError:
+            return ""
+        return data.decode("utf-8", "replace")[: limit + 1]
+
+    return read
+
+
+def serve_program(fd: int, request: dict, capped_text_type, output_file: str, repl_module) -> None:
+    """A program run: the answer is the program, run once as `__main__` with `stdin` on descriptor 0.
+
+    What it writes to descriptor 1 (print, sys.stdout.write, sys.stdout.buffer, os.write(1, ...)) goes to
+    a file of its own, which the sentry reads when the run is done and sends signed, so the worker can
+    compare it with the expected output. The expected output never enters this process. The same
+    sentry watches the run as in a test run, except that sys.stdout may be replaced."""
+    import io
+    import threading
+
+    key = bytes.fromhex(request.pop("key"))
+    limit = int(request.get("max_output_chars", 10000))
+    stdin_text = request.get("stdin")
+    stdin_file, stdout_file = output_file + "-stdin", output_file + "-stdout"
+    with open(stdin_file, "wb") as f:
+        f.write(stdin_text.encode("utf-8") if type(stdin_text) is str else b"")
+    descriptor = os.open(stdin_file, os.O_RDONLY)
+    os.dup2(descriptor, 0)
+    os.close(descriptor)
+    descriptor = os.open(stdout_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(descriptor, 1)
+    os.close(descriptor)
+    descriptor = os.open(output_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_TRUNC, 0o600)
+    os.dup2(descriptor, 2)
+    os.close(descriptor)
+    sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8")
+    stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8")
+    err = repl_module._CappedStream(capped_text_type, limit, "stderr")
+    sys.stdout, sys.stderr = stdout, err
+    read_stdout, read_stderr = _file_reader(stdout_file, limit), _file_reader(output_file, limit)
+    own_flush = stdout.flush
+
+    def program_output() -> str:
+        try:
+            own_flush()
+        except (ValueError, OSError):  # closed by the answer: what reached the file counts
+            pass
+        return read_stdout()
+
+    try:
+        answer_code = compile(request["answer"], ANSWER_FILE, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError) as exc:
+        payload = marshal.dumps(
+            {"kind": "answer_syntax_error", "message": f"{type(exc).__name__}: {exc}", "seq": 0, "pid": os.getpid()}, 4
+        )
+        body = SEALED + _hashlib.hmac_digest(key, payload, "sha256") + payload
+        os.write(fd, len(body).to_bytes(4, "big") + body)
+        return
+    source = request["answer"]
+    linecache.cache[ANSWER_FILE] = (len(source), None, source.splitlines(True), ANSWER_FILE)
+    module = types.ModuleType("__main__")
+    module.__file__ = ANSWER_FILE
+    namespace: dict = {"__name__": "tests"}
+    main_thread = threading.main_thread()
+    enumerate_threads, is_daemon = threading.enumerate, threading.Thread.daemon.fget  # type: ignore[attr-defined]
+
+    def live_threads() -> list:
+        return [t for t in enumerate_threads() if t is not main_thread and not is_daemon(t)]
+
+    program = (SystemExit, live_threads, threading.Thread.join, own_flush)
+    hook = make_sentry(
+        key,
+        fd,
+        (),
+        frozenset({_grade.__code__, describe.__code__, live_threads.__code__}),
+        namespace,
+        relevant_modules(namespace),
+        (program_output, lambda: err.getvalue() + read_stderr()),
+        None,
+        [],
+        watch_stdout=False,
+    )
+    del key, request, source
+    sys.addaudithook(hook)
+    del hook
+    _grade(sys.audit, answer_code, module, namespace, (), None, sys.modules, describe, exec, program)

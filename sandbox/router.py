@@ -172,6 +172,11 @@ async def grade(request: web.Request) -> web.Response:
     return await router.forward(next(router._next), "POST", "/grade", await request.read())
 
 
+async def grade_program(request: web.Request) -> web.Response:
+    router = request.app[ROUTER]
+    return await router.forward(next(router._next), "POST", "/grade_program", await request.read())
+
+
 async def create_session(request: web.Request) -> web.Response:
     router = request.app[ROUTER]
     return await router.forward(next(router._next), "POST", "/sessions")
@@ -207,6 +212,7 @@ def make_router_app(cfg: SandboxConfig) -> web.Application:
     app.cleanup_ctx.append(lifecycle)
     app.router.add_post("/execute", execute)
     app.router.add_post("/grade", grade)
+    app.router.add_post("/grade_program", grade_program)
     app.router.add_post("/sessions", create_session)
     app.router.add_get("/sessions", list_sessions)
     app.router.add_delete("/sessions/{session_id}", delete_session)

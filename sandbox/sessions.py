@@ -34,7 +34,9 @@ from .forkserver import ForkServer
 from .grading import grade_in
 from .kernel import CellOutcome, Kernel
 from .monitor import LimitMonitor
+from .output import cap
 from .pool import KernelPool
+from .program_output import first_difference
 
 log = logging.getLogger(__name__)
 
@@ -357,9 +359,23 @@ class SessionManager:
         max_output_chars: int,
     ) -> dict:
         """One graded sample in a fresh process; waiting for a free slot is not charged to `timeout`."""
+        heavy = bool(USES_HEAVY_MODULES.search(answer) or USES_HEAVY_MODULES.search(tests))
+        return await self._graded_run(heavy, answer, tests, test_names, entry_point, timeout, max_output_chars)
+
+    async def _graded_run(
+        self,
+        heavy: bool,
+        answer: str,
+        tests: str,
+        test_names: builtins.list[str],
+        entry_point: str | None,
+        timeout: float,
+        max_output_chars: int,
+        stdin: str | None = None,
+    ) -> dict:
+        """One run of `grade_in` in a fresh process of the light or the heavy pool, thrown away after it."""
         self._check_room()
         self._reserved += 1
-        heavy = bool(USES_HEAVY_MODULES.search(answer) or USES_HEAVY_MODULES.search(tests))
         pool = self.heavy_pool if heavy else self.grading_pool
         if not pool.size:  # first use: keep some ready from now on (holding torch, fewer)
             pool.size = min(self.cfg.pool_size, 2) if heavy else self.cfg.pool_size
@@ -369,15 +385,69 @@ class SessionManager:
             self._reserved -= 1
         self._throwaway.add(kernel)
         try:
-            result = await grade_in(kernel, answer, tests, test_names, entry_point, timeout, max_output_chars)
+            result = await grade_in(
+                kernel, answer, tests, test_names, entry_point, timeout, max_output_chars, stdin=stdin
+            )
             reason = self.monitor.breach(kernel)
             if reason and result["status"] == "completed":
                 result.update(status="killed", reason=reason, passed=False)
+                if "ran" in result:
+                    result["ran"] = False
             return result
         finally:
             self._throwaway.discard(kernel)
             kernel.kill("grading run done")
             self._retire(kernel, "grading run done")
+
+    async def grade_program(
+        self, answer: str, cases: builtins.list[dict], timeout: float, max_output_chars: int
+    ) -> dict:
+        """A program graded on input/output cases: one fresh process per case, in order, until one fails.
+
+        Each case's `stdin` is fed to the program and its output compared here (program_output.py) with
+        the case's `expected_output`, which never reaches the process that ran the program."""
+        heavy = bool(USES_HEAVY_MODULES.search(answer))
+        verdict: dict = {
+            "status": "completed",
+            "passed": False,
+            "cases_total": len(cases),
+            "cases_passed": 0,
+            "failed_case": None,
+            "wrong_output": None,
+            "answer_syntax_error": None,
+            "answer_error": None,
+            "tampering": None,
+            "reason": None,
+            "stdout": "",
+            "stderr": "",
+            "duration": 0.0,
+        }
+        for index, case in enumerate(cases):
+            run = await self._graded_run(heavy, answer, "", [], None, timeout, max_output_chars, stdin=case["stdin"])
+            verdict["duration"] = round(verdict["duration"] + run["duration"], 6)
+            difference = None
+            if run["ran"]:
+                if run["stdout_truncated"]:
+                    difference = f"the output is longer than the cap of {max_output_chars} characters"
+                else:
+                    difference = first_difference(run["stdout"], case["expected_output"])
+            if run["ran"] and difference is None:
+                verdict["cases_passed"] += 1
+                continue
+            verdict.update(
+                failed_case=index,
+                wrong_output=difference,
+                status=run["status"],
+                answer_syntax_error=run["answer_syntax_error"],
+                answer_error=run["answer_error"],
+                tampering=run["tampering"],
+                reason=run["reason"],
+                stdout=cap(run["stdout"], min(max_output_chars, 4000)),
+                stderr=run["stderr"],
+            )
+            return verdict
+        verdict["passed"] = len(cases) > 0
+        return verdict
 
 
 class SessionGoneError(RuntimeError):

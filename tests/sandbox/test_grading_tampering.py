@@ -222,3 +222,28 @@ def test_a_task_without_test_functions_is_a_data_error_never_a_pass(server, monk
     lines = [_line(CORRECT, "assert add(2, 3) == 5\n"), _line(CORRECT, "def helper():\n    pass\n")]
     for line in asyncio.run(grade_code_lines(lines, server.url, time_limit=20)):
         assert (line["passed"], line["failure_category"], line["tests_total"]) == (False, "data_error", 0), line
+
+
+PROGRAM_TAIL = "\na, b = map(int, input().split())\nprint(add(a, b))\n"
+PROGRAM_CASES = [
+    {"input": "2 3\n", "output": "5\n"},
+    {"input": "-4 1\n", "output": "-3\n"},
+    {"input": "0 0\n", "output": "0\n"},
+]
+
+
+def test_every_attack_fails_as_a_program_too(server, monkeypatch):
+    """The same attacks as stdin programs (POST /grade_program), whose output the worker compares: none passes."""
+    monkeypatch.setenv("ASSAY_SANDBOX_TOKEN", TOKEN)
+    programs = {**ATTACKS, "control": CORRECT}
+    lines = [
+        {"id": name, "generation": f"```python\n{code + PROGRAM_TAIL}```", "cases": PROGRAM_CASES}
+        for name, code in programs.items()
+    ]
+    graded = {g["id"]: g for g in asyncio.run(grade_code_lines(lines, server.url, time_limit=20, max_concurrent=4))}
+    assert graded.pop("control")["passed"] is True
+    for name, line in graded.items():
+        assert line["passed"] is False, (name, line)
+        assert line["failure_category"] in HONEST | {"tampering"}, (name, line)
+    for name in ("forge_result_frames", "kill_parent", "proc_self_mem", "process_left_running", "gc_find_checker"):
+        assert graded[name]["failure_category"] in ("tampering", "runtime_error"), (name, graded[name])
