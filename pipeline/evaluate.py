@@ -15,6 +15,7 @@ glob and runs this same eval on the same cluster, waits for it and prints both t
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 from pathlib import Path
@@ -24,10 +25,11 @@ from ..benchmarks.registry import BenchmarkError, copy_for_run, get_benchmark
 from ..core.config import ConfigError
 from .cluster import load_cluster_config
 from .experiment import Experiment, submit, wait_for
-from .generate import ServerSetup, check_overrides, default_num_jobs, node_python, plan_generation, seed_sampling
+from .generate import check_overrides, default_num_jobs, node_python, plan_generation, seed_sampling
 from .generation_tasks import defaults_not_overridden, plan_tasks
 from .job import Dependency, Job
 from .job_options import JOB_DEFAULTS, JobOptions, takes_job_options
+from .server_options import SERVER_DEFAULTS, ServerOptions, ServerSetup, takes_server_options
 from .server_spec import sandbox_env, sandbox_service
 from .wrap import extra_args
 
@@ -120,18 +122,13 @@ def model_label(model: str) -> str:
 
 
 @takes_job_options(expname="eval")
+@takes_server_options
 def eval(  # noqa: A001 - the command users know by this name
     benchmarks: str,
     output_dir: str,
     model: Union[str, list[str]],
-    server_type: str = "vllm",
-    server_address: Optional[str] = None,
-    server_gpus: int = 0,
-    server_nodes: int = 1,
-    server_args: str = "",
     num_jobs: Optional[int] = None,
     num_chunks: Optional[int] = None,
-    with_sandbox: bool = False,
     extra_datasets: Optional[str] = None,
     judge_model: Optional[str] = None,
     judge_server_type: str = "vllm",
@@ -139,6 +136,7 @@ def eval(  # noqa: A001 - the command users know by this name
     judge_server_gpus: int = 0,
     judge_server_args: str = "",
     ctx=None,
+    server: ServerOptions = SERVER_DEFAULTS,
     options: JobOptions = JOB_DEFAULTS,
 ) -> list[Experiment]:
     """Evaluate a model (or several, e.g. every checkpoint of a run) on benchmarks and print the metrics table.
@@ -147,14 +145,8 @@ def eval(  # noqa: A001 - the command users know by this name
         benchmarks: Comma-separated `name:seeds`, e.g. `smallmath:4,mlcode:2` (`assay prepare_data <name>` first for downloaded ones).
         output_dir: Results go to `<output_dir>/eval-results/<benchmark>/` (with several models: `<output_dir>/<model name>/eval-results/...`).
         model: Model path, served name or alias (smollm2); several as a comma-separated list or a glob of checkpoint folders.
-        server_type: vllm, sglang (a server is started in each generation job, unless server_address is given) or openai.
-        server_address: Base URL of a running OpenAI-compatible server; no server is started.
-        server_gpus: GPUs per node for the server.
-        server_nodes: Nodes for the server.
-        server_args: Extra arguments passed verbatim to the server.
         num_jobs: Copies of the server across all benchmarks and seeds, each a job running its share of the tasks at once; default 1 (with num_chunks on Slurm: one per chunk).
         num_chunks: Split each benchmark's input into this many chunks per seed.
-        with_sandbox: Start the sandbox beside the generation jobs too (code benchmarks always get one for grading).
         extra_datasets: Folder(s), `:`-separated, of your own benchmarks: `<name>/benchmark.yaml` + `<name>/test.jsonl` each, or `<name>/group.yaml` (added to $ASSAY_EXTRA_DATASETS).
         judge_model: The LLM judge of judge-graded benchmarks (omni-math, or any with ++grader=judge): served in each grading job, unless judge_server_address is given.
         judge_server_type: vllm, sglang, ... (a judge server started in the grading job) or openai (an endpoint: judge_server_address).
@@ -172,13 +164,13 @@ def eval(  # noqa: A001 - the command users know by this name
             os.pathsep
         )
     overrides = extra_args(ctx)
-    stage_cfg = check_overrides(overrides, with_sandbox)
+    stage_cfg = check_overrides(overrides, server.with_sandbox)
     parsed = parse_benchmarks(benchmarks)
     most_seeds = max(seeds for _, seeds in parsed)
     added = seed_sampling(overrides, stage_cfg, most_seeds, ",".join(f"{b}:{n}" for b, n in parsed if n > 1))
     if added:
         overrides += added
-        stage_cfg = check_overrides(overrides, with_sandbox)
+        stage_cfg = check_overrides(overrides, server.with_sandbox)
     cluster_cfg = load_cluster_config(options.cluster)
     models = expand_models(model, defer_empty=options.run_after is not None)
     if models is None:
@@ -190,14 +182,9 @@ def eval(  # noqa: A001 - the command users know by this name
             model=model,
             cluster=options.cluster,
             expname=options.expname,
-            server_type=server_type,
-            server_address=server_address,
-            server_gpus=server_gpus,
-            server_nodes=server_nodes,
-            server_args=server_args,
+            **dataclasses.asdict(server),
             num_jobs=num_jobs,
             num_chunks=num_chunks,
-            with_sandbox=with_sandbox,
             extra_datasets=extra_datasets,
             judge_model=judge_model,
             judge_server_type=judge_server_type,
@@ -221,10 +208,8 @@ def eval(  # noqa: A001 - the command users know by this name
     experiments = []
     run_dirs = []
     for name in models:
-        server = ServerSetup(
-            server_type, name, server_address, server_gpus, server_nodes, server_args, with_sandbox=with_sandbox
-        )
-        server.check()
+        setup = ServerSetup.of(name, server)
+        setup.check()
         run_dir = root if len(models) == 1 else root / model_label(name)
         run_dirs.append(run_dir)
         tasks = []
@@ -246,7 +231,7 @@ def eval(  # noqa: A001 - the command users know by this name
         # every benchmark, seed and chunk of this model shares the same server(s)
         jobs_wanted = default_num_jobs(num_jobs, num_chunks, cluster_cfg)
         plan = plan_generation(
-            options.expname, tasks, cluster_cfg, server, overrides, stage_cfg, jobs_wanted, None, options.time, run_dir
+            options.expname, tasks, cluster_cfg, setup, overrides, stage_cfg, jobs_wanted, None, options.time, run_dir
         )
         jobs: list[Job] = list(plan.jobs)
         for bench_name, seeds in parsed:

@@ -10,14 +10,11 @@ a merge job per seed that waits for all of that seed's chunks. Tasks done alread
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 from ..core.config import ConfigError
-from ..core.suggest import UnknownNameError
 from ..inference.config import GenerateConfig
-from ..inference.servers import ServerTypeError, get_server_type
 from .cluster import ClusterConfig, load_cluster_config
 from .executors import get_executor
 from .experiment import Experiment, submit, wait_for
@@ -30,7 +27,7 @@ from .generation_tasks import (
     skip_done,
 )
 from .job_options import JOB_DEFAULTS, JobOptions, takes_job_options
-from .server_spec import sandbox_env, sandbox_service, server_service
+from .server_options import SERVER_DEFAULTS, ServerOptions, ServerSetup, takes_server_options
 from .wrap import extra_args, override_key, refuse_pipeline_keys
 
 PIPELINE_KEYS = ("input_file", "output_file", "chunk_id", "num_chunks")
@@ -101,23 +98,18 @@ def default_num_jobs(num_jobs: Optional[int], num_chunks: Optional[int], cluster
 
 
 @takes_job_options(expname="generate")
+@takes_server_options
 def generate(
     input_file: str,
     output_dir: str,
     model: Optional[str] = None,
-    server_type: str = "vllm",
-    server_address: Optional[str] = None,
-    server_gpus: int = 0,
-    server_nodes: int = 1,
-    server_args: str = "",
-    server_port: Optional[int] = None,
     num_random_seeds: Optional[int] = None,
     starting_seed: int = 0,
     num_chunks: Optional[int] = None,
     num_jobs: Optional[int] = None,
-    with_sandbox: bool = False,
     postprocess_cmd: Optional[str] = None,
     ctx=None,
+    server: ServerOptions = SERVER_DEFAULTS,
     options: JobOptions = JOB_DEFAULTS,
 ) -> Experiment:
     """Generate an answer for every line of a JSONL with a model, on a cluster.
@@ -126,32 +118,23 @@ def generate(
         input_file: JSONL to generate for (one sample per line).
         output_dir: Outputs go to `<output_dir>/output.jsonl` (or `output-rs<seed>.jsonl` per seed); logs to `<output_dir>/logs/`.
         model: Model path, name, or alias (`smollm2`, the embedded default).
-        server_type: vllm, sglang (a server is started in each job, unless server_address is given) or openai (an existing endpoint, see server_address).
-        server_address: Base URL of a running OpenAI-compatible server (e.g. http://host:5000/v1); no server is started.
-        server_gpus: GPUs per node for the server.
-        server_nodes: Nodes for the server.
-        server_args: Extra arguments passed verbatim to the server (e.g. "--async-scheduling").
-        server_port: Port of the started server; a free one when unset.
         num_random_seeds: Generate this many samples per line, one file per seed (output-rs<seed>.jsonl).
         starting_seed: The first seed when num_random_seeds is set.
         num_chunks: Split the input into this many chunks, merged at the end (on Slurm, each chunk's tasks in a job of their own unless num_jobs says otherwise).
         num_jobs: Copies of the server, each a job running its share of the tasks (seeds x chunks) at once; default 1 (with num_chunks on Slurm: one per chunk). With more jobs than seeds and no num_chunks, the input is chunked so every job has work.
-        with_sandbox: Start the code-execution sandbox beside each job (its URL in ASSAY_SANDBOX_URL).
         postprocess_cmd: Shell command run in the job once an output file is complete; `{output_file}` is replaced by its path (e.g. "python -m assay.inference.filter_output ++input_file={output_file} ++output_file={output_file} ++keep_if_matches=boxed").
         ctx: `++key=value` overrides for the generation stage (wrap_arguments in Python).
     """
     if num_random_seeds is not None and num_random_seeds < 1:
         raise ConfigError(f"num_random_seeds={num_random_seeds} must be at least 1 (unset: one output, no seed)")
     overrides = extra_args(ctx)
-    stage_cfg = check_overrides(overrides, with_sandbox)
+    stage_cfg = check_overrides(overrides, server.with_sandbox)
     added = seed_sampling(overrides, stage_cfg, num_random_seeds or 1, f"generate {input_file}")
     if added:
         overrides += added
-        stage_cfg = check_overrides(overrides, with_sandbox)
-    server = ServerSetup(
-        server_type, model, server_address, server_gpus, server_nodes, server_args, server_port, with_sandbox
-    )
-    server.check()
+        stage_cfg = check_overrides(overrides, server.with_sandbox)
+    setup = ServerSetup.of(model, server)
+    setup.check()
     if not Path(input_file).exists() and not options.dry_run:
         raise ConfigError(f"input_file {input_file} does not exist")
     cluster_cfg = load_cluster_config(options.cluster)
@@ -164,7 +147,7 @@ def generate(
         num_chunks = -(-jobs_wanted // len(seeds))  # more servers than seeds: split the input so each has work
     tasks = plan_tasks(Path(input_file).absolute(), out_dir, seeds, num_chunks)
     plan = plan_generation(
-        options.expname, tasks, cluster_cfg, server, overrides, stage_cfg, jobs_wanted, postprocess_cmd, options.time
+        options.expname, tasks, cluster_cfg, setup, overrides, stage_cfg, jobs_wanted, postprocess_cmd, options.time
     )
     experiment = submit(cluster_cfg, options, plan.jobs)
     if wait_for([experiment], cluster_cfg, options.wait, options.dry_run):
@@ -177,7 +160,7 @@ def plan_generation(
     name: str,
     tasks: list[GenerationTask],
     cluster_cfg: ClusterConfig,
-    server: "ServerSetup",
+    server: ServerSetup,
     overrides: list[str],
     stage_cfg: GenerateConfig,
     num_jobs: int,
@@ -207,55 +190,3 @@ def plan_generation(
         postprocess_cmd=postprocess_cmd,
         time=time,
     )
-
-
-@dataclass
-class ServerSetup:
-    """The model server of a generation: started in each job, or an existing endpoint."""
-
-    server_type: str
-    model: Optional[str]
-    server_address: Optional[str] = None
-    server_gpus: int = 0
-    server_nodes: int = 1
-    server_args: str = ""
-    server_port: Optional[int] = None
-    with_sandbox: bool = False
-
-    def check(self) -> None:
-        try:
-            kind = get_server_type(self.server_type)
-        except UnknownNameError as exc:
-            raise ConfigError(f"server_type: {exc}") from None
-        if not kind.starts_process and not self.server_address:
-            raise ConfigError(f"server_type={self.server_type} needs --server_address (the endpoint's base URL)")
-        if not self.server_address:
-            try:
-                kind.check(self.server_gpus, self.server_nodes)
-            except ServerTypeError as exc:
-                raise ConfigError(str(exc)) from None
-        if not self.model:
-            raise ConfigError("--model is required (a path, a served model name, or the alias smollm2)")
-
-    def for_job(self, python: str) -> tuple[list, list[str], dict[str, str]]:
-        """(services to start, stage overrides that point at them, env of the stage)."""
-        services, overrides, env = [], [f"++server.server_type={self.server_type}"], {}
-        if self.server_address:
-            overrides += [f"++server.base_url={self.server_address}", f"++server.model={self.model}"]
-        else:
-            services.append(
-                server_service(
-                    self.server_type,
-                    str(self.model),  # check() made sure there is one
-                    python,
-                    self.server_gpus,
-                    self.server_nodes,
-                    self.server_args,
-                    self.server_port,
-                )
-            )
-            overrides += ["++server.host=127.0.0.1", "++server.port={server_port}", f"++server.model={self.model}"]
-        if self.with_sandbox:
-            services.append(sandbox_service(python))
-            env.update(sandbox_env())
-        return services, overrides, env

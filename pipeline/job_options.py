@@ -7,7 +7,8 @@ the launcher waits. Declared and documented once, here; `takes_job_options` adds
     eval(benchmarks="smallmath:4", ..., cluster="slurm", run_after="sft", dry_run=True)   # callers pass them flat
 
 The decorated function's signature (and so the CLI, which is generated from it) lists the options as keyword
-arguments after the function's own, with the documentation below appended to its `Args:`.
+arguments after the function's own, with the documentation below appended to its `Args:`. `takes_options` does
+the same for any options dataclass (server_options.py's `ServerOptions`).
 """
 
 from __future__ import annotations
@@ -56,31 +57,48 @@ def takes_job_options(expname: str, without: tuple[str, ...] = ()) -> Callable[[
     `expname` is the function's default experiment name; `without` names options that do not apply (such a
     function gets their defaults).
     """
-    names = [f.name for f in dataclasses.fields(JobOptions) if f.name not in without]
-    hints = typing.get_type_hints(JobOptions)
-    docs = field_docs(JobOptions)
-    defaults = {f.name: f.default for f in dataclasses.fields(JobOptions)} | {"expname": expname}
+    return takes_options(JobOptions, "options", {"expname": expname}, without)
+
+
+def takes_options(
+    cls: type, parameter: str, defaults: Optional[dict[str, Any]] = None, without: tuple[str, ...] = ()
+) -> Callable[[F], F]:
+    """Give a function that takes `<parameter>: <cls>` (a frozen dataclass of options) the fields as flat keyword
+    arguments, each documented once (its field docstring, appended to the function's `Args:`).
+
+    `defaults` overrides fields' defaults for this function; `without` names fields that do not apply (the
+    function gets their defaults). Decorators stack: each one flattens its own dataclass.
+    """
+    names = [f.name for f in dataclasses.fields(cls) if f.name not in without]
+    hints = typing.get_type_hints(cls)
+    docs = field_docs(cls)
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)} | (defaults or {})
 
     def decorate(fn: F) -> F:
         signature = inspect.signature(fn)
-        if "options" not in signature.parameters:
-            raise TypeError(f"{fn.__name__} must take `options: JobOptions` to be given the job options")
-        own = [p for p in signature.parameters.values() if p.name != "options"]
+        if parameter not in signature.parameters:
+            raise TypeError(f"{fn.__name__} must take `{parameter}: {cls.__name__}` to be given its options")
+        own = [p for p in signature.parameters.values() if p.name != parameter]
+        if any(p.kind in (p.POSITIONAL_ONLY, p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in own):
+            raise TypeError(f"{fn.__name__}: options go to functions whose parameters can all be passed by name")
         clash = sorted(set(names) & {p.name for p in own})
         if clash:
-            raise TypeError(f"{fn.__name__} declares job option(s) {', '.join(clash)} itself")
+            raise TypeError(f"{fn.__name__} declares option(s) {', '.join(clash)} of {cls.__name__} itself")
         added = [
             inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=defaults[name], annotation=hints[name])
             for name in names
         ]
-        wrapper_signature = signature.replace(parameters=own + added)
+        keyword_only = [p for p in own if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        positional = [p for p in own if p.kind is not inspect.Parameter.KEYWORD_ONLY]
+        wrapper_signature = signature.replace(parameters=positional + keyword_only + added)
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             bound = wrapper_signature.bind(*args, **kwargs)
-            options = {name: bound.arguments.pop(name) for name in names if name in bound.arguments}
-            return fn(*bound.args, **bound.kwargs, options=JobOptions(**{"expname": expname, **options}))
+            values = {name: bound.arguments.pop(name, defaults[name]) for name in names}
+            # by keyword: a stacked decorator's parameters sit between this function's own and `parameter`
+            return fn(**bound.arguments, **{parameter: cls(**values)})
 
-        own_hints = {k: v for k, v in typing.get_type_hints(fn).items() if k != "options"}
+        own_hints = {k: v for k, v in typing.get_type_hints(fn).items() if k != parameter}
         wrapper.__signature__ = wrapper_signature  # type: ignore[attr-defined]
         wrapper.__annotations__ = {**own_hints, **{name: hints[name] for name in names}}
         wrapper.__name__, wrapper.__qualname__, wrapper.__module__ = fn.__name__, fn.__qualname__, fn.__module__

@@ -4,29 +4,42 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
+from typing import Optional
 
 from .cluster import load_cluster_config
 from .experiment import Experiment, submit, wait_for
+from .generate import node_python
 from .job import Job
 from .job_options import JOB_DEFAULTS, JobOptions, takes_job_options
+from .server_options import SERVER_DEFAULTS, ServerOptions, ServerSetup, takes_server_options
+from .server_spec import sandbox_env, sandbox_service
 from .wrap import extra_args
 
 
 @takes_job_options(expname="run_cmd")
+@takes_server_options
 def run_cmd(
     command: str,
     output_dir: str = "./assay_output",
+    model: Optional[str] = None,
     num_gpus: int = 0,
     num_nodes: int = 1,
     ctx=None,
+    server: ServerOptions = SERVER_DEFAULTS,
     options: JobOptions = JOB_DEFAULTS,
 ) -> Experiment:
-    """Run a shell command as a job on a cluster.
+    """Run a shell command as a job on a cluster, with a model server and a sandbox beside it if asked.
+
+    With `model`, a server (server_type, server_gpus, ...) is started in the job before the command, or
+    server_address is used; the command finds it in $ASSAY_SERVER_URL (an OpenAI-compatible base URL) and
+    $ASSAY_SERVER_MODEL (the name to request). With with_sandbox, the sandbox's URL is in $ASSAY_SANDBOX_URL
+    (and its token in $ASSAY_SANDBOX_TOKEN).
 
     Args:
         command: The shell command, run with `bash -c` on the node.
         output_dir: Logs go to `<output_dir>/logs/<expname>/`.
-        num_gpus: GPUs per node for the job.
+        model: Serve this model beside the command (a path, a served name, or the alias smollm2); none when unset.
+        num_gpus: GPUs per node for the command (a server started beside it uses the first server_gpus of the job's GPUs).
         num_nodes: Nodes for the job.
         ctx: Extra arguments appended to the command (from `wrap_arguments` or the CLI).
     """
@@ -35,13 +48,27 @@ def run_cmd(
     extra = extra_args(ctx)
     if extra:
         full_command = f"{command} {shlex.join(extra)}"
+    services: list = []
+    env: dict[str, str] = {}
+    gpus, nodes = num_gpus, num_nodes
+    if model:
+        setup = ServerSetup.of(model, server)
+        setup.check()
+        services, _, env = setup.for_job(node_python(cluster_cfg))
+        env.update(setup.command_env())
+        if setup.started:
+            gpus, nodes = max(num_gpus, setup.server_gpus), max(num_nodes, setup.server_nodes)
+    elif server.with_sandbox:
+        services, env = [sandbox_service(node_python(cluster_cfg))], sandbox_env()
     job = Job(
         name=options.expname,
         command=["bash", "-c", full_command],
         output_dir=Path(output_dir).absolute(),
-        nodes=num_nodes,
-        gpus_per_node=num_gpus,
+        nodes=nodes,
+        gpus_per_node=gpus,
         time=options.time,
+        services=services,
+        env=env,
     )
     experiment = submit(cluster_cfg, options, [job])
     if wait_for([experiment], cluster_cfg, options.wait, options.dry_run):

