@@ -14,6 +14,7 @@ from .job import Job, JobFailedError, JobHandle
 from .results import evaluate_results, prepare_data, summarize_results
 from .run_cmd import run_cmd
 from .sft import merge_lora, prepare_sft_data, sft
+from .start_server import start_server
 from .wrap import wrap_arguments
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "prepare_sft_data",
     "run_cmd",
     "sft",
+    "start_server",
     "summarize_results",
     "wrap_arguments",
 ]

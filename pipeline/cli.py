@@ -26,6 +26,7 @@ from .job import JobFailedError
 from .results import evaluate_results, prepare_data, summarize_results
 from .run_cmd import run_cmd
 from .sft import merge_lora, prepare_sft_data, sft
+from .start_server import start_server
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -131,6 +132,7 @@ add_pipeline_command(prepare_sft_data)
 add_pipeline_command(sft)
 add_pipeline_command(merge_lora)
 add_pipeline_command(grpo)
+add_pipeline_command(start_server)
 
 model_app = typer.Typer(no_args_is_help=True, help="The embedded default models.")
 app.add_typer(model_app, name="model")

@@ -103,8 +103,9 @@ class ServerSetup:
         """Whether the job starts the server (else it uses server_address)."""
         return not self.server_address
 
-    def for_job(self, python: str) -> tuple[list, list[str], dict[str, str]]:
-        """(services to start, stage overrides that point at them, env of the command)."""
+    def for_job(self, python: str, host: str = "127.0.0.1") -> tuple[list, list[str], dict[str, str]]:
+        """(services to start, stage overrides that point at them, env of the command); the services bind the
+        node's loopback unless `host` says otherwise."""
         services, overrides, env = [], [f"++server.server_type={self.server_type}"], {}
         if self.server_address:
             overrides += [f"++server.base_url={self.server_address}", f"++server.model={self.model}"]
@@ -118,11 +119,12 @@ class ServerSetup:
                     self.server_nodes,
                     self.server_args,
                     self.server_port,
+                    host,
                 )
             )
             overrides += ["++server.host=127.0.0.1", "++server.port={server_port}", f"++server.model={self.model}"]
         if self.with_sandbox:
-            services.append(sandbox_service(python))
+            services.append(sandbox_service(python, host))
             env.update(sandbox_env())
         return services, overrides, env
 

