@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -113,6 +114,11 @@ class ClusterConfig:
         if self.mounts:
             args.append(f"--container-mounts={','.join(self.mounts)}")
         return args
+
+
+def node_python(cluster: ClusterConfig) -> str:
+    """The interpreter that runs stages on the node: the launcher's, unless a container brings its own."""
+    return "python" if cluster.containers.get("assay") else sys.executable
 
 
 class ClusterConfigError(ValueError):

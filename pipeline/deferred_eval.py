@@ -21,22 +21,19 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from .cluster import ClusterConfig
-from .experiment import Experiment, RunAfter, submit_experiment, wait_for
-from .generate import node_python
+from .cluster import ClusterConfig, node_python
+from .experiment import Experiment, submit_experiment, wait_for
 from .job import Job
+from .job_options import JobOptions
+from .server_options import JudgeOptions, ServerOptions
 
 
 def submit_deferred_eval(
-    arguments: dict,
-    cluster: ClusterConfig,
-    run_after: RunAfter,
-    dependency_type: str,
-    dry_run: bool,
-    wait: Optional[bool],
+    own: dict, judge: JudgeOptions, server: ServerOptions, options: JobOptions, cluster: ClusterConfig
 ) -> Experiment:
-    """Submit the job that runs `eval(**arguments)` once `run_after` is done."""
-    arguments = dict(arguments)
+    """Submit the job that runs `eval(**own, <judge, server and job options>)` once `options.run_after` is done."""
+    arguments = {**own, **dataclasses.asdict(judge), **dataclasses.asdict(server)}
+    arguments.update(expname=options.expname, time=options.time, dependent_jobs=options.dependent_jobs)
     arguments["cluster"] = dataclasses.asdict(cluster)
     arguments["output_dir"] = str(Path(arguments["output_dir"]).absolute())
     arguments["expname"] = f"{arguments['expname']}-checkpoints"
@@ -50,15 +47,20 @@ def submit_deferred_eval(
         takes_local_slot=False,
     )
     experiment = submit_experiment(
-        cluster, job.name, [job], run_after=run_after, dependency_type=dependency_type, dry_run=dry_run
+        cluster,
+        job.name,
+        [job],
+        run_after=options.run_after,
+        dependency_type=options.dependency_type,
+        dry_run=options.dry_run,
     )
-    if dry_run:
+    if options.dry_run:
         print(
             f"[assay] {arguments['model']} matches nothing yet: the models are expanded when this job starts, "
             "after its upstream",
             flush=True,
         )
-    wait_for([experiment], cluster, wait, dry_run)
+    wait_for([experiment], cluster, options.wait, options.dry_run)
     return experiment
 
 

@@ -15,7 +15,6 @@ glob and runs this same eval on the same cluster, waits for it and prints both t
 
 from __future__ import annotations
 
-import dataclasses
 import glob
 import os
 from pathlib import Path
@@ -23,13 +22,21 @@ from typing import Optional, Union
 
 from ..benchmarks.registry import BenchmarkError, copy_for_run, get_benchmark
 from ..core.config import ConfigError
-from .cluster import load_cluster_config
+from .cluster import load_cluster_config, node_python
 from .experiment import Experiment, submit, wait_for
-from .generate import check_overrides, default_num_jobs, node_python, plan_generation, seed_sampling
-from .generation_tasks import defaults_not_overridden, plan_tasks
+from .generate import check_overrides, default_num_jobs, seed_sampling
+from .generation_tasks import defaults_not_overridden, plan_generation, plan_tasks
 from .job import Dependency, Job
 from .job_options import JOB_DEFAULTS, JobOptions, takes_job_options
-from .server_options import SERVER_DEFAULTS, ServerOptions, ServerSetup, takes_server_options
+from .server_options import (
+    JUDGE_DEFAULTS,
+    SERVER_DEFAULTS,
+    JudgeOptions,
+    ServerOptions,
+    ServerSetup,
+    takes_judge_options,
+    takes_server_options,
+)
 from .server_spec import sandbox_env, sandbox_service
 from .wrap import extra_args
 
@@ -82,24 +89,17 @@ def _checkpoint_order(path: str) -> tuple:
     return (Path(path).parent.as_posix(), int(digits[-1]) if digits else -1, path)
 
 
-def judge_setup(
-    parsed: list[tuple[str, int]],
-    model: Optional[str],
-    server_type: str,
-    server_address: Optional[str],
-    server_gpus: int,
-    server_args: str,
-) -> Optional[ServerSetup]:
+def judge_setup(parsed: list[tuple[str, int]], options: JudgeOptions) -> Optional[ServerSetup]:
     """The judge server of the judge-graded benchmarks (None when there are none), checked before anything runs."""
     judged = [name for name, _ in parsed if get_benchmark(name).needs_judge]
     if not judged:
         return None
-    if not model:
+    if not options.judge_model:
         raise ConfigError(
             f"{', '.join(judged)} is graded by an LLM judge: give --judge_model (served in the grading job), "
             "or --judge_server_address with --judge_model (an endpoint)"
         )
-    judge = ServerSetup(server_type, model, server_address, server_gpus, 1, server_args)
+    judge = options.setup()
     try:
         judge.check()
     except ConfigError as exc:
@@ -122,20 +122,16 @@ def model_label(model: str) -> str:
 
 
 @takes_job_options(expname="eval")
-@takes_server_options
+@takes_server_options()
+@takes_judge_options
 def eval(  # noqa: A001 - the command users know by this name
     benchmarks: str,
     output_dir: str,
     model: Union[str, list[str]],
-    num_jobs: Optional[int] = None,
     num_chunks: Optional[int] = None,
     extra_datasets: Optional[str] = None,
-    judge_model: Optional[str] = None,
-    judge_server_type: str = "vllm",
-    judge_server_address: Optional[str] = None,
-    judge_server_gpus: int = 0,
-    judge_server_args: str = "",
     ctx=None,
+    judge: JudgeOptions = JUDGE_DEFAULTS,
     server: ServerOptions = SERVER_DEFAULTS,
     options: JobOptions = JOB_DEFAULTS,
 ) -> list[Experiment]:
@@ -145,14 +141,8 @@ def eval(  # noqa: A001 - the command users know by this name
         benchmarks: Comma-separated `name:seeds`, e.g. `smallmath:4,mlcode:2` (`assay prepare_data <name>` first for downloaded ones).
         output_dir: Results go to `<output_dir>/eval-results/<benchmark>/` (with several models: `<output_dir>/<model name>/eval-results/...`).
         model: Model path, served name or alias (smollm2); several as a comma-separated list or a glob of checkpoint folders.
-        num_jobs: Copies of the server across all benchmarks and seeds, each a job running its share of the tasks at once; default 1 (with num_chunks on Slurm: one per chunk).
         num_chunks: Split each benchmark's input into this many chunks per seed.
         extra_datasets: Folder(s), `:`-separated, of your own benchmarks: `<name>/benchmark.yaml` + `<name>/test.jsonl` each, or `<name>/group.yaml` (added to $ASSAY_EXTRA_DATASETS).
-        judge_model: The LLM judge of judge-graded benchmarks (omni-math, or any with ++grader=judge): served in each grading job, unless judge_server_address is given.
-        judge_server_type: vllm, sglang, ... (a judge server started in the grading job) or openai (an endpoint: judge_server_address).
-        judge_server_address: Base URL of a running OpenAI-compatible judge; no judge server is started.
-        judge_server_gpus: GPUs per node for the judge server started in the grading job.
-        judge_server_args: Extra arguments passed verbatim to the judge server.
         ctx: `++key=value` overrides for the generation stage, applied to every benchmark.
     """
     if extra_datasets:
@@ -176,33 +166,10 @@ def eval(  # noqa: A001 - the command users know by this name
     if models is None:
         from .deferred_eval import submit_deferred_eval
 
-        arguments = dict(
-            benchmarks=benchmarks,
-            output_dir=output_dir,
-            model=model,
-            cluster=options.cluster,
-            expname=options.expname,
-            **dataclasses.asdict(server),
-            num_jobs=num_jobs,
-            num_chunks=num_chunks,
-            extra_datasets=extra_datasets,
-            judge_model=judge_model,
-            judge_server_type=judge_server_type,
-            judge_server_address=judge_server_address,
-            judge_server_gpus=judge_server_gpus,
-            judge_server_args=judge_server_args,
-            time=options.time,
-            dependent_jobs=options.dependent_jobs,
-            ctx=overrides,
-        )
-        return [
-            submit_deferred_eval(
-                arguments, cluster_cfg, options.run_after, options.dependency_type, options.dry_run, options.wait
-            )
-        ]
-    judge = judge_setup(
-        parsed, judge_model, judge_server_type, judge_server_address, judge_server_gpus, judge_server_args
-    )
+        call = {"benchmarks": benchmarks, "output_dir": output_dir, "model": model, "num_chunks": num_chunks}
+        call.update({"extra_datasets": extra_datasets, "ctx": overrides})
+        return [submit_deferred_eval(call, judge, server, options, cluster_cfg)]
+    judge_server = judge_setup(parsed, judge)
     python = node_python(cluster_cfg)
     root = Path(output_dir).absolute()
     experiments = []
@@ -229,9 +196,17 @@ def eval(  # noqa: A001 - the command users know by this name
             own = defaults_not_overridden(defaults, overrides)
             tasks += plan_tasks(input_file, bench_dir, list(range(seeds)), num_chunks, own)
         # every benchmark, seed and chunk of this model shares the same server(s)
-        jobs_wanted = default_num_jobs(num_jobs, num_chunks, cluster_cfg)
+        jobs_wanted = default_num_jobs(server.num_jobs, num_chunks, cluster_cfg)
         plan = plan_generation(
-            options.expname, tasks, cluster_cfg, setup, overrides, stage_cfg, jobs_wanted, None, options.time, run_dir
+            options.expname,
+            tasks,
+            python,
+            setup,
+            overrides,
+            jobs_wanted,
+            num_samples=stage_cfg.num_samples,
+            time=options.time,
+            log_root=run_dir,
         )
         jobs: list[Job] = list(plan.jobs)
         for bench_name, seeds in parsed:
@@ -270,11 +245,11 @@ def eval(  # noqa: A001 - the command users know by this name
             if bench.needs_sandbox:
                 grade_job.services = [sandbox_service(python)]
                 grade_job.env = sandbox_env()
-            if bench.needs_judge and judge is not None:
-                services, judge_overrides, _ = judge.for_job(python)
+            if bench.needs_judge and judge_server is not None:
+                services, judge_overrides, _ = judge_server.for_job(python)
                 grade_job.command = [*grade, *(o.replace("++server.", "++judge.", 1) for o in judge_overrides)]
                 grade_job.services += services
-                grade_job.gpus_per_node = judge.server_gpus if services else 0
+                grade_job.gpus_per_node = judge_server.server_gpus if services else 0
             jobs.append(grade_job)
         experiments.append(submit(cluster_cfg, options, jobs))
     if len(models) > 1 and not options.dry_run:

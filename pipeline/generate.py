@@ -15,28 +15,16 @@ from typing import Optional
 
 from ..core.config import ConfigError
 from ..inference.config import GenerateConfig
-from .cluster import ClusterConfig, load_cluster_config
+from .cluster import ClusterConfig, load_cluster_config, node_python
 from .executors import get_executor
 from .experiment import Experiment, submit, wait_for
-from .generation_tasks import (
-    GenerationPlan,
-    GenerationTask,
-    generation_jobs,
-    output_name,
-    plan_tasks,
-    skip_done,
-)
+from .generation_tasks import output_name, plan_generation, plan_tasks
 from .job_options import JOB_DEFAULTS, JobOptions, takes_job_options
 from .server_options import SERVER_DEFAULTS, ServerOptions, ServerSetup, takes_server_options
 from .wrap import extra_args, override_key, refuse_pipeline_keys
 
 PIPELINE_KEYS = ("input_file", "output_file", "chunk_id", "num_chunks")
 """Stage keys the pipeline sets itself; the user sets them through the function's own parameters."""
-
-
-def node_python(cluster: ClusterConfig) -> str:
-    """The interpreter that runs stages on the node: the launcher's, unless a container brings its own."""
-    return "python" if cluster.containers.get("assay") else sys.executable
 
 
 def check_overrides(overrides: list[str], with_sandbox: bool = True) -> GenerateConfig:
@@ -98,7 +86,7 @@ def default_num_jobs(num_jobs: Optional[int], num_chunks: Optional[int], cluster
 
 
 @takes_job_options(expname="generate")
-@takes_server_options
+@takes_server_options()
 def generate(
     input_file: str,
     output_dir: str,
@@ -106,7 +94,6 @@ def generate(
     num_random_seeds: Optional[int] = None,
     starting_seed: int = 0,
     num_chunks: Optional[int] = None,
-    num_jobs: Optional[int] = None,
     postprocess_cmd: Optional[str] = None,
     ctx=None,
     server: ServerOptions = SERVER_DEFAULTS,
@@ -121,7 +108,6 @@ def generate(
         num_random_seeds: Generate this many samples per line, one file per seed (output-rs<seed>.jsonl).
         starting_seed: The first seed when num_random_seeds is set.
         num_chunks: Split the input into this many chunks, merged at the end (on Slurm, each chunk's tasks in a job of their own unless num_jobs says otherwise).
-        num_jobs: Copies of the server, each a job running its share of the tasks (seeds x chunks) at once; default 1 (with num_chunks on Slurm: one per chunk). With more jobs than seeds and no num_chunks, the input is chunked so every job has work.
         postprocess_cmd: Shell command run in the job once an output file is complete; `{output_file}` is replaced by its path (e.g. "python -m assay.inference.filter_output ++input_file={output_file} ++output_file={output_file} ++keep_if_matches=boxed").
         ctx: `++key=value` overrides for the generation stage (wrap_arguments in Python).
     """
@@ -142,51 +128,23 @@ def generate(
     seeds: list[Optional[int]] = (
         [None] if num_random_seeds is None else list(range(starting_seed, starting_seed + num_random_seeds))
     )
-    jobs_wanted = default_num_jobs(num_jobs, num_chunks, cluster_cfg)
+    jobs_wanted = default_num_jobs(server.num_jobs, num_chunks, cluster_cfg)
     if not num_chunks and jobs_wanted > len(seeds):
         num_chunks = -(-jobs_wanted // len(seeds))  # more servers than seeds: split the input so each has work
     tasks = plan_tasks(Path(input_file).absolute(), out_dir, seeds, num_chunks)
     plan = plan_generation(
-        options.expname, tasks, cluster_cfg, setup, overrides, stage_cfg, jobs_wanted, postprocess_cmd, options.time
+        options.expname,
+        tasks,
+        node_python(cluster_cfg),
+        setup,
+        overrides,
+        jobs_wanted,
+        num_samples=stage_cfg.num_samples,
+        postprocess_cmd=postprocess_cmd,
+        time=options.time,
     )
     experiment = submit(cluster_cfg, options, plan.jobs)
     if wait_for([experiment], cluster_cfg, options.wait, options.dry_run):
         for seed in seeds:
             print(f"{options.expname}: wrote {out_dir / output_name(seed)}", flush=True)
     return experiment
-
-
-def plan_generation(
-    name: str,
-    tasks: list[GenerationTask],
-    cluster_cfg: ClusterConfig,
-    server: ServerSetup,
-    overrides: list[str],
-    stage_cfg: GenerateConfig,
-    num_jobs: int,
-    postprocess_cmd: Optional[str] = None,
-    time: Optional[str] = None,
-    log_root: Optional[Path] = None,
-) -> GenerationPlan:
-    """Skip the tasks done already, then spread the rest over `num_jobs` jobs with the server and sandbox."""
-    base = [*overrides, f"++server.server_type={server.server_type}", f"++server.model={server.model}"]
-    progress = skip_done(tasks, base)
-    python = node_python(cluster_cfg)
-    services, server_overrides, env = server.for_job(python)
-    return generation_jobs(
-        name,
-        tasks,
-        progress,
-        python,
-        services,
-        server_overrides,
-        overrides,
-        env,
-        num_jobs,
-        server.server_nodes,
-        server.server_gpus,
-        log_root or tasks[0].whole_file.parent,
-        num_samples=stage_cfg.num_samples,
-        postprocess_cmd=postprocess_cmd,
-        time=time,
-    )

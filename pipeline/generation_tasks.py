@@ -23,6 +23,7 @@ from typing import Optional
 from ..core.config import ConfigError
 from ..inference.config import GenerateConfig
 from .job import Dependency, Job
+from .server_options import ServerSetup
 from .wrap import override_key
 
 
@@ -160,25 +161,26 @@ class GenerationPlan:
     """For each whole output file, the jobs after which it is complete (for grading and later stages)."""
 
 
-def generation_jobs(
+def plan_generation(
     name: str,
     tasks: list[GenerationTask],
-    progress: Progress,
     python: str,
-    services: list,
-    server_overrides: list[str],
-    common_overrides: list[str],
-    env: dict[str, str],
+    server: ServerSetup,
+    overrides: list[str],
     num_jobs: int,
-    nodes: int,
-    gpus_per_node: int,
-    log_root: Path,
+    *,
     num_samples: Optional[int] = None,
     postprocess_cmd: Optional[str] = None,
     time: Optional[str] = None,
+    log_root: Optional[Path] = None,
 ) -> GenerationPlan:
-    """The jobs running the tasks left (num_jobs of them, one server each), and a merge job per chunked whole
-    file not complete yet."""
+    """Skip the tasks done already, then spread the rest over `num_jobs` jobs, each with its own server (and
+    sandbox), and add a merge job per chunked whole file not complete yet."""
+    progress = skip_done(
+        tasks, [*overrides, f"++server.server_type={server.server_type}", f"++server.model={server.model}"]
+    )
+    services, server_overrides, env = server.for_job(python)
+    log_root = log_root or tasks[0].whole_file.parent
 
     def postprocess(path: Path) -> list[list[str]]:
         if not postprocess_cmd:
@@ -188,7 +190,7 @@ def generation_jobs(
     jobs: list[Job] = []
     producers: dict[Path, list[Job]] = {}
     for group in group_tasks(progress.left, num_jobs) if progress.left else []:
-        command = [python, "-m", "assay.inference.generate", *server_overrides, *common_overrides]
+        command = [python, "-m", "assay.inference.generate", *server_overrides, *overrides]
         for task in group:
             command += ["--task", *task.overrides]
         after = [cmd for task in group if task.chunk is None for cmd in postprocess(task.output_file)]
@@ -197,8 +199,8 @@ def generation_jobs(
             command=command,
             next_commands=after,
             output_dir=log_root,
-            nodes=nodes,
-            gpus_per_node=gpus_per_node,
+            nodes=server.server_nodes,
+            gpus_per_node=server.server_gpus,
             time=time,
             env=dict(env),
             services=list(services),

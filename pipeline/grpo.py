@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import Optional
 
 from ..core.config import ConfigError, compose_stage_config
-from .cluster import load_cluster_config
+from .cluster import load_cluster_config, node_python
 from .experiment import Experiment
-from .generate import node_python
 from .job import Job
 from .job_options import JOB_DEFAULTS, JobOptions, takes_job_options
 from .server_spec import sandbox_env, sandbox_service

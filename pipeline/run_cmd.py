@@ -6,9 +6,8 @@ import shlex
 from pathlib import Path
 from typing import Optional
 
-from .cluster import load_cluster_config
+from .cluster import load_cluster_config, node_python
 from .experiment import Experiment, submit, wait_for
-from .generate import node_python
 from .job import Job
 from .job_options import JOB_DEFAULTS, JobOptions, takes_job_options
 from .server_options import SERVER_DEFAULTS, ServerOptions, ServerSetup, takes_server_options
@@ -17,7 +16,7 @@ from .wrap import extra_args
 
 
 @takes_job_options(expname="run_cmd")
-@takes_server_options
+@takes_server_options(("num_jobs",))
 def run_cmd(
     command: str,
     output_dir: str = "./assay_output",

@@ -11,6 +11,7 @@ turns them into what a job starts (services) and tells its command (stage overri
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable, Optional, TypeVar
 
@@ -46,42 +47,62 @@ class ServerOptions:
     """Port of the started server; a free one when unset."""
     with_sandbox: bool = False
     """Start the code-execution sandbox beside each job's command (its URL in ASSAY_SANDBOX_URL); code benchmarks' grading jobs always get one."""
+    num_jobs: Optional[int] = None
+    """Copies of the server, each a job running its share of the work (seeds x chunks, across all benchmarks) at once; default 1 (with num_chunks on Slurm: one per chunk). With more jobs than seeds and no num_chunks, the input is chunked so every job has work."""
 
 
 SERVER_DEFAULTS = ServerOptions()
 """The default of a decorated function's `server` parameter."""
 
 
-def takes_server_options(fn: F) -> F:
-    """Give a function that takes `server: ServerOptions` the options as flat keyword arguments."""
-    return takes_options(ServerOptions, "server")(fn)
+def takes_server_options(without: tuple[str, ...] = ()) -> Callable[[F], F]:
+    """Give a function that takes `server: ServerOptions` the options (but `without`) as flat keyword arguments."""
+    return takes_options(ServerOptions, "server", without=without)
 
 
-@dataclass
-class ServerSetup:
-    """The model server of a job: started in it, or an existing endpoint."""
+@dataclass(frozen=True)
+class JudgeOptions:
+    """The LLM judge of judge-graded benchmarks (eval): a server started in each grading job, or an endpoint."""
 
-    server_type: str
-    model: Optional[str]
-    server_address: Optional[str] = None
-    server_gpus: int = 0
-    server_nodes: int = 1
-    server_args: str = ""
-    server_port: Optional[int] = None
-    with_sandbox: bool = False
+    judge_model: Optional[str] = None
+    """The judge model (omni-math, or any benchmark with ++grader=judge): served in each grading job, unless judge_server_address is given."""
+    judge_server_type: str = "vllm"
+    """vllm, sglang, ... (a judge server started in the grading job) or openai (an endpoint: judge_server_address)."""
+    judge_server_address: Optional[str] = None
+    """Base URL of a running OpenAI-compatible judge; no judge server is started."""
+    judge_server_gpus: int = 0
+    """GPUs per node for the judge server started in the grading job."""
+    judge_server_args: str = ""
+    """Extra arguments passed verbatim to the judge server."""
+
+    def setup(self) -> ServerSetup:
+        return ServerSetup(
+            self.judge_server_type,
+            self.judge_server_address,
+            self.judge_server_gpus,
+            1,
+            self.judge_server_args,
+            model=self.judge_model,
+        )
+
+
+JUDGE_DEFAULTS = JudgeOptions()
+
+
+def takes_judge_options(fn: F) -> F:
+    """Give a function that takes `judge: JudgeOptions` the options as flat keyword arguments."""
+    return takes_options(JudgeOptions, "judge")(fn)
+
+
+@dataclass(frozen=True)
+class ServerSetup(ServerOptions):
+    """The server options with the model they serve: a server started in the job, or an existing endpoint."""
+
+    model: Optional[str] = None
 
     @classmethod
-    def of(cls, model: Optional[str], options: ServerOptions) -> "ServerSetup":
-        return cls(
-            options.server_type,
-            model,
-            options.server_address,
-            options.server_gpus,
-            options.server_nodes,
-            options.server_args,
-            options.server_port,
-            options.with_sandbox,
-        )
+    def of(cls, model: Optional[str], options: ServerOptions) -> ServerSetup:
+        return cls(**dataclasses.asdict(options), model=model)
 
     def check(self) -> None:
         try:

@@ -27,10 +27,9 @@ from pathlib import Path
 from typing import Optional
 
 from ..core.config import ConfigError, compose_stage_config
-from .cluster import ClusterConfig, load_cluster_config
+from .cluster import ClusterConfig, load_cluster_config, node_python
 from .executors import get_executor
 from .experiment import Experiment, submit, wait_for
-from .generate import node_python
 from .job import Job
 from .job_options import JOB_DEFAULTS, JobOptions, RunAfter, takes_job_options
 from .server_spec import sandbox_env, sandbox_service

@@ -23,10 +23,9 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..core.config import ConfigError
-from .cluster import load_cluster_config
+from .cluster import load_cluster_config, node_python
 from .executors import get_executor
 from .experiment import Experiment, submit
-from .generate import node_python
 from .job import FINAL_STATES, Job, JobHandle
 from .job_options import JOB_DEFAULTS, JobOptions, takes_job_options
 from .server_options import (
@@ -45,7 +44,7 @@ ALL_INTERFACES = "0.0.0.0"
 
 
 @takes_job_options(expname="server", without=("dependent_jobs", "run_after", "dependency_type"))
-@takes_server_options
+@takes_server_options(("num_jobs",))
 def start_server(
     model: str,
     output_dir: str = "./assay_output",

@@ -35,7 +35,7 @@ import argparse
 from pathlib import Path
 
 from assay.pipeline import eval, load_cluster_config, prepare_sft_data, run_cmd, sft, wrap_arguments
-from assay.pipeline.generate import node_python
+from assay.pipeline.cluster import node_python
 
 RAW_FILE = Path(__file__).resolve().parent / "data" / "mlcode_sft_raw.jsonl"
 

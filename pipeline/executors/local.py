@@ -30,9 +30,7 @@ CONTROLLER_LOG = "local_controller.log"
 @EXECUTORS.register("local")
 class LocalExecutor(Executor):
     name = "local"
-    waits_by_default = True
-    stops_with_launcher = True
-    shares_one_machine = True
+    waits_by_default = stops_with_launcher = shares_one_machine = True  # see Executor for what each means
 
     def check_cluster(self, cluster: ClusterConfig) -> None:
         if cluster.containers:
