@@ -105,7 +105,7 @@ def print_dry_run(job: Job, job_id: str, executor: str, spec: JobSpec, script: s
     """What a job would run: its commands, the services started beside them, env, logs, and the script."""
     lines = [
         f"### {job.name} [{job_id}] on {executor} (dry run: nothing submitted)",
-        f"# command(s) run on the node:\n{job.command_line()}",
+        "# command(s) run on the node:\n" + "\n".join(shlex.join(c) for c in [spec.command, *spec.next_commands]),
     ]
     for service in spec.services:
         lines.append(

@@ -8,14 +8,17 @@ longer knows (purged from its accounting) is judged by the result file it left, 
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import subprocess
+from pathlib import Path
 from typing import Optional
 
 from ...core.config import ConfigError
 from ..cluster import ClusterConfig, parse_time_minutes
 from ..job import FINAL_STATES, Job, JobHandle
 from ..job_runner import JobSpec, run_job
+from ..mounts import Mount, parse_mounts, require_mounted, to_container, translate_text, unmounted_paths
 from . import (
     EXECUTORS,
     DependencyError,
@@ -43,6 +46,12 @@ class SlurmExecutor(Executor):
                 f"{job.name} asks for {job.gpus_per_node} GPUs per node; cluster '{cluster.name}' has "
                 f"{cluster.gpus_per_node} (gpus_per_node in its config)"
             )
+        if cluster.container_args(job.container):
+            mounts = parse_mounts(cluster.mounts)
+            require_mounted(f"{job.name}'s log folder", str(job.log_dir), mounts, cluster.name)
+            unseen = unmounted_paths(_job_texts(job), mounts)
+            if unseen:
+                require_mounted(f"{job.name}'s argument", unseen[0], mounts, cluster.name)
 
     def submit(self, job: Job, cluster: ClusterConfig, dry_run: bool) -> JobHandle:
         self.check_job(job, cluster)
@@ -56,6 +65,8 @@ class SlurmExecutor(Executor):
             log_dir=str(job.log_dir),
             next_commands=list(job.next_commands),
         )
+        if cluster.container_args(job.container):
+            spec = in_container(spec, parse_mounts(cluster.mounts))
         if dry_run:
             job_id = next_dry_run_id()
             script = executor._make_submission_file_text(executor._submitit_command_str, uid="<uid>")
@@ -74,6 +85,46 @@ class SlurmExecutor(Executor):
 
     def cancel(self, handle: JobHandle) -> None:
         subprocess.run(["scancel", handle.job_id], check=True, capture_output=True)
+
+
+def _job_texts(job: Job) -> list[str]:
+    """Every argument and environment value of a job and its services."""
+    texts = [*job.command, *(a for c in job.next_commands for a in c), *job.env.values()]
+    for service in job.services:
+        texts += [*service.command, *service.env.values()]
+    return texts
+
+
+def in_container(spec: JobSpec, mounts: list[Mount]) -> JobSpec:
+    """The job as its container sees it: every launcher path under a mount replaced by the container's name."""
+
+    def args(values: list[str]) -> list[str]:
+        return [translate_text(v, mounts) for v in values]
+
+    def env(values: dict[str, str]) -> dict[str, str]:
+        return {k: translate_text(v, mounts) for k, v in values.items()}
+
+    return dataclasses.replace(
+        spec,
+        command=args(spec.command),
+        env=env(spec.env),
+        next_commands=[args(c) for c in spec.next_commands],
+        services=[dataclasses.replace(s, command=args(s.command), env=env(s.env)) for s in spec.services],
+        log_dir=translate_text(spec.log_dir, mounts) if spec.log_dir else spec.log_dir,
+    )
+
+
+def _container_executor(folder: Path, container_folder: str):
+    """submitit's SlurmExecutor, except that the job inside the container reads its pickle from the container's
+    name for the log folder (sbatch and srun, on the host, still write the logs under the host's name)."""
+    import submitit
+
+    class ContainerExecutor(submitit.SlurmExecutor):
+        @property
+        def _submitit_command_str(self) -> str:
+            return " ".join([self.python, "-u -m submitit.core._submit", shlex.quote(container_folder)])
+
+    return ContainerExecutor(folder=folder, python="python")
 
 
 def slurm_dependency(job: Job) -> Optional[str]:
@@ -131,8 +182,11 @@ def _submitit_executor(job: Job, cluster: ClusterConfig, dependency: Optional[st
     import submitit
 
     container = cluster.container_args(job.container)
-    # inside a container the launcher's interpreter path does not exist; the image's python runs the job
-    executor = submitit.SlurmExecutor(folder=job.log_dir, python="python" if container else None)
+    if container:  # the image's python runs the job, from the container's name for the log folder
+        inside = to_container(str(job.log_dir), parse_mounts(cluster.mounts)) or str(job.log_dir)
+        executor = _container_executor(job.log_dir, inside)
+    else:
+        executor = submitit.SlurmExecutor(folder=job.log_dir)
     params: dict = {
         "job_name": f"{cluster.job_name_prefix}{job.name}",
         "time": parse_time_minutes(job.time or cluster.time or DEFAULT_TIME),

@@ -11,7 +11,8 @@ def slurm_config(tmp_path, extra=""):
     path = tmp_path / "cluster.yaml"
     path.write_text(
         "executor: slurm\naccount: acct\npartition: gpu\ntime: '02:00:00'\ngpus_per_node: 8\n"
-        "containers: {assay: /c/assay.sqsh}\nmounts: [/lustre:/workspace]\nenv_vars: [HF_HOME=/workspace/hf]\n"
+        f"containers: {{assay: /c/assay.sqsh}}\nmounts: [/lustre:/workspace, '{tmp_path}:/exp']\n"
+        "env_vars: [HF_HOME=/workspace/hf]\n"
         "sbatch_args: {qos: high}\njob_name_prefix: 'x_'\n" + extra
     )
     return str(path)
@@ -41,7 +42,9 @@ def test_slurm_dry_run_prints_the_sbatch_script_and_submits_nothing(tmp_path, ca
         "export HF_HOME=/workspace/hf",
     ]:
         assert line in text, line
-    assert "--container-image=/c/assay.sqsh" in text and "--container-mounts=/lustre:/workspace" in text
+    assert (
+        "--container-image=/c/assay.sqsh" in text and f"--container-mounts=/lustre:/workspace,{tmp_path}:/exp" in text
+    )
     assert "bash -c 'python train.py ++lr=1e-4 '\"'\"'++name=two words'\"'\"''" in text
     assert not out_dir.exists()
 

@@ -1,0 +1,113 @@
+"""Mount path translation: where a launcher path is inside a job's container, and back.
+
+A cluster config's `mounts` (`host_path:container_path`, pyxis' --container-mounts) make host folders visible
+in the containers under other names. Launchers are written with the paths the user sees on the login node;
+a job that runs in a container must be given the container's names for them. When a cluster runs jobs in
+containers, the Slurm executor translates every path of a job's command, follow-up commands, environment and
+services (and the folder submitit runs the job from) with `to_container`, and refuses, before anything is
+submitted, a job whose log folder or path arguments lie under no mount (the container could not see them).
+`to_host` maps a path a job reports back to the launcher's name for it.
+
+The longest matching mount wins, and a mount only matches whole path components: with `/lustre/a:/ws`,
+`/lustre/a/x` is `/ws/x` but `/lustre/ab` is under no mount.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Iterable, Optional
+
+from ..core.config import ConfigError
+
+
+@dataclass(frozen=True)
+class Mount:
+    host: str
+    container: str
+
+
+def parse_mounts(mounts: Iterable[str]) -> list[Mount]:
+    """`host:container[:options]` entries (pyxis' syntax) as Mounts, longest host path first."""
+    parsed = []
+    for entry in mounts:
+        host, _, rest = entry.partition(":")
+        container = rest.split(":", 1)[0] if rest else host
+        parsed.append(Mount(_clean(host), _clean(container)))
+    return sorted(parsed, key=lambda m: len(m.host), reverse=True)
+
+
+def _clean(path: str) -> str:
+    return os.path.normpath(path) if path else path
+
+
+def _under(path: str, root: str) -> Optional[str]:
+    """The part of `path` below `root` ('' for root itself), or None when `path` is not under it."""
+    if root == "/":
+        return path.lstrip("/")
+    if path == root:
+        return ""
+    if path.startswith(root + "/"):
+        return path[len(root) + 1 :]
+    return None
+
+
+def to_container(path: str, mounts: list[Mount]) -> Optional[str]:
+    """The container's name for a launcher path, or None when it is under no mount."""
+    absolute = os.path.normpath(os.path.abspath(path))
+    for mount in mounts:
+        rest = _under(absolute, mount.host)
+        if rest is not None:
+            return os.path.join(mount.container, rest) if rest else mount.container
+    return None
+
+
+def to_host(path: str, mounts: list[Mount]) -> Optional[str]:
+    """The launcher's name for a path inside the container, or None when it is under no mount."""
+    normal = os.path.normpath(path)
+    for mount in sorted(mounts, key=lambda m: len(m.container), reverse=True):
+        rest = _under(normal, mount.container)
+        if rest is not None:
+            return os.path.join(mount.host, rest) if rest else mount.host
+    return None
+
+
+_PATH = re.compile(r"(?<![\w.~-])/[^\s'\"=:,;]*")
+"""An absolute path inside an argument: `/a/b` alone, or after `=`, `:` or `,` (`++input_file=/a/b`)."""
+
+
+def translate_text(text: str, mounts: list[Mount]) -> str:
+    """`text` with every absolute path under a mount replaced by the container's name for it."""
+
+    def replace(match: re.Match) -> str:
+        inside = to_container(match.group(0), mounts)
+        return inside if inside is not None else match.group(0)
+
+    return _PATH.sub(replace, text)
+
+
+def unmounted_paths(texts: Iterable[str], mounts: list[Mount]) -> list[str]:
+    """Absolute paths in `texts` that exist on this machine, are under no mount and not the image's own system
+    folders (/usr, /bin, /etc, ...): what a container would not see."""
+    system = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/opt", "/proc", "/dev", "/sys")
+    found = []
+    for text in texts:
+        for match in _PATH.finditer(text):
+            path = match.group(0)
+            if len(path) > 1 and os.path.exists(path) and to_container(path, mounts) is None:
+                if not any(_under(os.path.normpath(path), root) is not None for root in system):
+                    found.append(path)
+    return found
+
+
+def require_mounted(what: str, path: str, mounts: list[Mount], cluster: str) -> str:
+    """The container's name for `path`; a ConfigError naming `what` when no mount of `cluster` holds it."""
+    inside = to_container(path, mounts)
+    if inside is None:
+        known = ", ".join(f"{m.host}:{m.container}" for m in mounts) or "none"
+        raise ConfigError(
+            f"{what} {path} is under no mount of cluster '{cluster}' (mounts: {known}), so its containers cannot "
+            "see it: put it under a mounted folder, or add a mount for it"
+        )
+    return inside
