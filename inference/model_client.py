@@ -55,6 +55,8 @@ _CONTEXT = re.compile(
     r"context length|context window|max_model_len|maximum model length|too long|context_length_exceeded", re.I
 )
 _MAX_CONTEXT = re.compile(r"maximum context length is (\d+)|maximum model length of (\d+)|limit of (\d+)", re.I)
+_OVER_MODEL_LEN = re.compile(r"max_tokens=\d+ cannot be greater than max_model_len=(\d+)", re.I)
+"""vLLM's refusal of a max_tokens over the whole context, before it looks at the prompt."""
 _INPUT_TOKENS = re.compile(r"(\d+) in the messages|has (\d+) input tokens|(\d+) input tokens|prompt \(length (\d+)\)")
 
 
@@ -189,12 +191,23 @@ class ModelClient:
                 await asyncio.sleep(max(backoff, wait))
 
     def _clamped(self, payload: dict, error: str) -> Optional[dict]:
-        """The same request with max_tokens cut to what the context leaves, if the prompt itself fits."""
+        """The same request with max_tokens cut to what the context leaves, if the prompt itself fits.
+
+        A server that refuses a max_tokens over the whole context without counting the prompt (vLLM) is asked
+        again with the whole context; its next refusal says how much the prompt leaves."""
+        asked = payload.get("max_tokens")
+        whole = _first_int(_OVER_MODEL_LEN, error)
+        if whole is not None and asked is not None and asked > whole:
+            self._warn_clamp(asked, whole)
+            return {**payload, "max_tokens": whole}
         limit = _first_int(_MAX_CONTEXT, error)
         used = _first_int(_INPUT_TOKENS, error)
-        asked = payload.get("max_tokens")
         if limit is None or used is None or asked is None or used >= limit or limit - used >= asked:
             return None
+        self._warn_clamp(asked, limit)
+        return {**payload, "max_tokens": limit - used}
+
+    def _warn_clamp(self, asked: int, limit: int) -> None:
         if not self._clamp_warned:
             self._clamp_warned = True
             print(
@@ -203,7 +216,6 @@ class ModelClient:
                 file=sys.stderr,
                 flush=True,
             )
-        return {**payload, "max_tokens": limit - used}
 
 
 class _Retryable(Exception):

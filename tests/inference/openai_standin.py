@@ -62,6 +62,10 @@ async def _answer(request: web.Request) -> web.Response:
     if "TOOLONG" in text:
         message = "The decoder prompt (length 9000) is longer than the maximum model length of 8192."
         return web.json_response({"error": {"message": message}}, status=400)
+    if m := re.search(r"MAXLEN:(\d+)", text):  # vLLM refuses a max_tokens over the whole context first
+        if body.get("max_tokens", 0) > int(m[1]):
+            message = f"max_tokens={body['max_tokens']} cannot be greater than max_model_len={m[1]}. Please request fewer output tokens."
+            return web.json_response({"error": {"message": message}}, status=400)
     if m := re.search(r"CTX:(\d+):(\d+)", text):
         limit, used = int(m[1]), int(m[2])
         if body.get("max_tokens", 0) > limit - used:

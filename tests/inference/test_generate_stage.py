@@ -218,6 +218,17 @@ def test_tokens_to_generate_beyond_the_context_is_cut_to_what_is_left_with_one_w
     assert all(x["error"] is None for x in read(out))
 
 
+def test_tokens_to_generate_beyond_the_whole_context_is_cut_in_two_refusals(standin, tmp_path):
+    """vLLM refuses max_tokens over max_model_len before counting the prompt: the client asks for the whole
+    context, then for what the prompt leaves (the gpt-oss tutorial's 120000 tokens on a 4096-token model)."""
+    qs = ["tutorial budget MAXLEN:100 CTX:100:10"]
+    inp, out = write_input(tmp_path, qs), tmp_path / "out.jsonl"
+    proc = run_stage(*stage_argv(standin, inp, out, "++inference.tokens_to_generate=120000"))
+    assert stats(standin)["bodies"][qs[0]]["max_tokens"] == 90
+    assert proc.stderr.count("does not fit the model's context") == 1
+    assert read(out)[0]["error"] is None
+
+
 def test_unset_tokens_to_generate_leaves_the_length_to_the_server(standin, tmp_path):
     inp, out = write_input(tmp_path, ["no budget given"]), tmp_path / "out.jsonl"
     run_stage(*stage_argv(standin, inp, out))
