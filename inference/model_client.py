@@ -57,6 +57,7 @@ _CONTEXT = re.compile(
 _MAX_CONTEXT = re.compile(r"maximum context length is (\d+)|maximum model length of (\d+)|limit of (\d+)", re.I)
 _OVER_MODEL_LEN = re.compile(r"max_tokens=\d+ cannot be greater than max_model_len=(\d+)", re.I)
 """vLLM's refusal of a max_tokens over the whole context, before it looks at the prompt."""
+_CLAMP_WARNED: set[int] = set()
 _INPUT_TOKENS = re.compile(r"(\d+) in the messages|has (\d+) input tokens|(\d+) input tokens|prompt \(length (\d+)\)")
 
 
@@ -135,7 +136,6 @@ class ModelClient:
         self._headers = auth_headers(server)
         self._max_connections = max_connections
         self._session: Optional[aiohttp.ClientSession] = None
-        self._clamp_warned = False
 
     async def __aenter__(self) -> "ModelClient":
         self._session = aiohttp.ClientSession(
@@ -208,8 +208,8 @@ class ModelClient:
         return {**payload, "max_tokens": limit - used}
 
     def _warn_clamp(self, asked: int, limit: int) -> None:
-        if not self._clamp_warned:
-            self._clamp_warned = True
+        if limit not in _CLAMP_WARNED:  # once per context size and process, however many clients a stage makes
+            _CLAMP_WARNED.add(limit)
             print(
                 f"[assay] warning: tokens_to_generate={asked} does not fit the model's context of {limit} tokens "
                 "with the prompt; each such request asks for what is left of the context instead",
