@@ -36,7 +36,7 @@ from __future__ import annotations
 import ast
 import asyncio
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 from .code_taxonomy import classify_error, error_text, worst_category
 from .extract_code import extract_code
@@ -94,6 +94,23 @@ def _tail(parts: list[str], chars: int) -> str:
     return text[-chars:] if chars > 0 else ""
 
 
+def _answer_failure(
+    verdict: dict, fail: Callable[..., CodeGrade], total: int, output: list[str], tail_chars: int, where: str = ""
+) -> Optional[CodeGrade]:
+    """The categories the answer earns before any test or case counts: a syntax error, tampering (which scores
+    0 tests passed), or an error raised by the answer itself; None when there is none of them."""
+    if verdict.get("answer_syntax_error"):
+        return fail("syntax_error", verdict["answer_syntax_error"])
+    if verdict.get("tampering"):
+        return CodeGrade(
+            False, "tampering", 0, total, _tail(output + [f"tampering: {verdict['tampering']}"], tail_chars)
+        )
+    if verdict.get("answer_error"):
+        error = verdict["answer_error"]
+        return fail(classify_error(error, in_answer=True), where + error_text(error))
+    return None
+
+
 def grade_from_verdict(
     verdict: dict, total: int, tail_chars: int = 2000, entry_point: Optional[str] = None
 ) -> CodeGrade:
@@ -106,15 +123,9 @@ def grade_from_verdict(
 
     if verdict.get("tests_error"):
         return fail("data_error", verdict["tests_error"])
-    if verdict.get("answer_syntax_error"):
-        return fail("syntax_error", verdict["answer_syntax_error"])
-    if verdict.get("tampering"):
-        return CodeGrade(
-            False, "tampering", 0, total, _tail(output + [f"tampering: {verdict['tampering']}"], tail_chars)
-        )
-    if verdict.get("answer_error"):
-        error = verdict["answer_error"]
-        return fail(classify_error(error, in_answer=True), error_text(error))
+    early = _answer_failure(verdict, fail, total, output, tail_chars)
+    if early is not None:
+        return early
     status = verdict.get("status")
     if status == "killed" and verdict.get("defines_entry_point") is None:
         return fail("runtime_error", verdict.get("reason") or "the answer's process was killed")
@@ -167,15 +178,9 @@ def grade_from_program_verdict(verdict: dict, tail_chars: int = 2000) -> CodeGra
         return CodeGrade(False, category, passed, total, _tail(output + list(parts), tail_chars))
 
     case = f"case {verdict.get('failed_case')}"
-    if verdict.get("answer_syntax_error"):
-        return fail("syntax_error", verdict["answer_syntax_error"])
-    if verdict.get("tampering"):
-        return CodeGrade(
-            False, "tampering", 0, total, _tail(output + [f"tampering: {verdict['tampering']}"], tail_chars)
-        )
-    if verdict.get("answer_error"):
-        error = verdict["answer_error"]
-        return fail(classify_error(error, in_answer=True), f"{case}:\n{error_text(error)}")
+    early = _answer_failure(verdict, fail, total, output, tail_chars, where=f"{case}:\n")
+    if early is not None:
+        return early
     if verdict.get("status") == "timeout":
         return fail("timeout", f"{case}: {verdict.get('reason') or 'the program ran past its time limit'}")
     if verdict.get("status") == "killed":

@@ -764,13 +764,7 @@ def serve(fd: int, request: dict, wire, capped_text_type, output_file: str, repl
     os.close(descriptor)
     sys.stdout, sys.stderr = out, err
 
-    def fd_output() -> str:
-        try:
-            with open(output_file, "rb") as f:
-                data = f.read(limit * 4 + 4)
-        except OSError:
-            return ""
-        return data.decode("utf-8", "replace")[:limit]
+    fd_output = _file_reader(output_file, limit)
 
     def plain_failure(kind: str, message: str) -> None:
         """Before the answer exists nothing can forge a frame; still signed, for one format.
