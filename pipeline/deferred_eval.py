@@ -10,7 +10,8 @@ the comparison and checkpoint sweep tables to its log. It fails when any of them
 after this eval's expname starts only when every checkpoint was evaluated. The cluster config travels in
 the command itself, so the node needs no copy of the file. On Slurm the job holds one CPU slot while it
 waits, and submits from where it runs: on a cluster that runs jobs in containers, the image needs
-Slurm's client tools (sbatch, squeue, sacct), as for multi-node training.
+Slurm's client tools (sbatch, squeue, sacct), as for multi-node training, and, since it submits with the
+launcher's paths, the folders it uses mounted under the same paths in its container.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def submit_deferred_eval(
         time=arguments.get("time"),
         follow_up_copies=False,
         takes_local_slot=False,
+        container_paths=False,
     )
     experiment = submit_experiment(
         cluster,

@@ -128,6 +128,7 @@ def eval(  # noqa: A001 - the command users know by this name
     benchmarks: str,
     output_dir: str,
     model: Union[str, list[str]],
+    *,
     num_chunks: Optional[int] = None,
     extra_datasets: Optional[str] = None,
     ctx=None,

@@ -91,6 +91,7 @@ def generate(
     input_file: str,
     output_dir: str,
     model: Optional[str] = None,
+    *,
     num_random_seeds: Optional[int] = None,
     starting_seed: int = 0,
     num_chunks: Optional[int] = None,

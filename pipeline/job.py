@@ -77,6 +77,9 @@ class Job:
     takes_local_slot: bool = True
     """Whether it counts against a local cluster's `max_parallel_jobs`; not for a job that only submits other
     jobs and waits for them (it would hold the slot they need)."""
+    container_paths: bool = True
+    """In a container, whether its paths are translated through the cluster's mounts (pipeline/mounts.py); not
+    for a job that submits other jobs with the launcher's paths (a deferred eval)."""
 
     @property
     def log_dir(self) -> Path:

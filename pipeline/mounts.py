@@ -91,11 +91,14 @@ def unmounted_paths(texts: Iterable[str], mounts: list[Mount]) -> list[str]:
     """Absolute paths in `texts` that exist on this machine, are under no mount and not the image's own system
     folders (/usr, /bin, /etc, ...): what a container would not see."""
     system = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/opt", "/proc", "/dev", "/sys")
+    scratch = ("/tmp", "/var/tmp", "/dev/shm")  # every container has these folders (not what is in them)
     found = []
     for text in texts:
         for match in _PATH.finditer(text):
             path = match.group(0)
-            if len(path) > 1 and os.path.exists(path) and to_container(path, mounts) is None:
+            if path.startswith("//") or os.path.normpath(path) in ("/", *scratch):
+                continue  # `//` in code (`7 // 2`), a URL's `//host`, or a scratch folder itself
+            if os.path.exists(path) and to_container(path, mounts) is None:
                 if not any(_under(os.path.normpath(path), root) is not None for root in system):
                     found.append(path)
     return found

@@ -20,10 +20,11 @@ from .wrap import extra_args
 def run_cmd(
     command: str,
     output_dir: str = "./assay_output",
-    model: Optional[str] = None,
     num_gpus: int = 0,
     num_nodes: int = 1,
     ctx=None,
+    *,
+    model: Optional[str] = None,
     server: ServerOptions = SERVER_DEFAULTS,
     options: JobOptions = JOB_DEFAULTS,
 ) -> Experiment:
@@ -37,10 +38,10 @@ def run_cmd(
     Args:
         command: The shell command, run with `bash -c` on the node.
         output_dir: Logs go to `<output_dir>/logs/<expname>/`.
-        model: Serve this model beside the command (a path, a served name, or the alias smollm2); none when unset.
         num_gpus: GPUs per node for the command (a server started beside it uses the first server_gpus of the job's GPUs).
         num_nodes: Nodes for the job.
         ctx: Extra arguments appended to the command (from `wrap_arguments` or the CLI).
+        model: Serve this model beside the command (a path, a served name, or the alias smollm2); none when unset.
     """
     cluster_cfg = load_cluster_config(options.cluster)
     full_command = command

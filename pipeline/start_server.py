@@ -38,6 +38,8 @@ from .server_options import (
 )
 from .server_spec import SANDBOX_URL_ENV
 
+TOKEN_FILE_ENV = "ASSAY_SANDBOX_TOKEN_FILE"
+"""Where the job writes the sandbox's token for its user (a file in the job's log folder, mode 0600)."""
 READY = "[assay] server ready:"
 """The first word of the line the job prints once the server is healthy (the launcher watches for it)."""
 ALL_INTERFACES = "0.0.0.0"
@@ -67,6 +69,8 @@ def start_server(
     python = node_python(cluster_cfg)
     services, _, env = setup.for_job(python, host=ALL_INTERFACES)
     env.update(setup.command_env())
+    if setup.with_sandbox:
+        env[TOKEN_FILE_ENV] = str(Path(output_dir).absolute() / "logs" / options.expname / "sandbox_token")
     job = Job(
         name=options.expname,
         command=[python, "-m", "assay.pipeline.start_server"],
@@ -174,11 +178,19 @@ def announce(environ: Optional[dict] = None) -> str:
         f"  generate: assay generate --server_type=openai --server_address={url} --model={model} ...",
     ]
     if env.get(SANDBOX_URL_ENV):
-        lines.append(
-            f"  sandbox:  {env[SANDBOX_URL_ENV].replace('127.0.0.1', host, 1)} "
-            f"(token: ASSAY_SANDBOX_TOKEN={env.get('ASSAY_SANDBOX_TOKEN', '')})"
-        )
+        where = "in ASSAY_SANDBOX_TOKEN of the job"
+        if env.get(TOKEN_FILE_ENV) and env.get("ASSAY_SANDBOX_TOKEN"):
+            where = f"in {write_token(env[TOKEN_FILE_ENV], env['ASSAY_SANDBOX_TOKEN'])}, readable by you only"
+        lines.append(f"  sandbox:  {env[SANDBOX_URL_ENV].replace('127.0.0.1', host, 1)} (its token is {where})")
     return "\n".join(lines)
+
+
+def write_token(path: str, token: str) -> str:
+    """The sandbox's token in a file only its owner can read (never in a log); returns the path."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as f:
+        f.write(token + "\n")
+    return path
 
 
 def main() -> int:

@@ -128,6 +128,10 @@ def parse_grade_program(raw: bytes, cfg: SandboxConfig) -> dict:
             raise BadRequest(f"cases[{number}] needs 'stdin', a string")
         if not isinstance(case.get("expected_output"), str):
             raise BadRequest(f"cases[{number}] needs 'expected_output', a string")
+        try:
+            case["stdin"].encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequest(f"cases[{number}]: 'stdin' is not valid Unicode (a lone surrogate)") from None
     return {
         "answer": body["answer"],
         "cases": [{"stdin": c["stdin"], "expected_output": c["expected_output"]} for c in cases],

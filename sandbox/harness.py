@@ -702,8 +702,9 @@ def _grade(
 ):
     """The runner. Its frame is the only one the sentry takes events from: keep everything local.
 
-    `program` (a program run) is (system_exit, live_threads, join, own_flush): the run ends as a Python
-    program's would, with sys.exit(0) a normal end, its non-daemon threads joined and sys.stdout flushed."""
+    `program` (a program run) is (system_exit, live_threads, join, own_flush, run_exit_functions): the run ends
+    as a Python program's would, with sys.exit(0) a normal end, its non-daemon threads joined, its atexit
+    handlers run and sys.stdout flushed."""
     audit("assay.begin")
     audit("assay.arm")
     error = None
@@ -715,12 +716,13 @@ def _grade(
         if program is not None and type(exc) is program[0] and exc.args in ((), (None,), (0,)):
             error = None  # sys.exit(), sys.exit(0): the program ended normally
     if program is not None:
-        _, live_threads, join, own_flush = program
+        _, live_threads, join, own_flush, run_exit_functions = program
         try:
             for thread in live_threads():
                 join(thread)
+            run_exit_functions()  # atexit handlers (a fast-I/O buffer written at exit), as at interpreter exit
             stream = sys_modules["sys"].stdout
-            if stream is not None:
+            if stream is not None and not getattr(stream, "closed", False):
                 stream.flush()  # a replaced sys.stdout (a fast-I/O wrapper) holds the output's tail
         except BaseException as exc:  # noqa: BLE001 - the answer's failure is its outcome
             error = error or describe_error(exc)
@@ -865,6 +867,21 @@ def _file_reader(path: str, limit: int):
     return read
 
 
+def _descriptor_reader(fd: int, limit: int):
+    """A reader of the first `limit` + 1 characters of the open file `fd` (the program's output, which has no
+    name left in the file system)."""
+    pread = os.pread
+
+    def read() -> str:
+        try:
+            data = pread(fd, limit * 4 + 4, 0)
+        except OSError:
+            return ""
+        return data.decode("utf-8", "replace")[: limit + 1]
+
+    return read
+
+
 def serve_program(fd: int, request: dict, capped_text_type, output_file: str, repl_module) -> None:
     """A program run: the answer is the program, run once as `__main__` with `stdin` on descriptor 0.
 
@@ -872,6 +889,7 @@ def serve_program(fd: int, request: dict, capped_text_type, output_file: str, re
     a file of its own, which the sentry reads when the run is done and sends signed, so the worker can
     compare it with the expected output. The expected output never enters this process. The same
     sentry watches the run as in a test run, except that sys.stdout may be replaced."""
+    import atexit
     import io
     import threading
 
@@ -880,13 +898,17 @@ def serve_program(fd: int, request: dict, capped_text_type, output_file: str, re
     stdin_text = request.get("stdin")
     stdin_file, stdout_file = output_file + "-stdin", output_file + "-stdout"
     with open(stdin_file, "wb") as f:
-        f.write(stdin_text.encode("utf-8") if type(stdin_text) is str else b"")
+        f.write(stdin_text.encode("utf-8", "replace") if type(stdin_text) is str else b"")
     descriptor = os.open(stdin_file, os.O_RDONLY)
     os.dup2(descriptor, 0)
     os.close(descriptor)
     descriptor = os.open(stdout_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(descriptor, 1)
     os.close(descriptor)
+    stdout_reader = os.open(stdout_file, os.O_RDONLY)
+    # nameless from now on: another process of the same user (without namespaces) cannot open either file
+    os.unlink(stdin_file)
+    os.unlink(stdout_file)
     descriptor = os.open(output_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_TRUNC, 0o600)
     os.dup2(descriptor, 2)
     os.close(descriptor)
@@ -894,8 +916,11 @@ def serve_program(fd: int, request: dict, capped_text_type, output_file: str, re
     stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8")
     err = repl_module._CappedStream(capped_text_type, limit, "stderr")
     sys.stdout, sys.stderr = stdout, err
-    read_stdout, read_stderr = _file_reader(stdout_file, limit), _file_reader(output_file, limit)
+    sys.__stdin__, sys.__stdout__ = sys.stdin, stdout  # type: ignore[misc]  # what sys.__stdout__ at exit reaches
+    read_stdout, read_stderr = _descriptor_reader(stdout_reader, limit), _file_reader(output_file, limit)
     own_flush = stdout.flush
+    atexit._clear()  # the fork server's own handlers are not the program's
+    run_exit_functions = atexit._run_exitfuncs
 
     def program_output() -> str:
         try:
@@ -924,7 +949,7 @@ def serve_program(fd: int, request: dict, capped_text_type, output_file: str, re
     def live_threads() -> list:
         return [t for t in enumerate_threads() if t is not main_thread and not is_daemon(t)]
 
-    program = (SystemExit, live_threads, threading.Thread.join, own_flush)
+    program = (SystemExit, live_threads, threading.Thread.join, own_flush, run_exit_functions)
     hook = make_sentry(
         key,
         fd,

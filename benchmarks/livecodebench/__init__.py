@@ -9,15 +9,16 @@ Upstream lines carry `public_test_cases` (a JSON list) and `private_test_cases` 
 JSON or as base64 of zlib of a pickled JSON string). The pickle is read by an unpickler that can build
 nothing but plain values (no class or function is ever looked up), so a hostile data file cannot run code.
 
-Two kinds of problems, graded as the platforms run them:
+Two kinds of problems, graded as LiveCodeBench's own runner grades them, so that scores compare:
 - stdin problems (AtCoder, Codeforces: no starter code): the answer is a program; each test case's input is
   its stdin and its output is compared line by line, numbers by value (sandbox/program_output.py). Field
-  `cases`. Nothing is added to the program: a missing import fails, as it would on the judge.
+  `cases`.
 - functional problems (LeetCode: starter code, `metadata.func_name`): the answer completes `class Solution`;
   each case is one test calling the method with the case's JSON arguments (one per input line) and comparing
-  the result with the JSON output (tuples as lists). `code_prefix` gives the names LeetCode's environment
-  provides without imports (typing's List, collections, heapq, ...). Fields `tests`, `entry_point`.
-Fields: id, question, platform, difficulty, contest_date, and `cases` or `tests`/`entry_point`/`code_prefix`.
+  the result with the JSON output (tuples as lists). Fields `tests`, `entry_point`.
+Both run after `code_prefix`, the imports LiveCodeBench's runner gives every program (the standard library's
+usual modules, typing's names, a recursion limit of 50000; builtins last, so `math.pow` does not hide `pow`).
+Fields: id, question, platform, difficulty, contest_date, code_prefix, and `cases` or `tests`/`entry_point`.
 """
 
 from __future__ import annotations
@@ -39,17 +40,28 @@ RELEASE_FILES = ("test.jsonl", "test2.jsonl", "test3.jsonl", "test4.jsonl", "tes
 WINDOW = ("2024-08-01", "2025-05-31")
 """Contest dates kept by the download (inclusive): NeMo-Skills' default split."""
 
-LEETCODE_PRELUDE = """\
-from typing import *
+PRELUDE = """\
+from string import *
+from re import *
+from datetime import *
 from collections import *
-from functools import *
-from itertools import *
 from heapq import *
 from bisect import *
+from copy import *
 from math import *
-import collections, functools, heapq, itertools, math, bisect, string, re, random
+from random import *
+from statistics import *
+from itertools import *
+from functools import *
+from operator import *
+from io import *
+from typing import *
+from builtins import *
+import string, re, datetime, collections, heapq, bisect, copy, math, random, statistics, itertools, functools
+import operator, io, sys, json
+sys.setrecursionlimit(50000)
 """
-"""What LeetCode's Python environment offers without imports; the graded program is this, then the answer."""
+"""What LiveCodeBench's runner puts before every program; the graded program is this, then the answer."""
 
 WITH_STARTER = (
     "Write the solution in Python by completing the starter code below. Answer with the whole class in a "
@@ -134,9 +146,10 @@ def from_upstream(row: dict, index: int) -> dict:
         func_name = metadata.get("func_name")
         if not isinstance(func_name, str) or not func_name.isidentifier():
             raise ValueError("a functional problem needs metadata.func_name")
-        line.update(tests=functional_tests(functional, func_name), entry_point="Solution", code_prefix=LEETCODE_PRELUDE)
+        line.update(tests=functional_tests(functional, func_name), entry_point="Solution", code_prefix=PRELUDE)
     else:
         line["cases"] = [{"input": str(case["input"]), "output": str(case["output"])} for case in cases]
+        line["code_prefix"] = PRELUDE
     return line
 
 

@@ -46,7 +46,7 @@ class SlurmExecutor(Executor):
                 f"{job.name} asks for {job.gpus_per_node} GPUs per node; cluster '{cluster.name}' has "
                 f"{cluster.gpus_per_node} (gpus_per_node in its config)"
             )
-        if cluster.container_args(job.container):
+        if cluster.container_args(job.container) and job.container_paths:
             mounts = parse_mounts(cluster.mounts)
             require_mounted(f"{job.name}'s log folder", str(job.log_dir), mounts, cluster.name)
             unseen = unmounted_paths(_job_texts(job), mounts)
@@ -65,7 +65,7 @@ class SlurmExecutor(Executor):
             log_dir=str(job.log_dir),
             next_commands=list(job.next_commands),
         )
-        if cluster.container_args(job.container):
+        if cluster.container_args(job.container) and job.container_paths:
             spec = in_container(spec, parse_mounts(cluster.mounts))
         if dry_run:
             job_id = next_dry_run_id()
@@ -183,7 +183,8 @@ def _submitit_executor(job: Job, cluster: ClusterConfig, dependency: Optional[st
 
     container = cluster.container_args(job.container)
     if container:  # the image's python runs the job, from the container's name for the log folder
-        inside = to_container(str(job.log_dir), parse_mounts(cluster.mounts)) or str(job.log_dir)
+        mounts = parse_mounts(cluster.mounts) if job.container_paths else []
+        inside = to_container(str(job.log_dir), mounts) or str(job.log_dir)
         executor = _container_executor(job.log_dir, inside)
     else:
         executor = submitit.SlurmExecutor(folder=job.log_dir)

@@ -81,6 +81,7 @@ def test_prepare_decodes_both_kinds_of_problem(prepared):
     assert functional["entry_point"] == "Solution" and "cases" not in functional
     assert "def largestPairSum(self, nums: List[int])" in functional["question"]
     assert functional["tests"].count("def test_") == 2 and "from typing import *" in functional["code_prefix"]
+    assert stdin["code_prefix"] == functional["code_prefix"]
 
 
 def test_a_pickle_that_names_a_global_is_refused_without_running_it(tmp_path):
@@ -123,7 +124,16 @@ STDIN_ANSWERS = {
     ),
     "wrong output": ("n = int(input())\nprint(n)\n", False, "wrong_answer"),
     "right on the public case only": ("print(6)\n", False, "wrong_answer"),
-    "forgotten import": ("data = sys.stdin.read().split()\nprint(sum(map(int, data[1:])))\n", False, "missing_import"),
+    "sys from the runner's prelude": ("data = sys.stdin.read().split()\nprint(sum(map(int, data[1:])))\n", True, None),
+    "forgotten import": ("print(numpy.sum([int(x) for x in open(0).read().split()[1:]]))\n", False, "missing_import"),
+    "pow is the builtin": ("input()\nprint(sum(map(int, input().split())) + pow(2, 10, 7) - 2)\n", True, None),
+    "atexit writes the buffer": (
+        "import atexit, io, sys\nbuf = io.StringIO()\natexit.register(lambda: sys.__stdout__.write(buf.getvalue()))\n"
+        "input()\nbuf.write(str(sum(map(int, input().split()))) + '\\n')\n",
+        True,
+        None,
+    ),
+    "closes stdout at the end": ("input()\nprint(sum(map(int, input().split())))\nsys.stdout.close()\n", True, None),
     "crash": ("n = int(input())\nprint(1 // (n - n))\n", False, "runtime_error"),
     "sys.exit(1)": ("import sys\nprint(6)\nsys.exit(1)\n", False, "runtime_error"),
     "endless loop": ("while True:\n    pass\n", False, "timeout"),

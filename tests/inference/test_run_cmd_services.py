@@ -97,19 +97,22 @@ def test_start_server_prints_how_to_reach_it_and_chats(embedded_cache, vllm_cpu_
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
 
 
-def test_the_announcement_names_the_node_and_a_chat_that_fails_goes_on():
+def test_the_announcement_names_the_node_and_a_chat_that_fails_goes_on(tmp_path):
     from assay.pipeline.start_server import announce, chat_loop
 
+    token_file = tmp_path / "sandbox_token"
     text = announce(
         {
             "ASSAY_SERVER_URL": "http://127.0.0.1:5000/v1",
             "ASSAY_SERVER_MODEL": "m",
             "ASSAY_SANDBOX_URL": "http://127.0.0.1:6000",
             "ASSAY_SANDBOX_TOKEN": "t0k",
+            "ASSAY_SANDBOX_TOKEN_FILE": str(token_file),
         }
     )
     assert text.startswith(f"{READY} http://{socket.getfqdn()}:5000/v1 serving m")
-    assert f"curl http://{socket.getfqdn()}:5000/v1/models" in text and "ASSAY_SANDBOX_TOKEN=t0k" in text
+    assert f"curl http://{socket.getfqdn()}:5000/v1/models" in text and f"its token is in {token_file}" in text
+    assert "t0k" not in text and token_file.read_text() == "t0k\n" and token_file.stat().st_mode & 0o777 == 0o600
     said: list[str] = []
     typed = iter(["hello", ""])
     replies = chat_loop("http://127.0.0.1:9/v1", "m", read=lambda _: next(typed), write=said.append)

@@ -38,7 +38,7 @@ def test_paths_inside_arguments_are_translated_and_others_left_alone():
 
 def test_unmounted_paths_are_the_existing_ones_under_no_mount(tmp_path):
     here = tmp_path.resolve()
-    texts = [f"++input_file={here}", "/usr/bin/env", "/lustre/fsw/not-here", "/nowhere/at/all"]
+    texts = [f"++input_file={here}", "/usr/bin/env", "/lustre/fsw/not-here", "/nowhere/at/all", "print(7 // 2)", "/tmp"]
     assert unmounted_paths(texts, MOUNTS) == [str(here)]
     assert unmounted_paths(texts, [*MOUNTS, *parse_mounts([f"{here}:/exp"])]) == []
 
@@ -73,3 +73,24 @@ def test_a_path_under_no_mount_stops_the_submission_before_anything_is_submitted
         ConfigError, match=r"m's log folder .* is under no mount of cluster 'cluster' \(mounts: /lustre:/workspace\)"
     ):
         run_cmd("true", cluster=cluster, expname="m", output_dir=str(other), dry_run=True)
+
+
+def test_a_deferred_eval_keeps_the_launchers_paths(tmp_path, capsys):
+    """It submits the eval from inside its container with the launcher's paths (which must be mounted under the
+    same names there), so its own arguments are not translated."""
+    from assay.pipeline import eval as run_eval
+
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    cluster = slurm_cluster(tmp_path, f"['{exp}:/workspace']")
+    run_cmd("true", cluster=cluster, expname="train", output_dir=str(exp), dry_run=True)
+    run_eval(
+        benchmarks="smallmath",
+        model=f"{exp}/checkpoint-*",
+        output_dir=str(exp / "eval"),
+        cluster=cluster,
+        run_after="train",
+        dry_run=True,
+    )
+    text = capsys.readouterr().out
+    assert f'"model": "{exp}/checkpoint-*"' in text and f'"mounts": ["{exp}:/workspace"]' in text

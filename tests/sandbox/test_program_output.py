@@ -38,3 +38,23 @@ def test_outputs_that_match(actual, expected):
 def test_outputs_that_differ(actual, expected, message):
     difference = first_difference(actual, expected)
     assert difference is not None and message in difference
+
+
+def test_program_requests_are_checked_before_anything_runs():
+    import json
+
+    from assay.sandbox.app import BadRequest, parse_grade_program
+    from assay.sandbox.config import SandboxConfig
+
+    def body(**fields) -> bytes:
+        return json.dumps({"answer": "print(1)", **fields}).encode()
+
+    cfg = SandboxConfig()
+    with pytest.raises(BadRequest, match="non-empty list"):
+        parse_grade_program(body(cases=[]), cfg)
+    with pytest.raises(BadRequest, match=r"cases\[0\] needs 'expected_output'"):
+        parse_grade_program(body(cases=[{"stdin": ""}]), cfg)
+    with pytest.raises(BadRequest, match="lone surrogate"):
+        parse_grade_program(body(cases=[{"stdin": "\ud800", "expected_output": "1"}]), cfg)
+    args = parse_grade_program(body(cases=[{"stdin": "2", "expected_output": "4"}]), cfg)
+    assert args["max_output_chars"] == cfg.max_output_chars and args["timeout"] == cfg.default_timeout
