@@ -69,8 +69,6 @@ def start_server(
     python = node_python(cluster_cfg)
     services, _, env = setup.for_job(python, host=ALL_INTERFACES)
     env.update(setup.command_env())
-    if setup.with_sandbox:
-        env[TOKEN_FILE_ENV] = str(Path(output_dir).absolute() / "logs" / options.expname / "sandbox_token")
     job = Job(
         name=options.expname,
         command=[python, "-m", "assay.pipeline.start_server"],
@@ -82,6 +80,8 @@ def start_server(
         env=env,
         follow_up_copies=False,
     )
+    if setup.with_sandbox:
+        job.env[TOKEN_FILE_ENV] = str(job.log_dir / "sandbox_token")
     experiment = submit(cluster_cfg, options, [job])
     if options.dry_run or options.wait is False:
         return experiment

@@ -160,21 +160,18 @@ async def grade_in(
         for entry in result["tests"]:
             entry["ok"] = False
     result["tests_passed"] = sum(1 for t in result["tests"] if t["ok"])
-    if stdin is not None:
-        result["ran"] = bool(
-            result["status"] == "completed"
-            and done
-            and not result["tampering"]
-            and not result["answer_syntax_error"]
-            and result["answer_error"] is None
-        )
-    result["passed"] = bool(
+    ran = bool(  # the answer loaded (a program: ran to its end) with nothing refused
         result["status"] == "completed"
         and done
         and not result["tampering"]
-        and not result["tests_error"]
         and not result["answer_syntax_error"]
         and result["answer_error"] is None
+    )
+    if stdin is not None:
+        result["ran"] = ran
+    result["passed"] = bool(
+        ran
+        and not result["tests_error"]
         and result["defines_entry_point"]
         and result["tests_total"] > 0
         and result["tests_passed"] == result["tests_total"]
