@@ -57,6 +57,28 @@ class InferenceConfig:
         ]
         check_fields("inference", self, checks)
 
+    def request_body(self, server_type: str) -> dict[str, Any]:
+        """The sampling fields of every request; knobs outside OpenAI's schema only when set (or when the server
+        type takes them at their defaults), so hosted APIs accept the body.
+
+        No `max_tokens` when tokens_to_generate is unset: the server generates up to the end of the context.
+        """
+        body: dict[str, Any] = {"temperature": self.temperature, "top_p": self.top_p, "seed": self.random_seed}
+        if self.tokens_to_generate is not None:
+            body["max_tokens"] = self.tokens_to_generate
+        if self.stop_phrases:
+            body["stop"] = list(self.stop_phrases)
+        extras = {
+            "top_k": (self.top_k, -1),
+            "min_p": (self.min_p, 0.0),
+            "repetition_penalty": (self.repetition_penalty, 1.0),
+        }
+        for key, (value, default) in extras.items():
+            if value != default or get_server_type(server_type).sampling_extras:
+                body[key] = value
+        body.update(self.extra_body)
+        return body
+
 
 def check_fields(prefix: str, cfg: Any, checks: list[tuple[str, bool, str]]) -> None:
     """Reject out-of-range values with the field's full name, before anything runs."""

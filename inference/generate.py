@@ -172,14 +172,14 @@ async def _run_all(runs: list[_TaskRun], limit: int, progress: _Progress) -> Non
     """Send every task's samples, at most `limit` in flight over all of them, each answer appended to its task's
     partial file as it arrives (the in-order files are written afterwards, by _finish)."""
     from .code_execution import code_execution_loop
-    from .model_client import ModelClient, sampling_body
+    from .model_client import ModelClient
 
     semaphore = asyncio.Semaphore(limit)
     first_error: list[BaseException] = []
 
     async def run_task(run: _TaskRun, stack: AsyncExitStack) -> None:
         cfg = run.cfg
-        body = sampling_body(cfg.inference, cfg.server.server_type)
+        body = cfg.inference.request_body(cfg.server.server_type)
         client = await stack.enter_async_context(ModelClient(cfg.server, max_connections=limit))
         code_loop = await stack.enter_async_context(code_execution_loop(cfg, run.code_setup))
         in_flight: set[asyncio.Task] = set()

@@ -33,8 +33,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from .config import InferenceConfig, ServerConfig
-from .servers import get_server_type
+from .config import ServerConfig
 
 
 class RequestFailedError(RuntimeError):
@@ -72,32 +71,6 @@ def base_url(server: ServerConfig) -> str:
     if server.base_url:
         return server.base_url.rstrip("/")
     return f"http://{server.host}:{server.port}/v1"
-
-
-def sampling_body(inference: InferenceConfig, server_type: str) -> dict[str, Any]:
-    """Sampling fields of the request; non-OpenAI knobs only when set, so hosted APIs accept the body.
-
-    No `max_tokens` when tokens_to_generate is unset: the server generates up to the end of the context.
-    """
-    body: dict[str, Any] = {
-        "temperature": inference.temperature,
-        "top_p": inference.top_p,
-        "seed": inference.random_seed,
-    }
-    if inference.tokens_to_generate is not None:
-        body["max_tokens"] = inference.tokens_to_generate
-    if inference.stop_phrases:
-        body["stop"] = list(inference.stop_phrases)
-    extras = {
-        "top_k": (inference.top_k, -1),
-        "min_p": (inference.min_p, 0.0),
-        "repetition_penalty": (inference.repetition_penalty, 1.0),
-    }
-    for key, (value, default) in extras.items():
-        if value != default or get_server_type(server_type).sampling_extras:
-            body[key] = value
-    body.update(inference.extra_body)
-    return body
 
 
 def is_loopback(host: str) -> bool:

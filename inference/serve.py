@@ -16,13 +16,13 @@ import argparse
 import os
 import shlex
 import shutil
+import subprocess
 import sys
-from typing import NoReturn
+from typing import Mapping, NoReturn, Optional
 
 from .embedded_model import resolve_model
 from .lora_adapter import read_adapter, vllm_lora_args
-from .server_commands import server_command, slurm_node_placement
-from .servers import SERVER_TYPES, get_server_type
+from .servers import SERVER_TYPES, get_server_type, server_command
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -96,6 +96,16 @@ def main(argv=None) -> None:
     if not executable:
         fail(f"{launch.argv[0]} not found")
     os.execve(executable, launch.argv, launch.environ())
+
+
+def slurm_node_placement(environ: Optional[Mapping[str, str]] = None) -> tuple[int, str]:
+    """(node_rank, head node hostname) of this Slurm task: SLURM_NODEID, first host of the job's node list."""
+    env = os.environ if environ is None else environ
+    rank = int(env["SLURM_NODEID"])
+    hosts = subprocess.run(
+        ["scontrol", "show", "hostnames", env["SLURM_JOB_NODELIST"]], capture_output=True, text=True, check=True
+    ).stdout.split()
+    return rank, hosts[0]
 
 
 if __name__ == "__main__":

@@ -78,7 +78,7 @@ def main() -> None:
     from assay.core.jsonl import read_jsonl
     from assay.inference.embedded_model import resolve_model
     from assay.inference.prompt import load_prompt_config
-    from assay.inference.server_commands import server_command
+    from assay.inference.servers import server_command
     from assay.pipeline.services import free_port
 
     bench = get_benchmark(args.benchmark)

@@ -82,10 +82,10 @@ async def baseline_openai(port: int, n: int, concurrency: int) -> float:
 
 async def assay_client(port: int, n: int, concurrency: int) -> float:
     from assay.inference.config import InferenceConfig, ServerConfig
-    from assay.inference.model_client import ModelClient, sampling_body
+    from assay.inference.model_client import ModelClient
 
     server = ServerConfig(server_type="openai", model="m", port=port)
-    body = sampling_body(InferenceConfig(tokens_to_generate=16), "openai")
+    body = InferenceConfig(tokens_to_generate=16).request_body("openai")
     sem = asyncio.Semaphore(concurrency)
     async with ModelClient(server, max_connections=concurrency) as client:
 
@@ -195,10 +195,10 @@ def part_memory(concurrency: int) -> None:
 
 async def _vllm_tokens_per_s(port: int, concurrency: int, n: int, max_tokens: int) -> tuple[float, int]:
     from assay.inference.config import InferenceConfig, ServerConfig
-    from assay.inference.model_client import ModelClient, sampling_body
+    from assay.inference.model_client import ModelClient
 
     server = ServerConfig(server_type="vllm", model="smollm2", port=port, request_timeout=600)
-    body = sampling_body(InferenceConfig(tokens_to_generate=max_tokens, temperature=0.7), "vllm")
+    body = InferenceConfig(tokens_to_generate=max_tokens, temperature=0.7).request_body("vllm")
     body["ignore_eos"] = True  # every request generates max_tokens, so both runs do the same work
     sem = asyncio.Semaphore(concurrency)
     async with ModelClient(server, max_connections=concurrency) as client:
@@ -217,7 +217,7 @@ async def _vllm_tokens_per_s(port: int, concurrency: int, n: int, max_tokens: in
 
 def part_vllm(max_tokens: int) -> None:
     from assay.inference.embedded_model import resolve_model
-    from assay.inference.server_commands import server_command
+    from assay.inference.servers import server_command
     from assay.pipeline.services import free_port
 
     port = free_port()

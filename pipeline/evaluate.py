@@ -24,8 +24,14 @@ from ..benchmarks.registry import BenchmarkError, copy_for_run, get_benchmark
 from ..core.config import ConfigError
 from .cluster import load_cluster_config, node_python
 from .experiment import Experiment, submit, wait_for
-from .generate import check_overrides, default_num_jobs, seed_sampling
-from .generation_tasks import defaults_not_overridden, plan_generation, plan_tasks
+from .generation_tasks import (
+    check_overrides,
+    default_num_jobs,
+    defaults_not_overridden,
+    plan_generation,
+    plan_tasks,
+    seed_sampling,
+)
 from .job import Dependency, Job
 from .job_options import JOB_DEFAULTS, JobOptions, takes_job_options
 from .server_options import (
@@ -34,10 +40,10 @@ from .server_options import (
     JudgeOptions,
     ServerOptions,
     ServerSetup,
+    add_sandbox,
     takes_judge_options,
     takes_server_options,
 )
-from .server_spec import sandbox_env, sandbox_service
 from .wrap import extra_args
 
 
@@ -244,13 +250,10 @@ def eval(  # noqa: A001 - the command users know by this name
                 dependencies=[Dependency(j) for j in {id(j): j for j in upstream}.values()],
             )
             if bench.needs_sandbox:
-                grade_job.services = [sandbox_service(python)]
-                grade_job.env = sandbox_env()
+                add_sandbox(grade_job, python)
             if bench.needs_judge and judge_server is not None:
-                services, judge_overrides, _ = judge_server.for_job(python)
+                judge_overrides = judge_server.attach(grade_job, python)
                 grade_job.command = [*grade, *(o.replace("++server.", "++judge.", 1) for o in judge_overrides)]
-                grade_job.services += services
-                grade_job.gpus_per_node = judge_server.server_gpus if services else 0
             jobs.append(grade_job)
         experiments.append(submit(cluster_cfg, options, jobs))
     if len(models) > 1 and not options.dry_run:

@@ -9,80 +9,16 @@ a merge job per seed that waits for all of that seed's chunks. Tasks done alread
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Optional
 
 from ..core.config import ConfigError
-from ..inference.config import GenerateConfig
-from .cluster import ClusterConfig, load_cluster_config, node_python
-from .executors import get_executor
+from .cluster import load_cluster_config, node_python
 from .experiment import Experiment, submit, wait_for
-from .generation_tasks import output_name, plan_generation, plan_tasks
+from .generation_tasks import check_overrides, default_num_jobs, output_name, plan_generation, plan_tasks, seed_sampling
 from .job_options import JOB_DEFAULTS, JobOptions, takes_job_options
 from .server_options import SERVER_DEFAULTS, ServerOptions, ServerSetup, takes_server_options
-from .wrap import extra_args, override_key, refuse_pipeline_keys
-
-PIPELINE_KEYS = ("input_file", "output_file", "chunk_id", "num_chunks")
-"""Stage keys the pipeline sets itself; the user sets them through the function's own parameters."""
-
-
-def check_overrides(overrides: list[str], with_sandbox: bool = True) -> GenerateConfig:
-    """Fail now, on the user's machine, for any key or value the stage would reject on the node; return the
-    stage's config (with placeholders for what the pipeline fills in)."""
-    from ..core.config import compose_stage_config
-
-    refuse_pipeline_keys(overrides, {key: key for key in PIPELINE_KEYS}, "generate")
-    # one composition checks every key and value and the config's own cross-field checks, with placeholders for
-    # the fields the pipeline fills in
-    placeholders = ["++input_file=-", "++output_file=-", "++server.model=-"]
-    cfg = compose_stage_config(GenerateConfig, placeholders + list(overrides))
-    from ..inference.prompt import load_prompt_config
-
-    if any(override_key(o) == "prompt_config" for o in overrides):
-        load_prompt_config(cfg.prompt_config)  # a prompt config that does not exist fails here, not on the node
-    if cfg.code_execution and not with_sandbox and not cfg.sandbox_url:
-        raise ConfigError(
-            "++code_execution=true runs the model's code in a sandbox: pass --with_sandbox "
-            "(or ++sandbox_url=<a running sandbox>)"
-        )
-    return cfg
-
-
-SEED_SAMPLING = ("++inference.temperature=0.7", "++inference.top_p=0.95")
-"""What several seeds sample with when the user sets no temperature (NeMo-Skills' defaults)."""
-
-
-def seed_sampling(overrides: list[str], stage_cfg: GenerateConfig, num_seeds: int, what: str) -> list[str]:
-    """Overrides to add so that several seeds sample: NeMo-Skills' defaults when no temperature is given
-    (printed before anything runs); a warning when the user asked for greedy decoding explicitly.
-    `stage_cfg` is the config `overrides` compose to (check_overrides)."""
-    if num_seeds <= 1:
-        return []
-    given = {override_key(o) for o in overrides}
-    if "inference.temperature" not in given:
-        added = [o for o in SEED_SAMPLING if override_key(o) not in given]
-        print(f"[assay] {what}: {num_seeds} seeds sample with {' '.join(added)} (no temperature given)", flush=True)
-        return added
-    if stage_cfg.inference.temperature == 0:
-        print(
-            f"[assay] warning: {what}: {num_seeds} seeds with inference.temperature=0 (greedy) give (nearly) the "
-            "same sample each time, so majority@k and pass@k add nothing to pass@1",
-            file=sys.stderr,
-            flush=True,
-        )
-    return []
-
-
-def default_num_jobs(num_jobs: Optional[int], num_chunks: Optional[int], cluster_cfg: ClusterConfig) -> int:
-    """One server for all the work, unless the input is chunked to spread it over several machines."""
-    if num_jobs is not None:
-        if num_jobs < 1:
-            raise ConfigError(f"num_jobs={num_jobs} must be at least 1")
-        return num_jobs
-    if num_chunks and not get_executor(cluster_cfg.executor).shares_one_machine:
-        return num_chunks
-    return 1
+from .wrap import extra_args
 
 
 @takes_job_options(expname="generate")

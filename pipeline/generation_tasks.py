@@ -10,21 +10,88 @@ jobs that hold its chunks.
 Work already done is not submitted again: a whole file (or a chunk) whose record says the same work
 produced it is skipped, and the launcher says what it skipped; one from other work is an error naming
 what changed, before anything is submitted (`++overwrite=true` starts over).
+
+The stage's overrides are checked here too, before any job exists (`check_overrides`), and several seeds get
+sampling settings when the user gave none (`seed_sampling`).
 """
 
 from __future__ import annotations
 
 import copy
 import shlex
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 from ..core.config import ConfigError
 from ..inference.config import GenerateConfig
+from .cluster import ClusterConfig
+from .executors import get_executor
 from .job import Dependency, Job
 from .server_options import ServerSetup
-from .wrap import override_key
+from .wrap import override_key, refuse_pipeline_keys
+
+PIPELINE_KEYS = ("input_file", "output_file", "chunk_id", "num_chunks")
+"""Stage keys the pipeline sets itself; the user sets them through the function's own parameters."""
+
+
+def check_overrides(overrides: list[str], with_sandbox: bool = True) -> GenerateConfig:
+    """Fail now, on the user's machine, for any key or value the stage would reject on the node; return the
+    stage's config (with placeholders for what the pipeline fills in)."""
+    from ..core.config import compose_stage_config
+
+    refuse_pipeline_keys(overrides, {key: key for key in PIPELINE_KEYS}, "generate")
+    # one composition checks every key and value and the config's own cross-field checks, with placeholders for
+    # the fields the pipeline fills in
+    placeholders = ["++input_file=-", "++output_file=-", "++server.model=-"]
+    cfg = compose_stage_config(GenerateConfig, placeholders + list(overrides))
+    from ..inference.prompt import load_prompt_config
+
+    if any(override_key(o) == "prompt_config" for o in overrides):
+        load_prompt_config(cfg.prompt_config)  # a prompt config that does not exist fails here, not on the node
+    if cfg.code_execution and not with_sandbox and not cfg.sandbox_url:
+        raise ConfigError(
+            "++code_execution=true runs the model's code in a sandbox: pass --with_sandbox "
+            "(or ++sandbox_url=<a running sandbox>)"
+        )
+    return cfg
+
+
+SEED_SAMPLING = ("++inference.temperature=0.7", "++inference.top_p=0.95")
+"""What several seeds sample with when the user sets no temperature (NeMo-Skills' defaults)."""
+
+
+def seed_sampling(overrides: list[str], stage_cfg: GenerateConfig, num_seeds: int, what: str) -> list[str]:
+    """Overrides to add so that several seeds sample: NeMo-Skills' defaults when no temperature is given
+    (printed before anything runs); a warning when the user asked for greedy decoding explicitly.
+    `stage_cfg` is the config `overrides` compose to (check_overrides)."""
+    if num_seeds <= 1:
+        return []
+    given = {override_key(o) for o in overrides}
+    if "inference.temperature" not in given:
+        added = [o for o in SEED_SAMPLING if override_key(o) not in given]
+        print(f"[assay] {what}: {num_seeds} seeds sample with {' '.join(added)} (no temperature given)", flush=True)
+        return added
+    if stage_cfg.inference.temperature == 0:
+        print(
+            f"[assay] warning: {what}: {num_seeds} seeds with inference.temperature=0 (greedy) give (nearly) the "
+            "same sample each time, so majority@k and pass@k add nothing to pass@1",
+            file=sys.stderr,
+            flush=True,
+        )
+    return []
+
+
+def default_num_jobs(num_jobs: Optional[int], num_chunks: Optional[int], cluster_cfg: ClusterConfig) -> int:
+    """One server for all the work, unless the input is chunked to spread it over several machines."""
+    if num_jobs is not None:
+        if num_jobs < 1:
+            raise ConfigError(f"num_jobs={num_jobs} must be at least 1")
+        return num_jobs
+    if num_chunks and not get_executor(cluster_cfg.executor).shares_one_machine:
+        return num_chunks
+    return 1
 
 
 @dataclass
@@ -179,7 +246,6 @@ def plan_generation(
     progress = skip_done(
         tasks, [*overrides, f"++server.server_type={server.server_type}", f"++server.model={server.model}"]
     )
-    services, server_overrides, env = server.for_job(python)
     log_root = log_root or tasks[0].whole_file.parent
 
     def postprocess(path: Path) -> list[list[str]]:
@@ -190,22 +256,11 @@ def plan_generation(
     jobs: list[Job] = []
     producers: dict[Path, list[Job]] = {}
     for group in group_tasks(progress.left, num_jobs) if progress.left else []:
-        command = [python, "-m", "assay.inference.generate", *server_overrides, *overrides]
-        for task in group:
-            command += ["--task", *task.overrides]
         after = [cmd for task in group if task.chunk is None for cmd in postprocess(task.output_file)]
-        job = Job(
-            name=name,
-            command=command,
-            next_commands=after,
-            output_dir=log_root,
-            nodes=server.server_nodes,
-            gpus_per_node=server.server_gpus,
-            time=time,
-            env=dict(env),
-            services=list(services),
-            container="assay",
-        )
+        job = Job(name=name, command=[], next_commands=after, output_dir=log_root, time=time, container="assay")
+        job.command = [python, "-m", "assay.inference.generate", *server.attach(job, python), *overrides]
+        for task in group:
+            job.command += ["--task", *task.overrides]
         jobs.append(job)
         for task in group:
             if job not in producers.setdefault(task.whole_file, []):

@@ -27,7 +27,7 @@ from .cluster import load_cluster_config, node_python
 from .experiment import Experiment
 from .job import Job
 from .job_options import JOB_DEFAULTS, JobOptions, takes_job_options
-from .server_spec import sandbox_env, sandbox_service
+from .server_options import add_sandbox
 from .sft import check_input, submit_and_report, training_command
 from .wrap import extra_args, refuse_pipeline_keys
 
@@ -114,8 +114,7 @@ def grpo(
         container="assay",
     )
     if not stage_cfg.sandbox_url:  # the rewards run the tests in a sandbox on this node
-        job.services = [sandbox_service(python)]
-        job.env = sandbox_env()
+        add_sandbox(job, python)
     done = (
         f"preflight passed; report in {out_dir / 'preflight.json'}"
         if preflight

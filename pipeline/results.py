@@ -57,7 +57,7 @@ def evaluate_results(input_files: str, grader: str, sandbox_url: Optional[str] =
 
     from .job_runner import kill_group
     from .log_follow import log_tail
-    from .server_spec import sandbox_service
+    from .server_options import sandbox_service
     from .services import start_service, wait_healthy
 
     log = Path(tempfile.mkdtemp(prefix="assay-sandbox-")) / "sandbox.log"

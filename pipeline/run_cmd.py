@@ -11,7 +11,6 @@ from .experiment import Experiment, submit, wait_for
 from .job import Job
 from .job_options import JOB_DEFAULTS, JobOptions, takes_job_options
 from .server_options import SERVER_DEFAULTS, ServerOptions, ServerSetup, takes_server_options
-from .server_spec import sandbox_env, sandbox_service
 from .wrap import extra_args
 
 
@@ -48,28 +47,20 @@ def run_cmd(
     extra = extra_args(ctx)
     if extra:
         full_command = f"{command} {shlex.join(extra)}"
-    services: list = []
-    env: dict[str, str] = {}
-    gpus, nodes = num_gpus, num_nodes
+    setup = ServerSetup.of(model, server)
     if model:
-        setup = ServerSetup.of(model, server)
         setup.check()
-        services, _, env = setup.for_job(node_python(cluster_cfg))
-        env.update(setup.command_env())
-        if setup.started:
-            gpus, nodes = max(num_gpus, setup.server_gpus), max(num_nodes, setup.server_nodes)
-    elif server.with_sandbox:
-        services, env = [sandbox_service(node_python(cluster_cfg))], sandbox_env()
     job = Job(
         name=options.expname,
         command=["bash", "-c", full_command],
         output_dir=Path(output_dir).absolute(),
-        nodes=nodes,
-        gpus_per_node=gpus,
+        nodes=num_nodes,
+        gpus_per_node=num_gpus,
         time=options.time,
-        services=services,
-        env=env,
     )
+    setup.attach(job, node_python(cluster_cfg))  # a server only with a model; the sandbox with with_sandbox
+    if model:
+        job.env.update(setup.command_env())
     experiment = submit(cluster_cfg, options, [job])
     if wait_for([experiment], cluster_cfg, options.wait, options.dry_run):
         for handle in experiment.final:

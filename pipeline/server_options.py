@@ -6,7 +6,13 @@ them as flat keyword arguments (and so as `--server_type`, `--server_gpus`, ... 
     eval(benchmarks="aime24:4", model="smollm2", output_dir="/tmp/e", server_gpus=8, with_sandbox=True)
 
 `ServerSetup` is the same options with the model they serve: it checks them before anything is submitted and
-turns them into what a job starts (services) and tells its command (stage overrides, environment).
+puts them into a job (`attach`): the services it starts, the GPUs and nodes it asks for, and what its command is
+told (stage overrides, environment).
+
+Both services run through assay's own entry points (`python -m assay.inference.serve`, `python -m
+assay.sandbox.server`), so the node resolves model aliases and server quirks itself, and the job's command line
+stays short and readable in a dry run. Their ports are picked on the node when the job starts; a command finds
+them through `{server_port}`/`{sandbox_port}` placeholders (`loopback_url`).
 """
 
 from __future__ import annotations
@@ -18,8 +24,9 @@ from typing import Callable, Optional, TypeVar
 from ..core.config import ConfigError
 from ..core.suggest import UnknownNameError
 from ..inference.servers import ServerTypeError, get_server_type
+from .job import Job
 from .job_options import takes_options
-from .server_spec import loopback_url, sandbox_env, sandbox_service, server_service
+from .services import ServiceSpec
 
 F = TypeVar("F", bound=Callable)
 
@@ -27,6 +34,38 @@ SERVER_URL_ENV = "ASSAY_SERVER_URL"
 """How a command started with a server (run_cmd) finds its OpenAI-compatible base URL."""
 SERVER_MODEL_ENV = "ASSAY_SERVER_MODEL"
 """The name the server serves the model under (what requests put in `model`)."""
+SANDBOX_URL_ENV = "ASSAY_SANDBOX_URL"
+"""How the stage finds the sandbox started beside it (read by assay.sandbox.client.configured_url)."""
+SERVER_STARTUP_TIMEOUT_S = 3600.0  # large models on slow file systems take long; a dead server still fails at once
+LOOPBACK = "127.0.0.1"
+
+
+def loopback_url(port_placeholder: str, path: str = "") -> str:
+    """The URL of a service on the node's loopback, with its port left as `{placeholder}` for the job runner
+    (which picks a free port when the job starts): `loopback_url("sandbox_port")`."""
+    return f"http://{LOOPBACK}:{{{port_placeholder}}}{path}"
+
+
+def sandbox_service(python: str, host: str = LOOPBACK) -> ServiceSpec:
+    """The code-execution sandbox on this node's loopback (or `host`), with a token made when it starts.
+
+    Any user of a shared node can reach a loopback port; the token (ASSAY_SANDBOX_TOKEN, given to the
+    sandbox and to the job's command through the environment) keeps them out.
+    """
+    return ServiceSpec(
+        name="sandbox",
+        # a model may think for long between two calls of one session: keep idle sessions an hour
+        command=[python, "-m", "assay.sandbox.server", f"--host={host}", "--port={port}", "--session-ttl=3600"],
+        health_url=loopback_url("port", "/health"),
+        startup_timeout_s=300.0,
+        secret_env="ASSAY_SANDBOX_TOKEN",
+    )
+
+
+def add_sandbox(job: Job, python: str, host: str = LOOPBACK) -> None:
+    """Start the sandbox beside `job`'s command, which finds it in $ASSAY_SANDBOX_URL (and its token)."""
+    job.services.append(sandbox_service(python, host))
+    job.env[SANDBOX_URL_ENV] = loopback_url("sandbox_port")
 
 
 @dataclass(frozen=True)
@@ -124,30 +163,48 @@ class ServerSetup(ServerOptions):
         """Whether the job starts the server (else it uses server_address)."""
         return not self.server_address
 
-    def for_job(self, python: str, host: str = "127.0.0.1") -> tuple[list, list[str], dict[str, str]]:
-        """(services to start, stage overrides that point at them, env of the command); the services bind the
+    def service(self, python: str, host: str = LOOPBACK) -> ServiceSpec:
+        """The model server, serving `model` under the same name, healthy when /v1/models answers; bound to the
+        node's loopback unless `host` says otherwise (start_server binds every interface)."""
+        command = [
+            python,
+            "-m",
+            "assay.inference.serve",
+            f"--server_type={self.server_type}",
+            f"--model={self.model}",
+            "--port={port}",
+            f"--server_gpus={self.server_gpus}",
+            f"--server_nodes={self.server_nodes}",
+        ]
+        if host != LOOPBACK:
+            command.append(f"--host={host}")
+        if self.server_args:
+            command.append(f"--server_args={self.server_args}")
+        return ServiceSpec(
+            name="server",
+            command=command,
+            health_url=loopback_url("port", "/v1/models"),
+            port=self.server_port,
+            startup_timeout_s=SERVER_STARTUP_TIMEOUT_S,
+            all_nodes=self.server_nodes > 1,
+        )
+
+    def attach(self, job: Job, python: str, host: str = LOOPBACK) -> list[str]:
+        """Start the server (unless server_address, or no model is set) and the sandbox (with_sandbox) in `job`:
+        they join its services, its GPU and node request grows to hold the server, and its env points at the
+        sandbox. Returns the stage overrides that point a generation stage at the server. The services bind the
         node's loopback unless `host` says otherwise."""
-        services, overrides, env = [], [f"++server.server_type={self.server_type}"], {}
+        overrides = [f"++server.server_type={self.server_type}"]
         if self.server_address:
             overrides += [f"++server.base_url={self.server_address}", f"++server.model={self.model}"]
-        else:
-            services.append(
-                server_service(
-                    self.server_type,
-                    str(self.model),  # check() made sure there is one
-                    python,
-                    self.server_gpus,
-                    self.server_nodes,
-                    self.server_args,
-                    self.server_port,
-                    host,
-                )
-            )
-            overrides += ["++server.host=127.0.0.1", "++server.port={server_port}", f"++server.model={self.model}"]
+        elif self.model:
+            job.services.append(self.service(python, host))
+            job.gpus_per_node = max(job.gpus_per_node, self.server_gpus)
+            job.nodes = max(job.nodes, self.server_nodes)
+            overrides += [f"++server.host={LOOPBACK}", "++server.port={server_port}", f"++server.model={self.model}"]
         if self.with_sandbox:
-            services.append(sandbox_service(python, host))
-            env.update(sandbox_env())
-        return services, overrides, env
+            add_sandbox(job, python, host)
+        return overrides
 
     def command_env(self) -> dict[str, str]:
         """Where any command (run_cmd, start_server) finds the server: its base URL and the served model name."""

@@ -32,7 +32,7 @@ from .executors import get_executor
 from .experiment import Experiment, submit, wait_for
 from .job import Job
 from .job_options import JOB_DEFAULTS, JobOptions, RunAfter, takes_job_options
-from .server_spec import sandbox_env, sandbox_service
+from .server_options import add_sandbox
 from .wrap import extra_args, refuse_pipeline_keys
 
 TORCHRUN = "torch.distributed.run"
@@ -278,9 +278,9 @@ def prepare_sft_data(
         output_dir=out_file.parent,
         time=options.time,
         container="assay",
-        services=[sandbox_service(python)] if with_sandbox else [],
-        env=sandbox_env() if with_sandbox else {},
     )
+    if with_sandbox:
+        add_sandbox(job, python)
     return submit_and_report(
         cluster_cfg,
         options,

@@ -29,6 +29,7 @@ from .experiment import Experiment, submit
 from .job import FINAL_STATES, Job, JobHandle
 from .job_options import JOB_DEFAULTS, JobOptions, takes_job_options
 from .server_options import (
+    SANDBOX_URL_ENV,
     SERVER_DEFAULTS,
     SERVER_MODEL_ENV,
     SERVER_URL_ENV,
@@ -36,7 +37,6 @@ from .server_options import (
     ServerSetup,
     takes_server_options,
 )
-from .server_spec import SANDBOX_URL_ENV
 
 TOKEN_FILE_ENV = "ASSAY_SANDBOX_TOKEN_FILE"
 """Where the job writes the sandbox's token for its user (a file in the job's log folder, mode 0600)."""
@@ -67,19 +67,15 @@ def start_server(
         raise ConfigError("start_server starts a server: leave out --server_address")
     cluster_cfg = load_cluster_config(options.cluster)
     python = node_python(cluster_cfg)
-    services, _, env = setup.for_job(python, host=ALL_INTERFACES)
-    env.update(setup.command_env())
     job = Job(
         name=options.expname,
         command=[python, "-m", "assay.pipeline.start_server"],
         output_dir=Path(output_dir).absolute(),
-        nodes=setup.server_nodes,
-        gpus_per_node=setup.server_gpus,
         time=options.time,
-        services=services,
-        env=env,
         follow_up_copies=False,
     )
+    setup.attach(job, python, host=ALL_INTERFACES)
+    job.env.update(setup.command_env())
     if setup.with_sandbox:
         job.env[TOKEN_FILE_ENV] = str(job.log_dir / "sandbox_token")
     experiment = submit(cluster_cfg, options, [job])

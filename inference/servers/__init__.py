@@ -5,6 +5,16 @@ One module per type (vllm.py, sglang.py, trtllm.py, openai.py), chosen by `serve
 submission), what command starts it on one node (`command`, built apart from running it so every variant
 can be checked in a dry run), and which request fields beyond OpenAI's schema it honours. Adding a server
 type is one module here that subclasses `ServerType` and registers itself: `@SERVER_TYPES.register("name")`.
+
+`server_command` builds one node's launch as an argument list plus environment; in a job, `python -m
+assay.inference.serve` builds it on the node and execs it. Run directly, start `argv` with `environ()` in its own
+process group and wait on `health_url`:
+
+    launch = server_command("vllm", "/models/smollm2", port=5000, served_model_name="smollm2")
+    subprocess.Popen(launch.argv, env=launch.environ(), start_new_session=True)
+
+Model aliases (`smollm2`) are resolved by the caller on the node (`embedded_model.resolve_model`), so that
+building a command never converts a model.
 """
 
 from __future__ import annotations
@@ -35,7 +45,7 @@ class ServerLaunch:
     health_url: Optional[str] = None
     """This node's `/v1/models`, which answers 200 once the server takes requests; None on worker nodes, which
     serve no HTTP. For whoever runs `argv` directly (tests, scripts); in a job, the runner waits on the service's
-    own health URL (pipeline/server_spec.py), since serve.py picks the port on the node."""
+    own health URL (pipeline/server_options.py), since serve.py picks the port on the node."""
 
     def environ(self, base: Optional[Mapping[str, str]] = None) -> dict[str, str]:
         """The full environment of the server: our defaults under the caller's (e.g. a bigger KV cache)."""
@@ -100,6 +110,58 @@ class ServerType:
 SERVER_TYPES: Registry[ServerType] = Registry(
     "server type", __name__, "Add one with a module in assay/inference/servers/ (see its __init__.py)."
 )
+
+
+def health_url(host: str, port: int) -> str:
+    """The endpoint every OpenAI-compatible server answers once the model is loaded (and that the stage needs)."""
+    return f"http://{url_host(host)}:{port}/v1/models"
+
+
+def server_command(
+    server_type: str,
+    model: str,
+    *,
+    port: int,
+    host: str = "127.0.0.1",
+    served_model_name: Optional[str] = None,
+    server_gpus: int = 0,
+    server_nodes: int = 1,
+    node_rank: int = 0,
+    master_addr: Optional[str] = None,
+    master_port: int = DEFAULT_MASTER_PORT,
+    server_args: str = "",
+    python: Optional[str] = None,
+) -> ServerLaunch:
+    """The launch of one node's server process.
+
+    server_gpus: GPUs per node; 0 means CPU (vLLM's CPU build). With server_nodes > 1 every node runs the
+    command returned for its `node_rank`; `master_addr` is the head node (rank 0), which alone serves HTTP.
+    server_args: passed verbatim after everything else (split by shell rules), so they override our flags.
+    """
+    kind = get_server_type(server_type)
+    if not kind.starts_process:
+        launchable = [name for name in SERVER_TYPES.names() if SERVER_TYPES.get(name).starts_process]
+        raise ServerTypeError(f"server_type '{server_type}' starts no server; launchable: {', '.join(launchable)}")
+    kind.check(server_gpus, server_nodes)
+    if not 0 <= node_rank < server_nodes:
+        raise ServerTypeError(f"need 0 <= node_rank < server_nodes; got {node_rank} of {server_nodes}")
+    if server_nodes > 1 and not master_addr:
+        raise ServerTypeError("a multi-node server needs master_addr (the head node's address)")
+    request = LaunchRequest(
+        python=python or kind.python(cpu=server_gpus == 0),
+        model=model,
+        served_model_name=served_model_name or model,
+        host=host,
+        port=port,
+        server_gpus=server_gpus,
+        server_nodes=server_nodes,
+        node_rank=node_rank,
+        master_addr=master_addr,
+        master_port=master_port,
+        extra_args=tuple(shlex.split(server_args)),
+        health_url=health_url(host, port) if node_rank == 0 else None,
+    )
+    return kind.command(request)
 
 
 def get_server_type(name: str) -> ServerType:

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from assay.inference import embedded_model
-from assay.pipeline.server_spec import server_service
+from assay.pipeline.server_options import ServerSetup
 from assay.pipeline.services import start_service, wait_healthy
 
 
@@ -49,7 +49,7 @@ def running_vllm(embedded_cache, vllm_cpu_python, tmp_path_factory):
     with pytest.MonkeyPatch.context() as env:
         env.setenv("ASSAY_CACHE_DIR", str(embedded_cache))
         env.setenv("ASSAY_VLLM_PYTHON", vllm_cpu_python)
-        spec = server_service("vllm", "smollm2", sys.executable)
+        spec = ServerSetup(model="smollm2").service(sys.executable)
         log = tmp_path_factory.mktemp("vllm") / "server.log"
         service = start_service(spec, log, preexec_fn=os.setsid)
         try:

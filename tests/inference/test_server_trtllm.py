@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from assay.core.config import ConfigError
-from assay.inference.server_commands import server_command
-from assay.inference.servers import SERVER_TYPES, ServerTypeError, get_server_type
+from assay.inference.servers import SERVER_TYPES, ServerTypeError, get_server_type, server_command
 from assay.pipeline import eval as assay_eval
 
 

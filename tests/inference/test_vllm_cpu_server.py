@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from assay.inference.server_commands import ServerLaunch, server_command
+from assay.inference.servers import ServerLaunch, server_command
 
 START_DEADLINE_S = 480
 

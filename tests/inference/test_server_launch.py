@@ -12,15 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from assay.inference import server_commands
-from assay.inference.server_commands import (
-    VLLM_CPU_VERSION,
-    health_url,
-    server_command,
-    server_python,
-    slurm_node_placement,
-)
-from assay.inference.servers.vllm import cpu_dtype, cpu_thread_env
+from assay.inference import servers
+from assay.inference.serve import slurm_node_placement
+from assay.inference.servers import get_server_type, health_url, server_command
+from assay.inference.servers.vllm import VLLM_CPU_VERSION, cpu_dtype, cpu_thread_env
 
 PY = "/env/bin/python"
 
@@ -202,18 +197,18 @@ def test_server_python_prefers_configured_then_the_cpu_venv(tmp_path, monkeypatc
     monkeypatch.delenv("ASSAY_VLLM_PYTHON", raising=False)
     monkeypatch.delenv("ASSAY_VLLM_CPU_VENV", raising=False)
     monkeypatch.setenv("ASSAY_CACHE_DIR", str(tmp_path))
-    assert server_python("vllm", cpu=True) == sys.executable  # no venv there yet
+    assert get_server_type("vllm").python(cpu=True) == sys.executable  # no venv there yet
     venv_python = tmp_path / "venvs" / f"vllm-cpu-{VLLM_CPU_VERSION}" / "bin" / "python"
     venv_python.parent.mkdir(parents=True)
     venv_python.symlink_to(sys.executable)
-    assert server_python("vllm", cpu=True) == str(venv_python)
-    assert server_python("vllm", cpu=False) == sys.executable
+    assert get_server_type("vllm").python(cpu=True) == str(venv_python)
+    assert get_server_type("vllm").python(cpu=False) == sys.executable
     monkeypatch.setenv("ASSAY_VLLM_PYTHON", "/opt/vllm/bin/python")
-    assert server_python("vllm", cpu=True) == "/opt/vllm/bin/python"
+    assert get_server_type("vllm").python(cpu=True) == "/opt/vllm/bin/python"
 
 
 def test_install_script_defaults_match_the_module():
-    script = (Path(server_commands.__file__).parent / "install_vllm_cpu.sh").read_text()
+    script = (Path(servers.__file__).parent.parent / "install_vllm_cpu.sh").read_text()
     assert re.search(r"ASSAY_VLLM_CPU_VERSION:-([0-9.]+)\}", script).group(1) == VLLM_CPU_VERSION
     assert "$cache_dir/venvs/vllm-cpu-$version" in script
 
