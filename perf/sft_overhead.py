@@ -6,7 +6,8 @@ The same LoRA run (the embedded model, assay's SFT defaults, `--steps` optimizer
 recipes/data/mlcode_sft_raw.jsonl as prompt/answer chats, the same token ids on both sides), in the same run of
 this script, each side in a fresh Python process so imports count on both:
   baseline  bare TRL: `SFTTrainer(model, SFTConfig(...same settings...), train_dataset=<the token ids>,
-            peft_config=LoraConfig(...))`, `train()`, then `save_model()` (a bare script keeps its result too)
+            peft_config=LoraConfig(...))`, `train()`, then `save_model()` (a bare script keeps its result too);
+            gradient checkpointing off, as in assay (TRL's SFTConfig turns it on by default)
   stage     `python -m assay.training.sft ++train_file=... ++max_steps=<steps>` (its defaults: a final checkpoint
             with the optimizer state, a merged copy of it, train_log.jsonl)
   launcher  `assay sft --cluster=local ...`: the stage as a local job, with the job runner and the launcher's
@@ -53,7 +54,7 @@ class StepTimes(TrainerCallback):
 args = SFTConfig(output_dir=out, max_steps=int(steps), per_device_train_batch_size=1, learning_rate=float(lr),
                  lr_scheduler_type="cosine", save_strategy="steps", save_steps=100, logging_steps=1, seed=42,
                  report_to="none", disable_tqdm=True, use_cpu=True, max_length=4096, packing=False,
-                 remove_unused_columns=False)
+                 remove_unused_columns=False, gradient_checkpointing=False)
 lora = LoraConfig(r=int(rank), lora_alpha=int(alpha), lora_dropout=float(dropout), task_type="CAUSAL_LM",
                   target_modules=json.loads(targets))
 trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
@@ -118,8 +119,20 @@ def main() -> None:
     for repeat in range(args.repeats):
         out = work / f"bare-{repeat}"
         wall, stdout = timed(
-            [sys.executable, "-c", BARE_TRL, model_path, str(tokens), str(out), str(args.steps),
-             str(lora.rank), str(lora.alpha), str(lora.dropout), str(defaults.learning_rate), json.dumps(lora.target_modules)],
+            [
+                sys.executable,
+                "-c",
+                BARE_TRL,
+                model_path,
+                str(tokens),
+                str(out),
+                str(args.steps),
+                str(lora.rank),
+                str(lora.alpha),
+                str(lora.dropout),
+                str(defaults.learning_rate),
+                json.dumps(lora.target_modules),
+            ],
             env,
         )
         report = json.loads(stdout.strip().splitlines()[-1])
@@ -132,11 +145,21 @@ def main() -> None:
 
         if not args.skip_launcher:
             out = work / f"job-{repeat}"
-            launch = [sys.executable, "-m", "assay.pipeline.cli", "sft", "--cluster=local", f"--train_file={chats}",
-                      f"--output_dir={out}", f"++max_steps={args.steps}"]
+            launch = [
+                sys.executable,
+                "-m",
+                "assay.pipeline.cli",
+                "sft",
+                "--cluster=local",
+                f"--train_file={chats}",
+                f"--output_dir={out}",
+                f"++max_steps={args.steps}",
+            ]
             wall, _ = timed(launch, env)
             results["assay sft (local job)"].append((wall, loop_seconds(out / "train_log.jsonl")))
-        print(f"repeat {repeat + 1}: " + ", ".join(f"{k} {v[-1][0]:.1f} s" for k, v in results.items() if v), flush=True)
+        print(
+            f"repeat {repeat + 1}: " + ", ".join(f"{k} {v[-1][0]:.1f} s" for k, v in results.items() if v), flush=True
+        )
 
     base_wall = min(w for w, _ in results["bare TRL"])
     base_loop = min(s for _, s in results["bare TRL"])

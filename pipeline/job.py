@@ -104,6 +104,19 @@ class JobHandle:
     """Nothing was submitted: the handle stands for what would have been (its id is a placeholder)."""
     after_ok: list["JobHandle"] = field(default_factory=list)
     """The upstreams it must wait to succeed (afterok), to name the one that failed when it never ran."""
+    mounts: list = field(default_factory=list)
+    """The mounts of the container it ran in (mounts.Mount), whose paths its log tails and errors are mapped back
+    through for the launcher; none when it ran on the host."""
+
+    def on_host(self, text: str) -> str:
+        """Text the job wrote, with the container's paths given the launcher's names."""
+        from .mounts import text_on_host
+
+        return text_on_host(text, self.mounts)
+
+    def tail(self) -> str:
+        """The end of the job's stderr (its stdout when stderr is empty), in the launcher's paths."""
+        return self.on_host(log_tail(self.stderr_path) or log_tail(self.stdout_path))
 
     @property
     def stdout_path(self) -> Path:
@@ -156,11 +169,11 @@ class JobHandle:
             raise JobFailedError(
                 f"{self.name} (job {self.job_id}) ended {state} without running: its upstream {failed.name} "
                 f"(job {failed.job_id}) ended {failed_state}.\nupstream log: {failed.stdout_path}\n--- tail ---\n"
-                f"{log_tail(failed.stderr_path) or log_tail(failed.stdout_path)}"
+                f"{failed.tail()}"
             )
         raise JobFailedError(
             f"{self.name} (job {self.job_id}) ended {state} without running to completion.\n"
-            f"log: {self.stdout_path}\n--- tail ---\n{log_tail(self.stderr_path) or log_tail(self.stdout_path)}"
+            f"log: {self.stdout_path}\n--- tail ---\n{self.tail()}"
         )
 
     def failed_upstream(self) -> Optional[tuple["JobHandle", str]]:
@@ -183,7 +196,8 @@ class JobHandle:
                 return value
             raise submitit.core.utils.FailedJobError(value)
         except submitit.core.utils.FailedJobError as exc:
-            raise JobFailedError(f"{self.name} (job {self.job_id}) failed: {_own_message(str(exc))}") from None
+            message = self.on_host(_own_message(str(exc)))
+            raise JobFailedError(f"{self.name} (job {self.job_id}) failed: {message}") from None
 
     def cancel(self) -> None:
         """Stop the job (scancel on Slurm, SIGINT to the local process, which stops its command)."""

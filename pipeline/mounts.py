@@ -87,6 +87,17 @@ def translate_text(text: str, mounts: list[Mount]) -> str:
     return _PATH.sub(replace, text)
 
 
+def text_on_host(text: str, mounts: list[Mount]) -> str:
+    """What a job in a container wrote (a log tail, an error), with its paths under a mount given the launcher's
+    names, so that the user can open them."""
+
+    def replace(match: re.Match) -> str:
+        outside = to_host(match.group(0), mounts)
+        return outside if outside is not None else match.group(0)
+
+    return _PATH.sub(replace, text) if mounts else text
+
+
 def unmounted_paths(texts: Iterable[str], mounts: list[Mount]) -> list[str]:
     """Absolute paths in `texts` that exist on this machine, are under no mount and not the image's own system
     folders (/usr, /bin, /etc, ...): what a container would not see."""

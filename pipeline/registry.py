@@ -15,6 +15,7 @@ from typing import Optional
 
 from ..core.paths import state_dir
 from .job import JobHandle
+from .mounts import parse_mounts
 
 _IN_MEMORY: dict[tuple[str, str], list[JobHandle]] = {}
 
@@ -39,7 +40,16 @@ def record(cluster: str, expname: str, handles: list[JobHandle]) -> None:
     payload = {
         "expname": expname,
         "submitted_at": time.time(),
-        "jobs": [{"name": h.name, "job_id": h.job_id, "executor": h.executor, "log_dir": str(h.log_dir)} for h in real],
+        "jobs": [
+            {
+                "name": h.name,
+                "job_id": h.job_id,
+                "executor": h.executor,
+                "log_dir": str(h.log_dir),
+                "mounts": [f"{m.host}:{m.container}" for m in h.mounts],
+            }
+            for h in real
+        ],
     }
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(payload, indent=1))
@@ -55,7 +65,13 @@ def lookup(cluster: str, expname: str) -> Optional[list[JobHandle]]:
         return None
     payload = json.loads(path.read_text())
     return [
-        JobHandle(name=j["name"], job_id=j["job_id"], executor=j["executor"], log_dir=Path(j["log_dir"]))
+        JobHandle(
+            name=j["name"],
+            job_id=j["job_id"],
+            executor=j["executor"],
+            log_dir=Path(j["log_dir"]),
+            mounts=parse_mounts(j.get("mounts", [])),
+        )
         for j in payload["jobs"]
     ]
 

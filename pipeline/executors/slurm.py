@@ -78,7 +78,10 @@ class SlurmExecutor(Executor):
         except Exception as exc:  # noqa: BLE001 - submitit wraps sbatch's refusal in several error types
             raise SubmissionError(f"sbatch refused {job.name}: {str(exc).strip()[-1500:]}") from None
         after_ok = [up for kind, up in upstream_handles(job) if kind == "afterok" and not up.dry_run]
-        return JobHandle(job.name, str(submitted.job_id), self.name, job.log_dir, submitted, after_ok=after_ok)
+        mounts = parse_mounts(cluster.mounts) if cluster.container_args(job.container) and job.container_paths else []
+        return JobHandle(
+            job.name, str(submitted.job_id), self.name, job.log_dir, submitted, after_ok=after_ok, mounts=mounts
+        )
 
     def state(self, handle: JobHandle) -> str:
         return slurm_states([handle.job_id]).get(handle.job_id, "UNKNOWN")

@@ -6,7 +6,15 @@ import pytest
 
 from assay.core.config import ConfigError
 from assay.pipeline import run_cmd
-from assay.pipeline.mounts import parse_mounts, to_container, to_host, translate_text, unmounted_paths
+from assay.pipeline.job import JobHandle
+from assay.pipeline.mounts import (
+    parse_mounts,
+    text_on_host,
+    to_container,
+    to_host,
+    translate_text,
+    unmounted_paths,
+)
 
 MOUNTS = parse_mounts(["/lustre/fsw:/workspace", "/lustre/fsw/models:/models:ro", "/data"])
 
@@ -34,6 +42,18 @@ def test_paths_inside_arguments_are_translated_and_others_left_alone():
     assert translate_text(text, MOUNTS) == (
         "++input_file=/workspace/a.jsonl --model=/models/m,/home/x http://127.0.0.1:{port}/v1"
     )
+
+
+def test_what_a_container_job_wrote_is_shown_with_the_launchers_paths(tmp_path):
+    tail = "Traceback ...\nFileNotFoundError: '/workspace/exp/in.jsonl' (model /models/qwen, /usr/lib/x, /home/y)"
+    assert text_on_host(tail, MOUNTS) == (
+        "Traceback ...\nFileNotFoundError: '/lustre/fsw/exp/in.jsonl' (model /lustre/fsw/models/qwen, /usr/lib/x, "
+        "/home/y)"
+    )
+    assert text_on_host(tail, []) == tail
+    handle = JobHandle("stage", "7", "slurm", tmp_path, mounts=MOUNTS)
+    (tmp_path / "7_0_log.err").write_text("writing /workspace/exp/out.jsonl\n")
+    assert handle.tail().strip() == "writing /lustre/fsw/exp/out.jsonl"
 
 
 def test_unmounted_paths_are_the_existing_ones_under_no_mount(tmp_path):

@@ -246,3 +246,44 @@ def test_the_multi_node_launch_trains_through_nested_srun_on_slurm(slurm_cluster
     experiment.wait(timeout_s=540)
     assert [json.loads(line)["step"] for line in (out / "train_log.jsonl").read_text().splitlines()] == [1, 2]
     assert (out / "checkpoint-2" / "adapter_model.safetensors").is_file()
+
+
+@pytest.mark.slurm
+def test_a_run_cut_by_time_limits_finishes_through_dependent_jobs(slurm_cluster, tmp_path, smollm2_dir):
+    """SFT under a 1-minute time limit on the real test cluster: Slurm warns each copy (USR2, signal_delay_s before
+    the limit) or ends it (TERM, then KILL after KillWait), the stage saves at the end of its step and exits, the
+    next `dependent_jobs` copy resumes from that checkpoint, and every optimizer step is in train_log.jsonl once."""
+    story = "The model reads this sentence again and again, one token at a time, to make each step slow enough. " * 18
+    chats = tmp_path / "train.jsonl"
+    chats.write_text(
+        "".join(
+            json.dumps({"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a + story}]})
+            + "\n"
+            for q, a in CHATS
+        )
+    )
+    out, steps = tmp_path / "run", 24
+    experiment = sft(
+        train_file=str(chats),
+        output_dir=str(out),
+        cluster=slurm_cluster,
+        expname="sft-time-limits",
+        time="00:01:00",
+        dependent_jobs=4,
+        wait=False,
+        ctx=wrap_arguments(f"++max_steps={steps} ++save_steps=1000 ++lora.rank=4 ++merge_checkpoints=false"),
+    )
+    assert len(experiment.handles) == 5
+    experiment.wait(timeout_s=900)  # the last copy completes; earlier ones ended at their limit
+    logged = [json.loads(line)["step"] for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert logged == list(range(1, steps + 1))
+    logs = {
+        h.job_id: h.stdout_path.read_text(errors="replace") + h.stderr_path.read_text(errors="replace")
+        for h in experiment.handles
+    }
+    ends = ("the time limit is near", "stopped by a signal at step", "stopped by signal")
+    cut = [job_id for job_id, text in logs.items() if any(end in text for end in ends)]
+    assert len(cut) >= 2, logs
+    resumed = [job_id for job_id, text in logs.items() if "sft: resuming from" in text]
+    assert len(resumed) >= 2
+    assert (out / f"checkpoint-{steps}" / "adapter_model.safetensors").is_file()
