@@ -22,7 +22,7 @@ from typing import Mapping, NoReturn, Optional
 
 from .embedded_model import resolve_model
 from .lora_adapter import read_adapter, vllm_lora_args
-from .servers import SERVER_TYPES, get_server_type, server_command
+from .servers import SERVER_TYPES, ServerLaunch, get_server_type, server_command
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -48,34 +48,35 @@ def fail(message: str) -> NoReturn:
     raise SystemExit(1)
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
+class ServeError(ValueError):
+    """A model this node cannot serve as asked; the message says what to do instead."""
+
+
+def resolve_launch(args: argparse.Namespace, python: Optional[str] = None) -> tuple[ServerLaunch, str]:
+    """The launch of this node's server for the parsed `args` (model alias resolved, a LoRA adapter served on its
+    base model), and a description for the log. `python`: the interpreter that runs the server (default: the server
+    type's own, `ASSAY_<TYPE>_PYTHON` or this one); a container image brings its own (`python3`)."""
     rank, head = 0, None
     if args.server_nodes > 1:
         rank, head = slurm_node_placement()
     model_path, served_name, server_args = resolve_model(args.model), args.model, args.server_args
-    try:
-        adapter = read_adapter(model_path)
-    except ValueError as exc:
-        fail(str(exc))
+    adapter = read_adapter(model_path)
     if adapter is not None:
         if not get_server_type(args.server_type).serves_lora_adapters:
-            fail(
+            raise ServeError(
                 f"{args.model} is a LoRA adapter; {args.server_type} serves merged models here: merge it "
                 "first (assay merge_lora), or use server_type=vllm"
             )
         model_path = resolve_model(adapter.base_model)
         if not os.path.isdir(model_path) and os.path.isabs(model_path):
-            fail(
+            raise ServeError(
                 f"the base model of the LoRA adapter {args.model}, {model_path} (its adapter_config.json), is not "
                 "on this node; merge the adapter with `assay merge_lora --base_model=...` and serve the merged folder"
             )
         served_name = f"{args.model}:base"
-        try:
-            lora = vllm_lora_args(adapter, args.model, served_name)
-        except ValueError as exc:
-            fail(str(exc))
-        server_args = shlex.join(lora) + (" " + server_args if server_args else "")
+        server_args = shlex.join(vllm_lora_args(adapter, args.model, served_name)) + (
+            " " + server_args if server_args else ""
+        )
     launch = server_command(
         args.server_type,
         model_path,
@@ -87,8 +88,18 @@ def main(argv=None) -> None:
         node_rank=rank,
         master_addr=head,
         server_args=server_args,
+        python=python,
     )
     what = f"LoRA adapter {args.model} on {model_path}" if adapter is not None else f"{args.model} ({model_path})"
+    return launch, what
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    try:
+        launch, what = resolve_launch(args)
+    except ValueError as exc:  # ServeError, a malformed adapter config, a server type's refusal
+        fail(str(exc))
     print(f"[assay] serving {what}: {launch.shell_line()}", flush=True)
     if args.dry_run:
         return

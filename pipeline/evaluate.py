@@ -250,7 +250,7 @@ def eval(  # noqa: A001 - the command users know by this name
                 dependencies=[Dependency(j) for j in {id(j): j for j in upstream}.values()],
             )
             if bench.needs_sandbox:
-                add_sandbox(grade_job, python)
+                add_sandbox(grade_job, python, image=server.sandbox_container)
             if bench.needs_judge and judge_server is not None:
                 judge_overrides = judge_server.attach(grade_job, python)
                 grade_job.command = [*grade, *(o.replace("++server.", "++judge.", 1) for o in judge_overrides)]

@@ -30,7 +30,7 @@ from typing import Optional
 
 from .local_slots import LocalSlots, hold_slot
 from .log_follow import log_tail
-from .services import RunningService, ServiceSpec, start_service, wait_healthy
+from .services import RunningService, ServiceSpec, StepWatch, start_service, wait_healthy, watch_step
 
 _PR_SET_PDEATHSIG = 1
 
@@ -151,9 +151,10 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
         pass
 
 
-def kill_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
-    """SIGTERM to the group, SIGKILL after `grace_s`; services and cleanups use the short default."""
-    if proc.poll() is not None:
+def kill_group(proc: "subprocess.Popen | StepWatch", grace_s: float = 5.0) -> None:
+    """SIGTERM to the group, SIGKILL after `grace_s`; services and cleanups use the short default. A service in its
+    own Slurm step (StepWatch) is not this process's to stop: it ends with the job's allocation."""
+    if not isinstance(proc, subprocess.Popen) or proc.poll() is not None:
         return
     try:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -166,7 +167,7 @@ def kill_group(proc: subprocess.Popen, grace_s: float = 5.0) -> None:
         proc.wait()
 
 
-def _stop(process: subprocess.Popen) -> None:
+def _stop(process: "subprocess.Popen | StepWatch") -> None:
     kill_group(process)
 
 
@@ -187,7 +188,10 @@ def _start_services(spec: JobSpec, stdout_path: Optional[Path], job_id: str, ran
     running: list[RunningService] = []
     try:
         for service_spec in spec.services:
-            if rank == 0 or service_spec.all_nodes:
+            if service_spec.own_step:  # started by the batch script on every node it needs: wait for it (head)
+                if rank == 0:
+                    running.append(watch_step(service_spec, log_dir, job_id))
+            elif rank == 0 or service_spec.all_nodes:
                 log = log_dir / f"{job_id}_{service_spec.name}{suffix}.log"
                 running.append(start_service(service_spec, log, _die_with_parent))
         for started in running:

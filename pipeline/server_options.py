@@ -46,7 +46,7 @@ def loopback_url(port_placeholder: str, path: str = "") -> str:
     return f"http://{LOOPBACK}:{{{port_placeholder}}}{path}"
 
 
-def sandbox_service(python: str, host: str = LOOPBACK) -> ServiceSpec:
+def sandbox_service(python: str, host: str = LOOPBACK, image: Optional[str] = None) -> ServiceSpec:
     """The code-execution sandbox on this node's loopback (or `host`), with a token made when it starts.
 
     Any user of a shared node can reach a loopback port; the token (ASSAY_SANDBOX_TOKEN, given to the
@@ -59,12 +59,15 @@ def sandbox_service(python: str, host: str = LOOPBACK) -> ServiceSpec:
         health_url=loopback_url("port", "/health"),
         startup_timeout_s=300.0,
         secret_env="ASSAY_SANDBOX_TOKEN",
+        component="sandbox",
+        image=image,
     )
 
 
-def add_sandbox(job: Job, python: str, host: str = LOOPBACK) -> None:
-    """Start the sandbox beside `job`'s command, which finds it in $ASSAY_SANDBOX_URL (and its token)."""
-    job.services.append(sandbox_service(python, host))
+def add_sandbox(job: Job, python: str, host: str = LOOPBACK, image: Optional[str] = None) -> None:
+    """Start the sandbox beside `job`'s command, which finds it in $ASSAY_SANDBOX_URL (and its token); on Slurm
+    as a step of its own, in `image` (else the cluster config's `sandbox` image, else on the host)."""
+    job.services.append(sandbox_service(python, host, image))
     job.env[SANDBOX_URL_ENV] = loopback_url("sandbox_port")
 
 
@@ -86,6 +89,10 @@ class ServerOptions:
     """Port of the started server; a free one when unset."""
     with_sandbox: bool = False
     """Start the code-execution sandbox beside each job's command (its URL in ASSAY_SANDBOX_URL); code benchmarks' grading jobs always get one."""
+    server_container: Optional[str] = None
+    """Slurm: the image the server's step runs in, for this call (default: the cluster config's image for the server type; none: on the host). The server's own command runs in it: no assay needed there."""
+    sandbox_container: Optional[str] = None
+    """Slurm: the image the sandbox's step runs in, for this call (default: the cluster config's `sandbox` image); it must have assay installed."""
     num_jobs: Optional[int] = None
     """Copies of the server, each a job running its share of the work (seeds x chunks, across all benchmarks) at once; default 1 (with num_chunks on Slurm: one per chunk). With more jobs than seeds and no num_chunks, the input is chunked so every job has work."""
 
@@ -116,11 +123,10 @@ class JudgeOptions:
 
     def setup(self) -> ServerSetup:
         return ServerSetup(
-            self.judge_server_type,
-            self.judge_server_address,
-            self.judge_server_gpus,
-            1,
-            self.judge_server_args,
+            server_type=self.judge_server_type,
+            server_address=self.judge_server_address,
+            server_gpus=self.judge_server_gpus,
+            server_args=self.judge_server_args,
             model=self.judge_model,
         )
 
@@ -187,6 +193,8 @@ class ServerSetup(ServerOptions):
             port=self.server_port,
             startup_timeout_s=SERVER_STARTUP_TIMEOUT_S,
             all_nodes=self.server_nodes > 1,
+            component=self.server_type,
+            image=self.server_container,
         )
 
     def attach(self, job: Job, python: str, host: str = LOOPBACK) -> list[str]:
@@ -203,7 +211,7 @@ class ServerSetup(ServerOptions):
             job.nodes = max(job.nodes, self.server_nodes)
             overrides += [f"++server.host={LOOPBACK}", "++server.port={server_port}", f"++server.model={self.model}"]
         if self.with_sandbox:
-            add_sandbox(job, python, host)
+            add_sandbox(job, python, host, self.sandbox_container)
         return overrides
 
     def command_env(self) -> dict[str, str]:

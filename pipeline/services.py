@@ -43,6 +43,14 @@ class ServiceSpec:
     """An environment variable that gets a fresh random token when the service starts (the sandbox's
     ASSAY_SANDBOX_TOKEN): the service and the job's command get it through their environment, never on
     a command line or in a log."""
+    component: Optional[str] = None
+    """Which of the cluster config's `containers` runs it as a step of its own on Slurm (the server type, or
+    `sandbox`); on the host when the config has no image for it."""
+    image: Optional[str] = None
+    """An image for this call only (server_container, sandbox_container), over the cluster config's."""
+    own_step: bool = False
+    """Started by the batch script as its own Slurm step (pipeline/executors/slurm_steps.py), on the fixed `port`;
+    the job runner only waits until it is healthy."""
 
 
 def free_port() -> int:
@@ -59,11 +67,27 @@ def _healthy(url: str) -> bool:
         return False
 
 
+class StepWatch:
+    """Stands for the process of a service that runs as its own Slurm step: `poll()` is its exit status once the
+    batch script has written it to `exit_path`, None while the step runs."""
+
+    def __init__(self, exit_path: Path):
+        self.exit_path = exit_path
+
+    def poll(self) -> Optional[int]:
+        try:
+            return int(self.exit_path.read_text().strip() or "1")
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return 1
+
+
 @dataclass
 class RunningService:
     spec: ServiceSpec
     port: int
-    process: subprocess.Popen
+    process: "subprocess.Popen | StepWatch"
     log_path: Path
     secrets: dict = field(default_factory=dict)
     """Environment the job's command needs to reach the service (its token), made at start."""
@@ -92,6 +116,16 @@ def start_service(spec: ServiceSpec, log_path: Path, preexec_fn=None) -> Running
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=preexec_fn)
     print(f"[assay] started {spec.name} (pid {process.pid}, port {port}); log {log_path}", flush=True)
     return RunningService(spec, port, process, log_path, made)
+
+
+def watch_step(spec: ServiceSpec, log_dir: Path, job_id: str) -> RunningService:
+    """A service the batch script started as its own Slurm step (executors/slurm_steps.py), on its fixed port: its
+    log and the file its exit status goes to are named by the job id, as the runner's own services' logs are."""
+    if spec.port is None:
+        raise ValueError(f"{spec.name} runs as its own step but has no fixed port")
+    log = log_dir / f"{job_id}_{spec.name}.log"
+    print(f"[assay] {spec.name} runs as its own step (port {spec.port}); log {log}", flush=True)
+    return RunningService(spec, spec.port, StepWatch(log_dir / f"{job_id}_{spec.name}.exit"), log)
 
 
 def wait_healthy(service: RunningService, tail_fn) -> None:

@@ -108,6 +108,10 @@ def print_dry_run(job: Job, job_id: str, executor: str, spec: JobSpec, script: s
         "# command(s) run on the node:\n" + "\n".join(shlex.join(c) for c in [spec.command, *spec.next_commands]),
     ]
     for service in spec.services:
+        if service.own_step:
+            url = service.health_url.replace("{port}", str(service.port))
+            lines.append(f"# service {service.name}: its own step, started by the batch script below, healthy at {url}")
+            continue
         lines.append(
             f"# service {service.name} started first, healthy at {service.health_url} ({{port}}: a free port):\n"
             + shlex.join(service.command)

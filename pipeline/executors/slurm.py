@@ -29,6 +29,7 @@ from . import (
     upstream_handles,
     upstreams_on,
 )
+from .slurm_steps import service_steps
 
 DEFAULT_TIME = "04:00:00"
 """A job's time limit when neither the job nor the cluster config sets one."""
@@ -52,19 +53,13 @@ class SlurmExecutor(Executor):
             unseen = unmounted_paths(_job_texts(job), mounts)
             if unseen:
                 require_mounted(f"{job.name}'s argument", unseen[0], mounts, cluster.name)
+        service_steps(job, _job_spec(job), cluster)  # a service step that cannot be built stops the submission now
 
     def submit(self, job: Job, cluster: ClusterConfig, dry_run: bool) -> JobHandle:
         self.check_job(job, cluster)
         dependency = slurm_dependency(job)
-        executor = _submitit_executor(job, cluster, dependency, dry_run)
-        spec = JobSpec(
-            name=job.name,
-            command=job.command,
-            env=dict(job.env),
-            services=list(job.services),
-            log_dir=str(job.log_dir),
-            next_commands=list(job.next_commands),
-        )
+        steps, spec = service_steps(job, _job_spec(job), cluster)
+        executor = _submitit_executor(job, cluster, dependency, dry_run, steps)
         if cluster.container_args(job.container) and job.container_paths:
             spec = in_container(spec, parse_mounts(cluster.mounts))
         if dry_run:
@@ -88,6 +83,17 @@ class SlurmExecutor(Executor):
 
     def cancel(self, handle: JobHandle) -> None:
         subprocess.run(["scancel", handle.job_id], check=True, capture_output=True)
+
+
+def _job_spec(job: Job) -> JobSpec:
+    return JobSpec(
+        name=job.name,
+        command=job.command,
+        env=dict(job.env),
+        services=list(job.services),
+        log_dir=str(job.log_dir),
+        next_commands=list(job.next_commands),
+    )
 
 
 def _job_texts(job: Job) -> list[str]:
@@ -181,7 +187,10 @@ def _state_from_result_file(job: Job, up: JobHandle) -> str:
     return "COMPLETED" if outcome == "success" else "FAILED"
 
 
-def _submitit_executor(job: Job, cluster: ClusterConfig, dependency: Optional[str], dry_run: bool = False):
+def _submitit_executor(
+    job: Job, cluster: ClusterConfig, dependency: Optional[str], dry_run: bool = False, steps: Optional[list] = None
+):
+    """submitit's executor for the job; `steps`: batch-script lines that start its services (slurm_steps.py)."""
     import submitit
 
     container = cluster.container_args(job.container)
@@ -215,8 +224,9 @@ def _submitit_executor(job: Job, cluster: ClusterConfig, dependency: Optional[st
     if container:
         params["srun_args"] = container
     env = cluster.explicit_env() if dry_run else cluster.env()
-    if env:
-        params["setup"] = [f"export {k}={shlex.quote(v)}" for k, v in env.items()]
+    setup = [f"export {k}={shlex.quote(v)}" for k, v in env.items()] + list(steps or [])
+    if setup:
+        params["setup"] = setup
     executor.update_parameters(**params)
     return executor
 

@@ -7,6 +7,7 @@ table reports what the graded files say.
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
@@ -69,6 +70,16 @@ def test_eval_on_the_test_slurm_cluster_with_real_vllm_and_sandbox(
     assert all(x["passed"] or x["failure_category"] for x in code_lines)  # each sample graded, failures classified
     table = capsys.readouterr().out
     assert "pass@1[avg-of-4]" in table and "failures (6 samples)" in table, table
+    # the server and the sandbox each ran as a step of its own, beside the stage's step
+    steps = {
+        h.job_id: subprocess.run(
+            ["sacct", "-n", "-P", "-o", "JobName", "-j", h.job_id], capture_output=True, text=True
+        ).stdout.split()
+        for h in exp.handles
+    }
+    generation, *grading = exp.handles
+    assert "assay_test_eval-server" in steps[generation.job_id]
+    assert any("assay_test_eval-sandbox" in steps[h.job_id] for h in grading), steps
 
 
 def _descendants(pid: int) -> list[int]:

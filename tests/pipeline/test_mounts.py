@@ -114,3 +114,76 @@ def test_a_deferred_eval_keeps_the_launchers_paths(tmp_path, capsys):
     )
     text = capsys.readouterr().out
     assert f'"model": "{exp}/checkpoint-*"' in text and f'"mounts": ["{exp}:/workspace"]' in text
+
+
+def test_each_component_runs_as_its_own_step_in_its_own_image(tmp_path, capsys, monkeypatch):
+    """The dry run of an eval with a server and a sandbox, on a cluster config with three images and a mount: the
+    server's step runs vLLM's own command in the vllm image (no assay there), the sandbox's step runs in its image,
+    the stage runs in assay's, each with the container's paths; the exact batch-script lines."""
+    from assay.pipeline import eval as run_eval
+    from assay.pipeline.executors import slurm_steps
+
+    monkeypatch.setattr(slurm_steps, "_draw_port", lambda taken: 6000)
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    cluster = tmp_path / "cluster.yaml"
+    cluster.write_text(
+        "executor: slurm\naccount: a\npartition: p\ngpus_per_node: 8\n"
+        "containers: {assay: /c/assay.sqsh, vllm: 'vllm/vllm-openai:v0.11.0', sandbox: /c/sandbox.sqsh}\n"
+        f"mounts: ['{exp}:/workspace']\n"
+    )
+    run_eval(
+        benchmarks="smallcode",
+        model=f"{exp}/model",
+        output_dir=str(exp / "eval"),
+        cluster=str(cluster),
+        server_gpus=8,
+        server_port=5000,
+        with_sandbox=True,
+        dry_run=True,
+    )
+    generation = capsys.readouterr().out.split("### ")[1]
+    logs = f"{exp}/eval/logs/eval"
+    mount = f"--container-mounts={exp}:/workspace"
+    server = (
+        f"( srun --overlap --nodes=1 --ntasks-per-node=1 --job-name=assay_eval-server "
+        f'--container-image=vllm/vllm-openai:v0.11.0 {mount} env sh -c \'trap "" USR2; exec "$@"\' sh '
+        "python3 -m vllm.entrypoints.cli.main serve --model /workspace/model --served-model-name /workspace/model "
+        "--host 127.0.0.1 --port 5000 --tensor-parallel-size 8 "
+        f'>> {logs}/"${{SLURM_JOB_ID}}"_server.log 2>&1; echo $? > {logs}/"${{SLURM_JOB_ID}}"_server.exit ) &'
+    )
+    sandbox = (
+        f"( srun --overlap --nodes=1 --ntasks-per-node=1 --job-name=assay_eval-sandbox "
+        f'--container-image=/c/sandbox.sqsh {mount} env sh -c \'trap "" USR2; exec "$@"\' sh '
+        "python -m assay.sandbox.server --host=127.0.0.1 --port=6000 --session-ttl=3600 "
+        f'>> {logs}/"${{SLURM_JOB_ID}}"_sandbox.log 2>&1; echo $? > {logs}/"${{SLURM_JOB_ID}}"_sandbox.exit ) &'
+    )
+    setup = generation.split("# setup\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert setup == [server, "export ASSAY_SANDBOX_TOKEN=\"$(od -An -N24 -tx1 /dev/urandom | tr -d ' \\n')\"", sandbox]
+    assert f"--container-image=/c/assay.sqsh {mount} python -u -m submitit.core._submit /workspace/eval/logs/eval" in (
+        generation
+    )
+    assert "++input_file=/workspace/eval/eval-results/smallcode/test.jsonl" in generation
+    assert "# service server: its own step, started by the batch script below, healthy at " in generation
+
+
+def test_a_multi_node_server_in_an_image_without_assay_is_refused_before_submission(tmp_path):
+    from assay.pipeline import eval as run_eval
+
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    cluster = tmp_path / "cluster.yaml"
+    cluster.write_text(
+        "executor: slurm\naccount: a\npartition: p\ngpus_per_node: 8\n"
+        f"containers: {{vllm: 'vllm/vllm-openai:v0.11.0'}}\nmounts: ['{exp}:/workspace']\n"
+    )
+    with pytest.raises(ConfigError, match="on 2 nodes in the image vllm/vllm-openai:v0.11.0 needs each node's rank"):
+        run_eval(
+            benchmarks="smallmath",
+            model=f"{exp}/model",
+            output_dir=str(exp / "eval"),
+            cluster=str(cluster),
+            server_gpus=8,
+            server_nodes=2,
+            dry_run=True,
+        )

@@ -1,5 +1,6 @@
 """run_cmd through sbatch on the real one-node test cluster: single jobs, chains, copies, cancels, failures."""
 
+import shlex
 import subprocess
 import sys
 import time
@@ -316,3 +317,49 @@ def test_an_upstream_slurm_forgot_is_judged_by_its_result_file(slurm_cluster, tm
         "echo ran", cluster=slurm_cluster, expname="after-forgotten", output_dir=str(tmp_path), run_after="forgotten"
     )
     assert wait_final(exp.final[0]) == "COMPLETED"
+
+
+def step_names(job_id: str) -> list[str]:
+    """The names of a job's steps, as accounting recorded them."""
+    out = subprocess.run(["sacct", "-n", "-P", "-o", "JobName", "-j", job_id], capture_output=True, text=True)
+    return out.stdout.split()
+
+
+def test_the_sandbox_runs_as_its_own_step_and_the_command_reaches_it(slurm_cluster, tmp_path):
+    """The batch script starts the sandbox as a step of its own (token made on the node); the job's command, in
+    the job's own step, runs code in it through $ASSAY_SANDBOX_URL and $ASSAY_SANDBOX_TOKEN."""
+    client = (
+        "from assay.sandbox.client import SandboxClient, configured_url; "
+        "c = SandboxClient(configured_url(None)); print('sandbox says', c.execute('print(6 * 7)').stdout.strip())"
+    )
+    exp = run_cmd(
+        f"{sys.executable} -c {shlex.quote(client)}",
+        cluster=slurm_cluster,
+        expname="with-sandbox",
+        output_dir=str(tmp_path),
+        with_sandbox=True,
+        wait=True,
+    )
+    [handle] = exp.final
+    assert "sandbox says 42" in handle.stdout_path.read_text()
+    assert "assay_test_with-sandbox-sandbox" in step_names(handle.job_id)
+    script = next(tmp_path.glob("logs/with-sandbox/*_submission.sh")).read_text()
+    assert "ASSAY_SANDBOX_TOKEN=" in script and "od -An -N24" in script  # made on the node, never written down
+
+
+def test_a_service_step_that_ends_early_fails_the_job_at_once_with_its_log(slurm_cluster, tmp_path):
+    """An image this cluster cannot run (no container plugin here): the step ends at once, its exit status file
+    tells the runner, and the job fails with the step's log instead of waiting for the startup timeout."""
+    start = time.monotonic()
+    with pytest.raises(JobFailedError, match=r"sandbox exited with status [1-9]\d* before it was healthy") as failed:
+        run_cmd(
+            "echo never",
+            cluster=slurm_cluster,
+            expname="bad-step",
+            output_dir=str(tmp_path),
+            with_sandbox=True,
+            sandbox_container="no/such-image:1",
+            wait=True,
+        )
+    assert time.monotonic() - start < 120
+    assert "container-image" in str(failed.value)  # srun's own complaint, from the step's log
