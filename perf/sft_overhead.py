@@ -7,7 +7,8 @@ recipes/data/mlcode_sft_raw.jsonl as prompt/answer chats, the same token ids on 
 this script, each side in a fresh Python process so imports count on both:
   baseline  bare TRL: `SFTTrainer(model, SFTConfig(...same settings...), train_dataset=<the token ids>,
             peft_config=LoraConfig(...))`, `train()`, then `save_model()` (a bare script keeps its result too);
-            gradient checkpointing off, as in assay (TRL's SFTConfig turns it on by default)
+            gradient checkpointing and bf16 off, as assay sets them on a CPU (TRL's SFTConfig turns both on by
+            default, and bf16 autocast on a CPU without bf16 instructions is several times slower)
   stage     `python -m assay.training.sft ++train_file=... ++max_steps=<steps>` (its defaults: a final checkpoint
             with the optimizer state, a merged copy of it, train_log.jsonl)
   launcher  `assay sft --cluster=local ...`: the stage as a local job, with the job runner and the launcher's
@@ -51,10 +52,12 @@ class StepTimes(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         self.times.append(time.perf_counter())
 
+fields = SFTConfig.__dataclass_fields__  # transformers 5 renamed gradient_checkpointing
+no_checkpointing = {"activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing": False}
 args = SFTConfig(output_dir=out, max_steps=int(steps), per_device_train_batch_size=1, learning_rate=float(lr),
                  lr_scheduler_type="cosine", save_strategy="steps", save_steps=100, logging_steps=1, seed=42,
                  report_to="none", disable_tqdm=True, use_cpu=True, max_length=4096, packing=False,
-                 remove_unused_columns=False, gradient_checkpointing=False)
+                 remove_unused_columns=False, bf16=False, **no_checkpointing)
 lora = LoraConfig(r=int(rank), lora_alpha=int(alpha), lora_dropout=float(dropout), task_type="CAUSAL_LM",
                   target_modules=json.loads(targets))
 trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,

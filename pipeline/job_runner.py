@@ -40,6 +40,9 @@ takes tens of seconds); Slurm's own KillWait bounds it at a time limit."""
 
 TIME_LIMIT_WARNING = signal.SIGUSR2
 """What Slurm sends before a time limit (submitit's `--signal=USR2@<signal_delay_s>`)."""
+TIME_LIMIT_FILE_ENV = "ASSAY_TIME_LIMIT_FILE"
+"""A file the runner creates when the warning arrives, so that a command still starting up (loading a model, with
+no handler installed yet) learns of the warning once it looks (training checks it after every step)."""
 
 
 class CommandFailedError(RuntimeError):
@@ -250,6 +253,9 @@ def _run_job_body(spec: JobSpec) -> dict:
     try:
         env = dict(os.environ)
         env.update({k: _with_ports(v, running) for k, v in spec.env.items()})
+        folder = spec.log_dir or (str(stdout_path.parent) if stdout_path else None)
+        if folder:
+            env[TIME_LIMIT_FILE_ENV] = str(Path(folder) / f"{job_id}_time_limit")
         for service in running:
             env.update(service.secrets)
         results = []
@@ -282,6 +288,11 @@ def _run_command(name, command, env, workdir, stdout_path, stderr_path) -> dict:
 
     def _warn(signum, _frame):
         print(f"[assay] {name}: the time limit is near (signal {signum}); telling the command to save and stop")
+        if env and env.get(TIME_LIMIT_FILE_ENV):
+            try:
+                Path(env[TIME_LIMIT_FILE_ENV]).touch()
+            except OSError:
+                pass  # the signal below still reaches a command that handles it
         _signal_group(proc, TIME_LIMIT_WARNING)
 
     previous = {s: signal.signal(s, _forward) for s in (signal.SIGTERM, signal.SIGINT)}

@@ -28,6 +28,9 @@ from transformers import TrainerCallback
 
 from .checkpoints import LOG_NAME
 
+TIME_LIMIT_FILE_ENV = "ASSAY_TIME_LIMIT_FILE"
+"""Set by the job runner (pipeline/job_runner.py): a file that exists once the time-limit warning came."""
+
 CONSOLE_KEYS = ("loss", "learning_rate", "grad_norm", "reward", "reward_std", "frac_reward_zero_std")
 """What the console line shows, when logged (the JSONL has every numeric value)."""
 
@@ -69,7 +72,8 @@ class FinalCheckpoint(TrainerCallback):
 
 
 class StopOnSignal(TrainerCallback):
-    """Save and stop at the end of the step during which SIGTERM, SIGUSR1 or SIGUSR2 arrived."""
+    """Save and stop at the end of the step during which SIGTERM, SIGUSR1 or SIGUSR2 arrived, or after which the job
+    runner's time-limit file exists (a warning that came while the model was still loading)."""
 
     SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
 
@@ -93,6 +97,10 @@ class StopOnSignal(TrainerCallback):
         self.received = signum
 
     def on_step_end(self, args, state, control, **kwargs):
+        warned = os.environ.get(TIME_LIMIT_FILE_ENV)
+        if self.received is None and warned and os.path.exists(warned):  # warned before the handler was set
+            print("[assay] the time limit is near: saving a checkpoint at the end of this step", flush=True)
+            self.received = signal.SIGUSR2
         if _on_any_rank(self.received is not None, args.device):
             control.should_save = True
             control.should_training_stop = True

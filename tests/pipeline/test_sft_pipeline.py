@@ -249,11 +249,12 @@ def test_the_multi_node_launch_trains_through_nested_srun_on_slurm(slurm_cluster
 
 
 @pytest.mark.slurm
+@pytest.mark.timeout(1500)
 def test_a_run_cut_by_time_limits_finishes_through_dependent_jobs(slurm_cluster, tmp_path, smollm2_dir):
     """SFT under a 1-minute time limit on the real test cluster: Slurm warns each copy (USR2, signal_delay_s before
     the limit) or ends it (TERM, then KILL after KillWait), the stage saves at the end of its step and exits, the
     next `dependent_jobs` copy resumes from that checkpoint, and every optimizer step is in train_log.jsonl once."""
-    story = "The model reads this sentence again and again, one token at a time, to make each step slow enough. " * 18
+    story = "The model reads this sentence again and again, one token at a time, to make each step slow enough. " * 6
     chats = tmp_path / "train.jsonl"
     chats.write_text(
         "".join(
@@ -262,19 +263,19 @@ def test_a_run_cut_by_time_limits_finishes_through_dependent_jobs(slurm_cluster,
             for q, a in CHATS
         )
     )
-    out, steps = tmp_path / "run", 24
+    out, steps = tmp_path / "run", 40  # more than two copies can train (each is warned 20-50 s after it starts)
     experiment = sft(
         train_file=str(chats),
         output_dir=str(out),
         cluster=slurm_cluster,
         expname="sft-time-limits",
         time="00:01:00",
-        dependent_jobs=4,
+        dependent_jobs=7,
         wait=False,
         ctx=wrap_arguments(f"++max_steps={steps} ++save_steps=1000 ++lora.rank=4 ++merge_checkpoints=false"),
     )
-    assert len(experiment.handles) == 5
-    experiment.wait(timeout_s=900)  # the last copy completes; earlier ones ended at their limit
+    assert len(experiment.handles) == 8
+    experiment.wait(timeout_s=1200)  # the last copy completes; earlier ones ended at their limit
     logged = [json.loads(line)["step"] for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert logged == list(range(1, steps + 1))
     logs = {
