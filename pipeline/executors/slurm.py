@@ -8,7 +8,6 @@ longer knows (purged from its accounting) is judged by the result file it left, 
 
 from __future__ import annotations
 
-import dataclasses
 import shlex
 import subprocess
 from pathlib import Path
@@ -18,7 +17,7 @@ from ...core.config import ConfigError
 from ..cluster import ClusterConfig, parse_time_minutes
 from ..job import FINAL_STATES, Job, JobHandle
 from ..job_runner import JobSpec, run_job
-from ..mounts import Mount, parse_mounts, require_mounted, to_container, translate_text, unmounted_paths
+from ..mounts import in_container, parse_mounts, require_all_mounted, require_mounted, to_container
 from . import (
     EXECUTORS,
     DependencyError,
@@ -39,7 +38,6 @@ DEFAULT_TIME = "04:00:00"
 class SlurmExecutor(Executor):
     name = "slurm"
     multi_node = True
-    takes_containers = True
 
     def check_job(self, job: Job, cluster: ClusterConfig) -> None:
         if job.gpus_per_node > cluster.gpus_per_node:
@@ -50,9 +48,7 @@ class SlurmExecutor(Executor):
         if cluster.container_args(job.container) and job.container_paths:
             mounts = parse_mounts(cluster.mounts)
             require_mounted(f"{job.name}'s log folder", str(job.log_dir), mounts, cluster.name)
-            unseen = unmounted_paths(_job_texts(job), mounts)
-            if unseen:
-                require_mounted(f"{job.name}'s argument", unseen[0], mounts, cluster.name)
+            require_all_mounted(job, mounts, cluster.name)
         service_steps(job, _job_spec(job), cluster)  # a service step that cannot be built stops the submission now
 
     def submit(self, job: Job, cluster: ClusterConfig, dry_run: bool) -> JobHandle:
@@ -93,33 +89,6 @@ def _job_spec(job: Job) -> JobSpec:
         services=list(job.services),
         log_dir=str(job.log_dir),
         next_commands=list(job.next_commands),
-    )
-
-
-def _job_texts(job: Job) -> list[str]:
-    """Every argument and environment value of a job and its services."""
-    texts = [*job.command, *(a for c in job.next_commands for a in c), *job.env.values()]
-    for service in job.services:
-        texts += [*service.command, *service.env.values()]
-    return texts
-
-
-def in_container(spec: JobSpec, mounts: list[Mount]) -> JobSpec:
-    """The job as its container sees it: every launcher path under a mount replaced by the container's name."""
-
-    def args(values: list[str]) -> list[str]:
-        return [translate_text(v, mounts) for v in values]
-
-    def env(values: dict[str, str]) -> dict[str, str]:
-        return {k: translate_text(v, mounts) for k, v in values.items()}
-
-    return dataclasses.replace(
-        spec,
-        command=args(spec.command),
-        env=env(spec.env),
-        next_commands=[args(c) for c in spec.next_commands],
-        services=[dataclasses.replace(s, command=args(s.command), env=env(s.env)) for s in spec.services],
-        log_dir=translate_text(spec.log_dir, mounts) if spec.log_dir else spec.log_dir,
     )
 
 

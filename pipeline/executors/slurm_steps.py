@@ -61,10 +61,10 @@ def service_steps(job: Job, spec: JobSpec, cluster: ClusterConfig) -> tuple[list
     lines: list[str] = []
     services: list[ServiceSpec] = []
     for service in spec.services:
-        port = service.port or _draw_port(taken)
+        port = service.port or draw_port(taken)
         taken.add(port)
         image = image_of(service, cluster)
-        argv, env = _step_command(service, port, image, job.name)
+        argv, env = component_command(service, port, image, job.name)
         if image:
             argv = [translate_text(a, mounts) for a in argv]
             env = {k: translate_text(v, mounts) for k, v in env.items()}
@@ -89,14 +89,14 @@ def service_steps(job: Job, spec: JobSpec, cluster: ClusterConfig) -> tuple[list
     return lines, dataclasses.replace(spec, services=services)
 
 
-def _draw_port(taken: set) -> int:
+def draw_port(taken: set) -> int:
     while True:
         port = random.randrange(*PORTS)
         if port not in taken:
             return port
 
 
-def _step_command(service: ServiceSpec, port: int, image: Optional[str], job_name: str) -> tuple[list[str], dict]:
+def component_command(service: ServiceSpec, port: int, image: Optional[str], job_name: str) -> tuple[list[str], dict]:
     """The argv and environment the step runs, with its port filled in."""
     argv = [part.replace("{port}", str(port)) for part in service.command]
     env = {k: v.replace("{port}", str(port)) for k, v in service.env.items()}

@@ -123,7 +123,7 @@ def test_each_component_runs_as_its_own_step_in_its_own_image(tmp_path, capsys, 
     from assay.pipeline import eval as run_eval
     from assay.pipeline.executors import slurm_steps
 
-    monkeypatch.setattr(slurm_steps, "_draw_port", lambda taken: 6000)
+    monkeypatch.setattr(slurm_steps, "draw_port", lambda taken: 6000)
     exp = tmp_path / "exp"
     exp.mkdir()
     cluster = tmp_path / "cluster.yaml"
