@@ -34,6 +34,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     launchable = [name for name in SERVER_TYPES.names() if SERVER_TYPES.get(name).starts_process]
     parser.add_argument("--server_type", required=True, choices=launchable)
     parser.add_argument("--model", required=True, help="path, hub name, or alias (smollm2)")
+    parser.add_argument("--served_model_name", default=None, help="the name requests use (default: --model as given)")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--server_gpus", type=int, default=0, help="GPUs per node; 0 runs vLLM's CPU build")
@@ -59,7 +60,8 @@ def resolve_launch(args: argparse.Namespace, python: Optional[str] = None) -> tu
     rank, head = 0, None
     if args.server_nodes > 1:
         rank, head = slurm_node_placement()
-    model_path, served_name, server_args = resolve_model(args.model), args.model, args.server_args
+    name = args.served_model_name or args.model
+    model_path, served_name, server_args = resolve_model(args.model), name, args.server_args
     adapter = read_adapter(model_path)
     if adapter is not None:
         if not get_server_type(args.server_type).serves_lora_adapters:
@@ -73,8 +75,8 @@ def resolve_launch(args: argparse.Namespace, python: Optional[str] = None) -> tu
                 f"the base model of the LoRA adapter {args.model}, {model_path} (its adapter_config.json), is not "
                 "on this node; merge the adapter with `assay merge_lora --base_model=...` and serve the merged folder"
             )
-        served_name = f"{args.model}:base"
-        server_args = shlex.join(vllm_lora_args(adapter, args.model, served_name)) + (
+        served_name = f"{name}:base"
+        server_args = shlex.join(vllm_lora_args(adapter, name, served_name)) + (
             " " + server_args if server_args else ""
         )
     launch = server_command(

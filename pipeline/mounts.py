@@ -147,15 +147,30 @@ def job_texts(job: "Job") -> list[str]:
     return texts
 
 
+MODEL_NAME_ARGS = ("++server.model=", "++judge.model=", "--served_model_name=")
+"""Arguments that name the model as requests ask for it, not a path a job opens: the server serves it under the
+launcher's name wherever each side runs, so these are never translated."""
+MODEL_NAME_ENV = ("ASSAY_SERVER_MODEL",)
+
+
+def translate_args(values: list[str], mounts: list[Mount]) -> list[str]:
+    """`translate_text` for each argument, except those that name a model (MODEL_NAME_ARGS)."""
+    return [v if v.startswith(MODEL_NAME_ARGS) else translate_text(v, mounts) for v in values]
+
+
+def translate_env(values: dict[str, str], mounts: list[Mount]) -> dict[str, str]:
+    return {k: v if k in MODEL_NAME_ENV else translate_text(v, mounts) for k, v in values.items()}
+
+
 def in_container(spec: "JobSpec", mounts: list[Mount], log_dir: bool = True) -> "JobSpec":
     """The job as its container sees it: every launcher path under a mount replaced by the container's name (the
-    log folder too, unless `log_dir` is false: a runner on the host writes there)."""
+    log folder too, unless `log_dir` is false: a runner on the host writes there); model names stay as they are."""
 
     def args(values: list[str]) -> list[str]:
-        return [translate_text(v, mounts) for v in values]
+        return translate_args(values, mounts)
 
     def env(values: dict[str, str]) -> dict[str, str]:
-        return {k: translate_text(v, mounts) for k, v in values.items()}
+        return translate_env(values, mounts)
 
     return dataclasses.replace(
         spec,

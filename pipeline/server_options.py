@@ -178,6 +178,7 @@ class ServerSetup(ServerOptions):
             "assay.inference.serve",
             f"--server_type={self.server_type}",
             f"--model={self.model}",
+            f"--served_model_name={self.model}",  # the model's path may change in a container; its name does not
             "--port={port}",
             f"--server_gpus={self.server_gpus}",
             f"--server_nodes={self.server_nodes}",

@@ -42,8 +42,8 @@ class LocalExecutor(Executor):
                 raise ClusterConfigError(str(exc)) from None
 
     def check_job(self, job: Job, cluster: ClusterConfig) -> None:
-        if cluster.containers:
-            in_containers(job, self._spec(job, cluster, dry_run=True), cluster)  # what cannot run stops it now
+        if cluster.containers:  # what cannot run stops the submission now (upstreams are not submitted yet)
+            in_containers(job, self._spec(job, cluster, dry_run=True, upstreams=False), cluster)
 
     def submit(self, job: Job, cluster: ClusterConfig, dry_run: bool) -> JobHandle:
         import submitit
@@ -71,16 +71,21 @@ class LocalExecutor(Executor):
             submitted = executor.submit(run_job, spec)
         return JobHandle(job.name, str(submitted.job_id), self.name, job.log_dir, submitted)
 
-    def _spec(self, job: Job, cluster: ClusterConfig, dry_run: bool) -> JobSpec:
+    def _spec(self, job: Job, cluster: ClusterConfig, dry_run: bool, upstreams: bool = True) -> JobSpec:
         cluster_env = cluster.explicit_env() if dry_run else cluster.env()
-        upstreams = [
-            LocalUpstream(up.name, up.job_id, str(up.result_pickle), kind) for kind, up in upstreams_on(job, self.name)
-        ]
+        waits = (
+            [
+                LocalUpstream(up.name, up.job_id, str(up.result_pickle), kind)
+                for kind, up in upstreams_on(job, self.name)
+            ]
+            if upstreams
+            else []
+        )
         return JobSpec(
             name=job.name,
             command=job.command,
             env={**cluster_env, **job.env},
-            wait_for=upstreams,
+            wait_for=waits,
             services=list(job.services),
             log_dir=str(job.log_dir),
             next_commands=list(job.next_commands),

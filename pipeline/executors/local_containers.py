@@ -26,8 +26,8 @@ from ...core.config import ConfigError
 from ..cluster import ClusterConfig
 from ..job import Job
 from ..job_runner import TIME_LIMIT_FILE_ENV, JobSpec
-from ..mounts import in_container, parse_mounts, require_all_mounted, translate_text
-from .slurm_steps import component_command, draw_port, image_of
+from ..mounts import in_container, parse_mounts, require_all_mounted
+from .slurm_steps import component_command, draw_port, placement
 
 RUNTIME_ENV = "ASSAY_CONTAINER_RUNTIME"
 RUNTIMES = ("podman", "docker")
@@ -54,11 +54,14 @@ def check_runtime(cluster: ClusterConfig) -> str:
     return runtime
 
 
-def run_prefix(runtime: str, image: str, mounts: list[str], env_names: list[str]) -> list[str]:
-    """`<runtime> run ...` up to the image: host network, the mounts as volumes, the variables by name."""
+def run_prefix(runtime: str, image: str, mounts: list[str], env_names: list[str], gpus: int = 0) -> list[str]:
+    """`<runtime> run ...` up to the image: host network, the mounts as volumes (a bare path under its own name),
+    the variables by name, and the machine's GPUs when the job asks for any."""
     prefix = [runtime, "run", "--rm", "--network=host"]
+    if gpus:
+        prefix += ["--gpus", "all"] if os.path.basename(runtime) == "docker" else ["--device", "nvidia.com/gpu=all"]
     for mount in mounts:
-        prefix += ["-v", mount]
+        prefix += ["-v", mount if ":" in mount else f"{mount}:{mount}"]
     for name in env_names:
         prefix += ["-e", name]
     if os.path.isabs(image) and os.path.isdir(image):
@@ -79,23 +82,24 @@ def in_containers(job: Job, spec: JobSpec, cluster: ClusterConfig) -> JobSpec:
     env_names = sorted(names)
     services = []
     taken = {s.port for s in spec.services if s.port}
+    stage_image = cluster.containers.get(job.container)
     for service in spec.services:
-        image = image_of(service, cluster)
+        image, own_command = placement(service, cluster, stage_image)
         if not image:
             services.append(service)
             continue
         port = service.port or draw_port(taken)  # fixed now: a server's own command names it
         taken.add(port)
-        argv, env = component_command(service, port, image, job.name)
-        argv = [translate_text(a, mounts) for a in argv] if job.container_paths else argv
-        prefix = run_prefix(runtime, image, cluster.mounts, sorted({*env_names, *env}))
+        argv, env = component_command(
+            service, port, image, own_command, mounts if job.container_paths else [], job.name
+        )
+        prefix = run_prefix(runtime, image, cluster.mounts, sorted({*env_names, *env}), job.gpus_per_node)
         services.append(dataclasses.replace(service, command=[*prefix, *argv], env=env, port=port))
     spec = dataclasses.replace(spec, services=services)
-    stage_image = cluster.containers.get(job.container)
     if not stage_image:
         return spec
     inside = in_container(spec, mounts, log_dir=False) if job.container_paths else spec
-    prefix = run_prefix(runtime, stage_image, cluster.mounts, env_names)
+    prefix = run_prefix(runtime, stage_image, cluster.mounts, env_names, job.gpus_per_node)
     return dataclasses.replace(
         spec,
         command=[*prefix, *inside.command],

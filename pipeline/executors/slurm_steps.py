@@ -5,7 +5,7 @@ The batch script starts the steps in the background before the job's own step (s
 a port fixed at submission, so that a dry run shows exactly what runs where:
 
     export ASSAY_SANDBOX_TOKEN="$(od -An -N24 -tx1 /dev/urandom | tr -d ' \\n')"
-    ( srun --overlap --nodes=1 --ntasks-per-node=1 --job-name=assay_eval-sandbox \\
+    ( srun --overlap --nodes=1 --ntasks=1 --ntasks-per-node=1 --job-name=assay_eval-sandbox \\
         --container-image=/images/assay.sqsh env sh -c 'trap "" USR2; exec "$@"' sh python -m assay.sandbox.server \\
         ... >> /logs/"${SLURM_JOB_ID}"_sandbox.log 2>&1; echo $? > /logs/"${SLURM_JOB_ID}"_sandbox.exit ) &
 
@@ -34,7 +34,7 @@ from ...core.config import ConfigError
 from ..cluster import ClusterConfig
 from ..job import Job
 from ..job_runner import JobSpec
-from ..mounts import parse_mounts, translate_text
+from ..mounts import Mount, parse_mounts, translate_args, translate_env, unmounted_paths
 from ..services import ServiceSpec
 
 PORTS = (20000, 60000)
@@ -44,11 +44,19 @@ IGNORE_WARNING = ["sh", "-c", 'trap "" USR2; exec "$@"', "sh"]
 SERVE_MODULE = "assay.inference.serve"
 
 
-def image_of(service: ServiceSpec, cluster: ClusterConfig) -> Optional[str]:
-    """The image a service's step runs in: the call's, else the cluster config's for its component, else none."""
-    if service.image:
-        return service.image
-    return cluster.containers.get(service.component) if service.component else None
+def placement(service: ServiceSpec, cluster: ClusterConfig, stage_image: Optional[str]) -> tuple[Optional[str], bool]:
+    """(the image a service runs in, whether it runs its own command there rather than assay's entry point).
+
+    The call's image, else the cluster config's for its component: a server there runs its own command. Without one,
+    a service that is an assay module runs in the stage's image (`stage_image`), as it did inside the stage's
+    container, else on the host.
+    """
+    own = service.image or (cluster.containers.get(service.component) if service.component else None)
+    if own:
+        return own, service.command[1:3] == ["-m", SERVE_MODULE]
+    if stage_image and service.command[1:2] == ["-m"]:
+        return stage_image, False
+    return None, False
 
 
 def service_steps(job: Job, spec: JobSpec, cluster: ClusterConfig) -> tuple[list[str], JobSpec]:
@@ -63,17 +71,16 @@ def service_steps(job: Job, spec: JobSpec, cluster: ClusterConfig) -> tuple[list
     for service in spec.services:
         port = service.port or draw_port(taken)
         taken.add(port)
-        image = image_of(service, cluster)
-        argv, env = component_command(service, port, image, job.name)
-        if image:
-            argv = [translate_text(a, mounts) for a in argv]
-            env = {k: translate_text(v, mounts) for k, v in env.items()}
+        image, own_command = placement(service, cluster, cluster.containers.get(job.container))
+        argv, env = component_command(service, port, image, own_command, mounts, job.name)
         if service.secret_env:  # made on the node, never on a command line or in a file
             lines.append(f"export {service.secret_env}=\"$(od -An -N24 -tx1 /dev/urandom | tr -d ' \\n')\"")
+        nodes = job.nodes if service.all_nodes else 1
         srun = [
             "srun",
             "--overlap",
-            f"--nodes={job.nodes if service.all_nodes else 1}",
+            f"--nodes={nodes}",
+            f"--ntasks={nodes}",
             "--ntasks-per-node=1",
             f"--job-name={cluster.job_name_prefix}{job.name}-{service.name}",
         ]
@@ -96,17 +103,37 @@ def draw_port(taken: set) -> int:
             return port
 
 
-def component_command(service: ServiceSpec, port: int, image: Optional[str], job_name: str) -> tuple[list[str], dict]:
-    """The argv and environment the step runs, with its port filled in."""
+def component_command(
+    service: ServiceSpec, port: int, image: Optional[str], own_command: bool, mounts: list[Mount], job_name: str
+) -> tuple[list[str], dict]:
+    """The argv and environment a service runs with, its port filled in; in an image, with the container's paths
+    (a path the container would not see stops the submission)."""
     argv = [part.replace("{port}", str(port)) for part in service.command]
     env = {k: v.replace("{port}", str(port)) for k, v in service.env.items()}
     if not image:
         return argv, env
-    if argv[1:3] == ["-m", SERVE_MODULE]:
-        return _server_own_command(argv[3:], env, image, job_name)
-    if argv[1:2] == ["-m"]:
+    if own_command:
+        argv, env = _server_own_command(argv[3:], env, image, job_name)
+    elif argv[1:2] == ["-m"]:
         argv[0] = "python"  # an assay module, run by the image's own python
+    if mounts:
+        argv, env = _in_image(argv, mounts), translate_env(env, mounts)
+        unseen = unmounted_paths([*argv, *env.values()], mounts)
+        if unseen:
+            raise ConfigError(
+                f"{job_name}: the {service.name} in {image} would need {unseen[0]}, which is under no mount; mount "
+                "its folder, or give the model by a path under a mount"
+            )
     return argv, env
+
+
+def _in_image(argv: list[str], mounts: list[Mount]) -> list[str]:
+    """The argv with the container's paths, but the name the model is served under (`--served-model-name X`)."""
+    out = []
+    for i, part in enumerate(argv):
+        named = i > 0 and argv[i - 1] == "--served-model-name"
+        out.append(part if named else translate_args([part], mounts)[0])
+    return out
 
 
 def _server_own_command(flags: list[str], env: dict, image: str, job_name: str) -> tuple[list[str], dict]:

@@ -70,3 +70,22 @@ def test_the_command_and_the_sandbox_each_run_in_a_container(podman, tmp_path, c
     assert f"running podman run --rm --network=host -v {exp}:/exp " in console and "/exp/report.txt" in console
     sandbox_log = next((exp / "logs" / "in-containers").glob("*_sandbox.log")).read_text()
     assert f"starting sandbox: podman run --rm --network=host -v {exp}:/exp " in sandbox_log
+
+
+def test_an_eval_with_chained_jobs_on_a_local_config_with_images(podman, tmp_path, capsys):
+    """Every job is checked before the first is submitted, while its upstreams have no id yet."""
+    from assay.pipeline import eval as run_eval
+
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    run_eval(
+        benchmarks="smallcode",
+        model="smollm2",
+        server_address="http://127.0.0.1:9/v1",
+        output_dir=str(exp / "eval"),
+        cluster=local_config(tmp_path, exp),
+        dry_run=True,
+    )
+    text = capsys.readouterr().out
+    assert text.count("### eval") == 2 and "starts after: afterok:" in text
+    assert f"podman run --rm --network=host -v {exp}:/exp" in text and "--rootfs /:O" in text

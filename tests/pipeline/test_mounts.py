@@ -119,7 +119,8 @@ def test_a_deferred_eval_keeps_the_launchers_paths(tmp_path, capsys):
 def test_each_component_runs_as_its_own_step_in_its_own_image(tmp_path, capsys, monkeypatch):
     """The dry run of an eval with a server and a sandbox, on a cluster config with three images and a mount: the
     server's step runs vLLM's own command in the vllm image (no assay there), the sandbox's step runs in its image,
-    the stage runs in assay's, each with the container's paths; the exact batch-script lines."""
+    the stage runs in assay's, each with the container's paths (the model keeps the launcher's name, which it is
+    served and asked for under); the exact batch-script lines."""
     from assay.pipeline import eval as run_eval
     from assay.pipeline.executors import slurm_steps
 
@@ -146,14 +147,14 @@ def test_each_component_runs_as_its_own_step_in_its_own_image(tmp_path, capsys, 
     logs = f"{exp}/eval/logs/eval"
     mount = f"--container-mounts={exp}:/workspace"
     server = (
-        f"( srun --overlap --nodes=1 --ntasks-per-node=1 --job-name=assay_eval-server "
+        f"( srun --overlap --nodes=1 --ntasks=1 --ntasks-per-node=1 --job-name=assay_eval-server "
         f'--container-image=vllm/vllm-openai:v0.11.0 {mount} env sh -c \'trap "" USR2; exec "$@"\' sh '
-        "python3 -m vllm.entrypoints.cli.main serve --model /workspace/model --served-model-name /workspace/model "
+        f"python3 -m vllm.entrypoints.cli.main serve --model /workspace/model --served-model-name {exp}/model "
         "--host 127.0.0.1 --port 5000 --tensor-parallel-size 8 "
         f'>> {logs}/"${{SLURM_JOB_ID}}"_server.log 2>&1; echo $? > {logs}/"${{SLURM_JOB_ID}}"_server.exit ) &'
     )
     sandbox = (
-        f"( srun --overlap --nodes=1 --ntasks-per-node=1 --job-name=assay_eval-sandbox "
+        f"( srun --overlap --nodes=1 --ntasks=1 --ntasks-per-node=1 --job-name=assay_eval-sandbox "
         f'--container-image=/c/sandbox.sqsh {mount} env sh -c \'trap "" USR2; exec "$@"\' sh '
         "python -m assay.sandbox.server --host=127.0.0.1 --port=6000 --session-ttl=3600 "
         f'>> {logs}/"${{SLURM_JOB_ID}}"_sandbox.log 2>&1; echo $? > {logs}/"${{SLURM_JOB_ID}}"_sandbox.exit ) &'
@@ -164,6 +165,7 @@ def test_each_component_runs_as_its_own_step_in_its_own_image(tmp_path, capsys, 
         generation
     )
     assert "++input_file=/workspace/eval/eval-results/smallcode/test.jsonl" in generation
+    assert f"++server.model={exp}/model" in generation  # requests name the model as the server serves it
     assert "# service server: its own step, started by the batch script below, healthy at " in generation
 
 
@@ -185,5 +187,38 @@ def test_a_multi_node_server_in_an_image_without_assay_is_refused_before_submiss
             cluster=str(cluster),
             server_gpus=8,
             server_nodes=2,
+            dry_run=True,
+        )
+
+
+def test_services_without_an_image_of_their_own_run_in_the_stages_image(tmp_path, capsys):
+    """Only `containers.assay`: the sandbox (an assay module) runs in that image, as it did inside the stage's
+    container before it had a step of its own; never on the host with the image's `python`."""
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    cluster = slurm_cluster(tmp_path, f"['{exp}:/workspace']")
+    run_cmd("true", cluster=cluster, expname="m", output_dir=str(exp / "out"), with_sandbox=True, dry_run=True)
+    [step] = [line for line in capsys.readouterr().out.splitlines() if "--job-name=assay_m-sandbox" in line]
+    assert "--container-image=/c/assay.sqsh" in step and " python -m assay.sandbox.server " in step
+
+
+def test_a_model_the_servers_image_would_not_see_stops_the_submission(tmp_path):
+    from assay.pipeline import eval as run_eval
+
+    exp, model = tmp_path / "exp", tmp_path / "models" / "m"
+    exp.mkdir()
+    model.mkdir(parents=True)
+    cluster = tmp_path / "cluster.yaml"
+    cluster.write_text(
+        "executor: slurm\naccount: a\npartition: p\ngpus_per_node: 8\n"
+        f"containers: {{vllm: 'vllm/vllm-openai:v0.11.0'}}\nmounts: ['{exp}:/workspace']\n"
+    )
+    with pytest.raises(ConfigError, match=f"the server in vllm/vllm-openai:v0.11.0 would need {model}"):
+        run_eval(
+            benchmarks="smallmath",
+            model=str(model),
+            output_dir=str(exp / "eval"),
+            cluster=str(cluster),
+            server_gpus=8,
             dry_run=True,
         )

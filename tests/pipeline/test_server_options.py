@@ -30,6 +30,7 @@ def test_a_started_server_grows_the_jobs_request_and_points_the_stage_at_it():
         "assay.inference.serve",
         "--server_type=vllm",
         "--model=/models/m",
+        "--served_model_name=/models/m",
         "--port={port}",
         "--server_gpus=4",
         "--server_nodes=2",
