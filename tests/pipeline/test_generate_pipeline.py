@@ -75,7 +75,8 @@ def test_dry_run_plans_seeds_times_chunks_and_a_merge_per_seed(tmp_path, capsys)
     ids = [re.match(r"### \S+ \[(\S+)\]", b)[1] for b in blocks]
     gen, merges = blocks[:2], blocks[2:]
     for block in gen:
-        assert "assay.inference.serve --server_type=vllm --model=smollm2 '--port={port}'" in block
+        assert "assay.inference.serve --server_type=vllm --model=smollm2 --served_model_name=smollm2 --port=" in block
+        assert "--job-name=assay_test_generate-server" in block  # the server's own step
         assert "--server_args=--async-scheduling" in block
         assert "'++server.port={server_port}'" in block and "++inference.temperature=0.7" in block
         assert "#SBATCH --gpus-per-node=1" in block
