@@ -116,32 +116,37 @@ def test_a_deferred_eval_keeps_the_launchers_paths(tmp_path, capsys):
     assert f'"model": "{exp}/checkpoint-*"' in text and f'"mounts": ["{exp}:/workspace"]' in text
 
 
+def eval_with_images(tmp_path, containers: str, model: str | None = None, **kwargs) -> None:
+    """A dry-run eval of `model` (default <exp>/model) on a Slurm config with these images and <exp> mounted as
+    /workspace; kwargs go to eval."""
+    from assay.pipeline import eval as run_eval
+
+    exp = tmp_path / "exp"
+    exp.mkdir(exist_ok=True)
+    cluster = tmp_path / "cluster.yaml"
+    cluster.write_text(
+        "executor: slurm\naccount: a\npartition: p\ngpus_per_node: 8\n"
+        f"containers: {containers}\nmounts: ['{exp}:/workspace']\n"
+    )
+    run_eval(model=model or f"{exp}/model", output_dir=str(exp / "eval"), cluster=str(cluster), dry_run=True, **kwargs)
+
+
 def test_each_component_runs_as_its_own_step_in_its_own_image(tmp_path, capsys, monkeypatch):
     """The dry run of an eval with a server and a sandbox, on a cluster config with three images and a mount: the
     server's step runs vLLM's own command in the vllm image (no assay there), the sandbox's step runs in its image,
     the stage runs in assay's, each with the container's paths (the model keeps the launcher's name, which it is
     served and asked for under); the exact batch-script lines."""
-    from assay.pipeline import eval as run_eval
     from assay.pipeline.executors import slurm_steps
 
     monkeypatch.setattr(slurm_steps, "draw_port", lambda taken: 6000)
     exp = tmp_path / "exp"
-    exp.mkdir()
-    cluster = tmp_path / "cluster.yaml"
-    cluster.write_text(
-        "executor: slurm\naccount: a\npartition: p\ngpus_per_node: 8\n"
-        "containers: {assay: /c/assay.sqsh, vllm: 'vllm/vllm-openai:v0.11.0', sandbox: /c/sandbox.sqsh}\n"
-        f"mounts: ['{exp}:/workspace']\n"
-    )
-    run_eval(
+    eval_with_images(
+        tmp_path,
+        "{assay: /c/assay.sqsh, vllm: 'vllm/vllm-openai:v0.11.0', sandbox: /c/sandbox.sqsh}",
         benchmarks="smallcode",
-        model=f"{exp}/model",
-        output_dir=str(exp / "eval"),
-        cluster=str(cluster),
         server_gpus=8,
         server_port=5000,
         with_sandbox=True,
-        dry_run=True,
     )
     generation = capsys.readouterr().out.split("### ")[1]
     logs = f"{exp}/eval/logs/eval"
@@ -170,24 +175,9 @@ def test_each_component_runs_as_its_own_step_in_its_own_image(tmp_path, capsys, 
 
 
 def test_a_multi_node_server_in_an_image_without_assay_is_refused_before_submission(tmp_path):
-    from assay.pipeline import eval as run_eval
-
-    exp = tmp_path / "exp"
-    exp.mkdir()
-    cluster = tmp_path / "cluster.yaml"
-    cluster.write_text(
-        "executor: slurm\naccount: a\npartition: p\ngpus_per_node: 8\n"
-        f"containers: {{vllm: 'vllm/vllm-openai:v0.11.0'}}\nmounts: ['{exp}:/workspace']\n"
-    )
     with pytest.raises(ConfigError, match="on 2 nodes in the image vllm/vllm-openai:v0.11.0 needs each node's rank"):
-        run_eval(
-            benchmarks="smallmath",
-            model=f"{exp}/model",
-            output_dir=str(exp / "eval"),
-            cluster=str(cluster),
-            server_gpus=8,
-            server_nodes=2,
-            dry_run=True,
+        eval_with_images(
+            tmp_path, "{vllm: 'vllm/vllm-openai:v0.11.0'}", benchmarks="smallmath", server_gpus=8, server_nodes=2
         )
 
 
@@ -203,22 +193,9 @@ def test_services_without_an_image_of_their_own_run_in_the_stages_image(tmp_path
 
 
 def test_a_model_the_servers_image_would_not_see_stops_the_submission(tmp_path):
-    from assay.pipeline import eval as run_eval
-
-    exp, model = tmp_path / "exp", tmp_path / "models" / "m"
-    exp.mkdir()
+    model = tmp_path / "models" / "m"
     model.mkdir(parents=True)
-    cluster = tmp_path / "cluster.yaml"
-    cluster.write_text(
-        "executor: slurm\naccount: a\npartition: p\ngpus_per_node: 8\n"
-        f"containers: {{vllm: 'vllm/vllm-openai:v0.11.0'}}\nmounts: ['{exp}:/workspace']\n"
-    )
     with pytest.raises(ConfigError, match=f"the server in vllm/vllm-openai:v0.11.0 would need {model}"):
-        run_eval(
-            benchmarks="smallmath",
-            model=str(model),
-            output_dir=str(exp / "eval"),
-            cluster=str(cluster),
-            server_gpus=8,
-            dry_run=True,
+        eval_with_images(
+            tmp_path, "{vllm: 'vllm/vllm-openai:v0.11.0'}", model=str(model), benchmarks="smallmath", server_gpus=8
         )
