@@ -29,14 +29,15 @@ def test_missing_executor_is_an_error(tmp_path):
         load_cluster_config(write(tmp_path, "partition: batch\n"))
 
 
-def test_wrong_types_and_values_are_errors(tmp_path):
+def test_wrong_types_and_values_are_errors(tmp_path, monkeypatch):
     with pytest.raises(ClusterConfigError, match="'gpus_per_node' expects int"):
         load_cluster_config(write(tmp_path, "executor: slurm\ngpus_per_node: eight\n"))
     with pytest.raises(ClusterConfigError, match="unknown executor .kubernetes.* Known: local, slurm"):
         load_cluster_config(write(tmp_path, "executor: kubernetes\n"))
     with pytest.raises(ClusterConfigError, match="not in Slurm's format"):
         load_cluster_config(write(tmp_path, "executor: slurm\ntime: 4 hours\n"))
-    with pytest.raises(ClusterConfigError, match="containers are for Slurm"):
+    monkeypatch.setenv("ASSAY_CONTAINER_RUNTIME", "no-such-runtime")  # local images need a container runtime
+    with pytest.raises(ClusterConfigError, match="runs local jobs in containers .assay., but no-such-runtime is not"):
         load_cluster_config(write(tmp_path, "executor: local\ncontainers: {assay: img}\n"))
 
 
